@@ -1,0 +1,41 @@
+"""gepa-jupyter: GEPA prompt optimization you can watch, stop and share from a notebook.
+
+``import gepa_jupyter`` stays light: the optimizer, mlflow, litellm, IPython and
+ipywidgets are imported only when the names that need them are first used.
+"""
+
+import os
+from importlib import import_module
+
+# litellm otherwise tries to download its model cost map on every import (3 retries, ~10 s
+# offline); its bundled copy is what we use for cost accounting.
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "optimize": "gepa_jupyter.api",
+    "OptimizationRun": "gepa_jupyter.core.run",
+    "StreamingGepaOptimizer": "gepa_jupyter.core.optimizer",
+    "CandidateEvent": "gepa_jupyter.core.events",
+    "BudgetEvent": "gepa_jupyter.core.events",
+    "InputError": "gepa_jupyter.core.errors",
+    "OptimizerPanel": "gepa_jupyter.frontends.panel",
+}
+
+__all__ = sorted(_LAZY) + ["load_ipython_extension"]
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        value = getattr(import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'gepa_jupyter' has no attribute {name!r}")
+
+
+def load_ipython_extension(ipython):
+    """`%load_ext gepa_jupyter`: register the `%%optimize_prompt` and `%optimize_panel` magics."""
+    from gepa_jupyter.frontends.magic import load_ipython_extension as _load
+
+    _load(ipython)

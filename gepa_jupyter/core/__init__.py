@@ -1,0 +1,1 @@
+"""Layer 1: the streaming optimizer and the run object. No IPython or widget imports here."""

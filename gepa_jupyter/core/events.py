@@ -1,0 +1,82 @@
+"""Events a run emits while it goes on, and a small thread-safe hub to deliver them."""
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+_logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CandidateEvent:
+    """One validation candidate, scored on the whole validation set."""
+
+    candidate: int  # gepa's candidate index; 0 is the seed
+    iteration: int  # gepa iteration that produced it; 0 for the seed
+    parents: tuple[int, ...]
+    score: float  # aggregate score (mean over validation rows)
+    scorer_scores: dict[str, float]  # per-scorer means
+    prompts: dict[str, str]  # prompt name -> template text
+    metric_calls: int  # metric calls used when it was scored
+    elapsed: float  # seconds since the optimization started
+    is_best: bool  # best aggregate score so far
+    step: int  # the MLflow step its metrics were logged at (0, 1, 2, ...)
+    usage: dict[str, Any] = field(default_factory=dict)  # model calls/tokens/cost so far, by role
+
+
+@dataclass(frozen=True)
+class BudgetEvent:
+    """Progress: metric calls used of the budget."""
+
+    metric_calls: int
+    max_metric_calls: int | None
+    elapsed: float
+
+
+@dataclass(frozen=True)
+class ProposalEvent:
+    """A proposal from the reflection model; `rejected_reason` is set when it was discarded."""
+
+    iteration: int
+    prompts: dict[str, str]
+    rejected_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class StatusEvent:
+    """The run changed status: running, finished, stopped or failed."""
+
+    status: str
+    error: str | None = None
+
+
+Listener = Callable[[Any], None]
+
+
+class EventHub:
+    """Delivers events to listeners; a failing listener is logged and never stops the run."""
+
+    def __init__(self):
+        self._listeners: list[Listener] = []
+        self._lock = threading.Lock()
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Add a listener; returns a function that removes it."""
+        with self._lock:
+            self._listeners.append(listener)
+        return lambda: self.unsubscribe(listener)
+
+    def unsubscribe(self, listener: Listener) -> None:
+        with self._lock:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+    def emit(self, event: Any) -> None:
+        with self._lock:
+            listeners = list(self._listeners)
+        for listener in listeners:
+            try:
+                listener(event)
+            except Exception:  # a view must never break the optimization
+                _logger.exception("gepa_jupyter listener %r failed on %s", listener, type(event).__name__)

@@ -1,0 +1,61 @@
+"""Log one validation candidate to MLflow exactly as mlflow's GEPA adapter lays it out.
+
+Layout (mlflow/genai/optimize/optimizers/gepa_optimizer.py): the table
+`prompt_candidates/iteration_N/eval_results.json`, `scores.json`, one `<prompt name>.txt`
+per prompt, and the metrics `eval_score` and `eval_score.<scorer>` at step N.
+"""
+
+import json
+import tempfile
+from pathlib import Path
+
+PROMPT_CANDIDATES_DIR = "prompt_candidates"
+EVAL_RESULTS_FILE = "eval_results.json"
+SCORES_FILE = "scores.json"
+
+
+def summarize(eval_results: list) -> tuple[float, dict[str, float]]:
+    """(aggregate mean, per-scorer means) of a list of EvaluationResultRecord."""
+    aggregate = sum(r.score for r in eval_results) / len(eval_results) if eval_results else 0.0
+    names = sorted({n for r in eval_results for n in r.individual_scores})
+    per_scorer = {}
+    for name in names:
+        values = [r.individual_scores[name] for r in eval_results if name in r.individual_scores]
+        if values:
+            per_scorer[name] = sum(values) / len(values)
+    return aggregate, per_scorer
+
+
+def log_candidate(step: int, prompts: dict[str, str], eval_results: list, aggregate: float,
+                  per_scorer: dict[str, float], run_id: str | None = None) -> None:
+    """Write one candidate's table, scores, prompt texts and metrics to the run."""
+    import mlflow
+
+    directory = f"{PROMPT_CANDIDATES_DIR}/iteration_{step}"
+    table = {
+        "inputs": [r.inputs for r in eval_results],
+        "output": [r.outputs for r in eval_results],
+        "expectation": [r.expectations for r in eval_results],
+        "aggregate_score": [r.score for r in eval_results],
+    }
+    for name in per_scorer:
+        table[name] = [r.individual_scores.get(name) for r in eval_results]
+    mlflow.log_table(data=table, artifact_file=f"{directory}/{EVAL_RESULTS_FILE}", run_id=run_id)
+    client = mlflow.MlflowClient()
+    run_id = run_id or mlflow.active_run().info.run_id
+    metrics = {"eval_score": aggregate} | {f"eval_score.{n}": s for n, s in per_scorer.items()}
+    client.log_batch(run_id, metrics=[_metric(k, v, step) for k, v in metrics.items()])
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp_path = Path(tmp)
+        (tmp_path / SCORES_FILE).write_text(json.dumps({"aggregate": aggregate, "per_scorer": per_scorer}, indent=2))
+        for name, text in prompts.items():
+            (tmp_path / f"{name}.txt").write_text(text)
+        client.log_artifacts(run_id, tmp, artifact_path=directory)
+
+
+def _metric(key: str, value: float, step: int):
+    import time
+
+    from mlflow.entities import Metric
+
+    return Metric(key=key, value=float(value), timestamp=int(time.time() * 1000), step=step)

@@ -1,0 +1,52 @@
+"""Model URIs in MLflow's `provider:/model` form, checked before any call."""
+
+import os
+
+from gepa_jupyter.core.errors import InputError
+
+LOCAL_PROVIDER = "local"
+
+
+def parse_model_uri(uri: str) -> tuple[str, str]:
+    """('openai', 'gpt-4o-mini') from 'openai:/gpt-4o-mini'; a clear error otherwise."""
+    if not isinstance(uri, str) or ":/" not in uri:
+        raise InputError(
+            f"Model URI {uri!r} is not of the form 'provider:/model' "
+            "(e.g. 'openai:/gpt-4o-mini', 'anthropic:/claude-3-5-haiku-latest', 'local:/smollm2')."
+        )
+    provider, _, model = uri.partition(":/")
+    provider, model = provider.strip().lower(), model.strip()
+    if not provider or not model:
+        raise InputError(f"Model URI {uri!r} needs both a provider and a model name.")
+    if provider != LOCAL_PROVIDER:
+        import litellm
+
+        known = {str(getattr(p, "value", p)) for p in litellm.provider_list}
+        known |= {str(p.get("provider")) for p in (litellm.custom_provider_map or [])}
+        if provider not in known:
+            raise InputError(
+                f"Unknown model provider {provider!r} in {uri!r}. Use 'local' or a litellm provider "
+                f"such as openai, anthropic, ollama, gemini, mistral, groq, together_ai."
+            )
+    return provider, model
+
+
+def check_credentials(provider: str, model: str, kwargs: dict) -> None:
+    """Raise if the provider needs an API key that is neither set nor passed (names the variable)."""
+    if provider == LOCAL_PROVIDER or kwargs.get("api_key"):
+        return
+    if kwargs.get("api_base") and provider in ("openai", "hosted_vllm", "openai_like", "lm_studio"):
+        return  # an OpenAI-compatible server: keys are optional
+    import litellm
+
+    try:
+        report = litellm.validate_environment(model=f"{provider}/{model}")
+    except Exception:
+        return
+    missing = [k for k in report.get("missing_keys", []) if not os.environ.get(k)]
+    key_vars = [k for k in missing if "KEY" in k or "TOKEN" in k]
+    if key_vars:
+        raise InputError(
+            f"{provider}:/{model} needs an API key: set the environment variable {key_vars[0]} "
+            "(or pass api_key in the model kwargs)."
+        )

@@ -1,0 +1,200 @@
+"""Deterministic stand-in models and data, for tests, benchmarks and offline demos.
+
+The rule (documented so results can be checked by hand):
+
+`sentiment_data()` makes labelled reviews of three kinds: plain, negation ("not good"),
+sarcasm ("Oh great, it broke"). `FakeTaskModel` knows each review's true label and kind,
+and answers like a small model that follows hints in the prompt:
+- without the words "one word" in the prompt it answers with a sentence
+  ("This review sounds positive."), which `exact_match` scores 0;
+- with "one word" it answers a bare label, right for plain reviews;
+- negation reviews come out right only if the prompt mentions "negation";
+- sarcastic reviews come out right only if the prompt mentions "sarcasm";
+- a wrong answer is the opposite label.
+So the seed "Classify the sentiment of this review: {{review}}" scores 0 on exact_match,
+and each hint the reflection model adds raises the score.
+
+`FakeReflectionModel` reads the current prompt from gepa's reflection request (the first
+``` block) and returns it with the next missing hint appended, in a ``` fence.
+`bad_every=N` makes every Nth proposal drop the `{{variables}}` (to exercise the guard).
+"""
+
+import random
+import re
+import threading
+import time
+
+HINTS = [
+    "Answer with one word: positive or negative.",
+    "Watch for negation: 'not good' is negative and 'not bad' is positive.",
+    "Watch for sarcasm: praise followed by a complaint is negative.",
+]
+
+_PLAIN = [
+    ("I love this blender, it works great.", "positive"),
+    ("Fantastic battery life and a bright screen.", "positive"),
+    ("The staff were friendly and the food was delicious.", "positive"),
+    ("Excellent sound, I use these headphones every day.", "positive"),
+    ("Terrible blender, it broke in a day.", "negative"),
+    ("The screen cracked and support never answered.", "negative"),
+    ("Cold food and a rude waiter.", "negative"),
+    ("Awful fit, the shoes hurt after an hour.", "negative"),
+]
+_NEGATION = [
+    ("This kettle is not good at all.", "negative"),
+    ("Not bad, it does the job.", "positive"),
+    ("I would not recommend this hotel.", "negative"),
+    ("Never had a problem with it, not once.", "positive"),
+]
+_SARCASM = [
+    ("Oh great, another charger that died in a week.", "negative"),
+    ("Wonderful, the app crashed again before I could pay.", "negative"),
+    ("Just perfect, the box arrived empty.", "negative"),
+    ("Lovely, the paint peeled off on day two.", "negative"),
+]
+REVIEWS = ([(t, l, "plain") for t, l in _PLAIN] + [(t, l, "negation") for t, l in _NEGATION]
+           + [(t, l, "sarcasm") for t, l in _SARCASM])
+_KNOWN = {text: (label, kind) for text, label, kind in REVIEWS}
+SEED_PROMPT = "Classify the sentiment of this review: {{review}}"
+
+
+def sentiment_data(repeat: int = 1):
+    """A DataFrame with columns `review` and `target` (16 reviews per repeat, fixed order)."""
+    import pandas as pd
+
+    rows = [{"review": text, "target": label} for _ in range(repeat) for text, label, _ in REVIEWS]
+    return pd.DataFrame(rows)
+
+
+class FaultPlan:
+    """Seeded random faults: each call fails with probability `rate`, with one of `kinds`."""
+
+    KINDS = ("exception", "timeout", "rate_limit", "malformed", "empty")
+
+    def __init__(self, rate: float = 0.0, seed: int = 0, kinds=KINDS):
+        self.rate = rate
+        self.kinds = tuple(kinds)
+        self.rng = random.Random(seed)
+        self.injected = 0
+        self._lock = threading.Lock()
+
+    def draw(self) -> str | None:
+        with self._lock:
+            if self.rate and self.rng.random() < self.rate:
+                self.injected += 1
+                return self.rng.choice(self.kinds)
+        return None
+
+
+def _raise_or_garble(kind: str | None, answer: str) -> str:
+    if kind is None:
+        return answer
+    if kind == "exception":
+        raise RuntimeError("injected model failure")
+    if kind == "timeout":
+        raise TimeoutError("injected timeout")
+    if kind == "rate_limit":
+        raise ConnectionError("injected rate limit (429)")
+    if kind == "malformed":
+        return "\x00{not json" + answer[::-1]
+    return ""  # empty
+
+
+class FakeTaskModel:
+    """`(filled prompt) -> answer` following the documented hint rule; counts its calls."""
+
+    def __init__(self, latency: float = 0.0, faults: FaultPlan | None = None):
+        self.latency = latency
+        self.faults = faults
+        self.calls = 0
+        self._lock = threading.Lock()
+        self.__name__ = "fake-task-model"
+
+    def __call__(self, prompt: str) -> str:
+        with self._lock:
+            self.calls += 1
+        if self.latency:
+            time.sleep(self.latency)
+        return _raise_or_garble(self.faults.draw() if self.faults else None, answer(prompt))
+
+
+def answer(prompt: str) -> str:
+    """The fake model's answer to a filled prompt (see the module docstring)."""
+    text = str(prompt)
+    lowered = text.lower()
+    found = next(((label, kind) for review, (label, kind) in _KNOWN.items() if review in text), None)
+    if found is None:
+        return "neutral"
+    label, kind = found
+    right = kind == "plain" or (kind == "negation" and "negation" in lowered) or (
+        kind == "sarcasm" and "sarcasm" in lowered)
+    said = label if right else ("negative" if label == "positive" else "positive")
+    return said if "one word" in lowered else f"This review sounds {said}."
+
+
+class FakeReflectionModel:
+    """`(reflection request) -> fenced new prompt`: the current prompt plus the next hint."""
+
+    def __init__(self, bad_every: int = 0, latency: float = 0.0, faults: FaultPlan | None = None,
+                 fence: bool = True):
+        self.bad_every = bad_every
+        self.latency = latency
+        self.faults = faults
+        self.fence = fence
+        self.calls = 0
+        self.__name__ = "fake-reflection-model"
+
+    def __call__(self, request) -> str:
+        if not isinstance(request, str):  # chat messages
+            request = "\n".join(m.get("content", "") for m in request)
+        self.calls += 1
+        if self.latency:
+            time.sleep(self.latency)
+        current = _current_instruction(request)
+        missing = [h for h in HINTS if h.lower() not in current.lower()]
+        new = current.rstrip() + ("\n" + missing[0] if missing else "\nBe concise.")
+        if self.bad_every and self.calls % self.bad_every == 0:
+            new = re.sub(r"\{\{\s*\w+\s*\}\}", "the text", new)
+        reply = f"Here is the improved instruction:\n```\n{new}\n```" if self.fence else new
+        return _raise_or_garble(self.faults.draw() if self.faults else None, reply)
+
+
+def _current_instruction(request: str) -> str:
+    match = re.search(r"```(?:[a-z]*\n)?(.*?)```", request, re.S)
+    return match.group(1).strip() if match else SEED_PROMPT
+
+
+_provider_lock = threading.Lock()
+
+
+def register_fake_provider(task: "FakeTaskModel | None" = None,
+                           reflection: "FakeReflectionModel | None" = None) -> tuple:
+    """Make `fake:/task` and `fake:/reflection` litellm models (so URIs work like real ones).
+
+    Returns the (task, reflection) fakes behind them, to count calls.
+    """
+    import litellm
+    from litellm import CustomLLM
+
+    task = task or FakeTaskModel()
+    reflection = reflection or FakeReflectionModel()
+
+    class _FakeLLM(CustomLLM):
+        def completion(self, model, messages, *args, **kwargs):
+            name = model.split("/", 1)[-1]
+            prompt = "\n".join(str(m.get("content", "")) for m in messages)
+            text = reflection(prompt) if name.startswith("reflection") else task(prompt)
+            return litellm.completion(model="gpt-3.5-turbo", messages=messages, mock_response=text)
+
+    with _provider_lock:
+        others = [p for p in (litellm.custom_provider_map or []) if p.get("provider") != "fake"]
+        litellm.custom_provider_map = others + [{"provider": "fake", "custom_handler": _FakeLLM()}]
+        _refresh_custom_providers(litellm)
+    return task, reflection
+
+
+def _refresh_custom_providers(litellm) -> None:
+    """litellm reads custom_provider_map when it sets up providers; apply it now."""
+    from litellm.utils import custom_llm_setup
+
+    custom_llm_setup()

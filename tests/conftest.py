@@ -1,0 +1,33 @@
+"""Shared fixtures: a fresh sqlite MLflow store per test, offline litellm."""
+
+import os
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+os.environ.setdefault("MLFLOW_ENABLE_ASYNC_TRACE_LOGGING", "false")
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture
+def tracking(tmp_path, monkeypatch):
+    """A sqlite tracking store in a temporary folder, used as the working directory."""
+    import mlflow
+
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    mlflow.set_tracking_uri(uri)
+    yield uri
+    from gepa_jupyter.core.run import active_run
+
+    run = active_run()
+    if run is not None:
+        run.stop()
+        run.wait(60)
+
+
+@pytest.fixture
+def reviews():
+    from gepa_jupyter.testing import sentiment_data
+
+    return sentiment_data()
