@@ -16,7 +16,7 @@ def candidates_frame(candidates: list[CandidateEvent], prompt_name: str | None =
     """A fresh DataFrame of the candidates: sort, filter and save it freely."""
     import pandas as pd
 
-    scorer_names = sorted({n for c in candidates for n in c.scorer_scores})
+    scorer_names = list(dict.fromkeys(n for c in candidates for n in c.scorer_scores))
     rows = []
     for c in candidates:
         calls, cost = _usage_totals(c.usage)

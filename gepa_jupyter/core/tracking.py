@@ -17,7 +17,7 @@ SCORES_FILE = "scores.json"
 def summarize(eval_results: list) -> tuple[float, dict[str, float]]:
     """(aggregate mean, per-scorer means) of a list of EvaluationResultRecord."""
     aggregate = sum(r.score for r in eval_results) / len(eval_results) if eval_results else 0.0
-    names = sorted({n for r in eval_results for n in r.individual_scores})
+    names = list(dict.fromkeys(n for r in eval_results for n in r.individual_scores))  # scorer order
     per_scorer = {}
     for name in names:
         values = [r.individual_scores[name] for r in eval_results if name in r.individual_scores]
