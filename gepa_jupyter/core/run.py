@@ -139,6 +139,12 @@ class OptimizationRun:
             return None
         return f"prompts:/{self.prompt_name}/{self.registered_version}"
 
+    def compare(self):
+        """The side-by-side view of the seed and the best prompt (HTML in Jupyter, text elsewhere)."""
+        from gepa_jupyter.views import Comparison, snapshot
+
+        return Comparison(snapshot(self))
+
     def subscribe(self, listener: Callable[[Any], None]) -> Callable[[], None]:
         """Call `listener(event)` for each CandidateEvent, BudgetEvent, ProposalEvent, StatusEvent."""
         return self.events.subscribe(listener)

@@ -1,0 +1,108 @@
+"""The side-by-side view: the seed and the best prompt, differences highlighted, with scores."""
+
+import difflib
+import re
+from html import escape
+
+from gepa_jupyter.views.state import RunSnapshot
+
+_TOKENS = re.compile(r"\s+|[^\s]+")
+
+
+def _diff_html(seed: str, best: str) -> tuple[str, str]:
+    """(seed, best) as escaped HTML, removed words in <del>, added words in <ins>."""
+    a, b = _TOKENS.findall(seed), _TOKENS.findall(best)
+    left, right = [], []
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
+        old, new = escape("".join(a[i1:i2])), escape("".join(b[j1:j2]))
+        if op == "equal":
+            left.append(old)
+            right.append(new)
+        else:
+            if old:
+                left.append(f'<del style="background:#ffebe9">{old}</del>')
+            if new:
+                right.append(f'<ins style="background:#dafbe1;text-decoration:none">{new}</ins>')
+    return "".join(left), "".join(right)
+
+
+def _score_rows(snap: RunSnapshot) -> list[tuple[str, float | None, float | None]]:
+    """(label, seed value, best value) for the aggregate, each scorer and held-out scores."""
+    seed, best = snap.seed_row, snap.best_row
+    rows = [("score (validation)", _get(seed, "score"), _get(best, "score"))]
+    rows += [(name, _get(seed, name), _get(best, name)) for name in snap.scorer_names]
+    held = snap.holdout_scores
+    if held:
+        seed_h, best_h = held.get("seed", {}), held.get("best", {})
+        for key in dict.fromkeys([*seed_h, *best_h]):
+            label = "held-out score" if key == "score" else f"held-out {key}"
+            rows.append((label, seed_h.get(key), best_h.get(key)))
+    return rows
+
+
+def _get(row, key):
+    if row is None or key not in row.index:
+        return None
+    value = row[key]
+    return None if value is None or value != value else float(value)
+
+
+def _fmt(value) -> str:
+    return "–" if value is None else f"{value:.3f}"
+
+
+def _footer(snap: RunSnapshot) -> list[str]:
+    lines = [f"status: {snap.status}"]
+    if snap.error:
+        lines.append(f"error: {snap.error}")
+    if snap.run_id:
+        lines.append(f"MLflow run: {snap.run_id} (experiment {snap.experiment_id}) at {snap.tracking_uri}")
+    if snap.registered_prompt_uri:
+        alias = " (alias 'optimized')" if snap.optimized_alias else " (no alias: it did not beat the seed)"
+        lines.append(f"registered prompt: {snap.registered_prompt_uri}{alias}")
+    return lines
+
+
+def comparison_html(snap: RunSnapshot) -> str:
+    """Two columns (seed, best) with highlighted differences and a score table; all escaped."""
+    seed_html, best_html = _diff_html(snap.seed_prompt, snap.best_prompt)
+    best_label = "best" if snap.best_prompt != snap.seed_prompt else "best (same as seed)"
+    cell = ('style="vertical-align:top;text-align:left;white-space:pre-wrap;font-family:monospace;'
+            'border:1px solid #d0d7de;padding:6px;width:50%"')
+    scores = "".join(
+        f"<tr><td style=\"text-align:left\">{escape(label)}</td><td>{_fmt(s)}</td><td>{_fmt(b)}</td>"
+        f"<td>{'' if s is None or b is None else f'{b - s:+.3f}'}</td></tr>"
+        for label, s, b in _score_rows(snap)
+    )
+    footer = "<br>".join(escape(line) for line in _footer(snap))
+    return (
+        f'<div class="gepa-compare" data-status="{escape(snap.status, quote=True)}">'
+        f'<table style="border-collapse:collapse;width:100%;table-layout:fixed">'
+        f"<thead><tr><th>seed</th><th>{escape(best_label)}</th></tr></thead>"
+        f"<tbody><tr><td {cell}>{seed_html}</td><td {cell}>{best_html}</td></tr></tbody></table>"
+        f'<table class="gepa-compare-scores" style="border-collapse:collapse;margin-top:6px">'
+        f"<thead><tr><th></th><th>seed</th><th>best</th><th>change</th></tr></thead><tbody>{scores}</tbody></table>"
+        f'<div style="font-size:11px;color:#57606a;margin-top:4px">{footer}</div></div>'
+    )
+
+
+def comparison_text(snap: RunSnapshot) -> str:
+    """The same for a terminal: both prompts, a unified diff, the score table."""
+    diff = "\n".join(difflib.unified_diff(snap.seed_prompt.splitlines(), snap.best_prompt.splitlines(),
+                                          "seed", "best", lineterm="")) or "(best prompt is the seed)"
+    rows = "\n".join(f"  {label:<24} {_fmt(s):>8} {_fmt(b):>8}" for label, s, b in _score_rows(snap))
+    return (f"--- seed ---\n{snap.seed_prompt}\n--- best ---\n{snap.best_prompt}\n--- diff ---\n{diff}\n"
+            f"--- scores ---\n  {'':<24} {'seed':>8} {'best':>8}\n{rows}\n" + "\n".join(_footer(snap)))
+
+
+class Comparison:
+    """What `run.compare()` returns: HTML in Jupyter, text elsewhere."""
+
+    def __init__(self, snap: RunSnapshot):
+        self.snapshot = snap
+
+    def _repr_html_(self) -> str:
+        return comparison_html(self.snapshot)
+
+    def __repr__(self) -> str:
+        return comparison_text(self.snapshot)

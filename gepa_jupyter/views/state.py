@@ -1,0 +1,84 @@
+"""RunSnapshot: a consistent, immutable copy of what the views show about a run."""
+
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+
+@dataclass(frozen=True)
+class RunSnapshot:
+    status: str
+    prompt_name: str
+    seed_prompt: str
+    best_prompt: str
+    scores: Any  # pandas DataFrame, one row per candidate
+    metric_calls: int = 0
+    max_metric_calls: int = 0
+    elapsed: float = 0.0
+    usage: dict = field(default_factory=dict)
+    holdout_scores: dict = field(default_factory=dict)
+    error: str | None = None
+    run_id: str | None = None
+    experiment_id: str | None = None
+    tracking_uri: str | None = None
+    registered_prompt_uri: str | None = None
+    optimized_alias: bool = False
+    invalid_proposals: int = 0
+
+    @property
+    def seed_row(self):
+        return None if self.scores.empty else self.scores.iloc[0]
+
+    @property
+    def best_row(self):
+        if self.scores.empty:
+            return None
+        return self.scores.loc[self.scores["score"].idxmax()]
+
+    @property
+    def scorer_names(self) -> list[str]:
+        from gepa_jupyter.core.frame import BASE_COLUMNS, TAIL_COLUMNS
+
+        return [c for c in self.scores.columns if c not in BASE_COLUMNS + TAIL_COLUMNS]
+
+    @property
+    def cost(self) -> float:
+        return sum(float(u.get("cost", 0.0)) for u in self.usage.values())
+
+    @property
+    def model_calls(self) -> int:
+        return sum(int(u.get("calls", 0)) for u in self.usage.values())
+
+
+def snapshot(run) -> RunSnapshot:
+    """Copy what the views need from an OptimizationRun (safe while it runs)."""
+    scores = run.scores
+    best_prompt = scores.loc[scores["score"].idxmax(), "prompt"] if not scores.empty else run.seed_prompt
+    return RunSnapshot(
+        status=run.status,
+        prompt_name=run.prompt_name,
+        seed_prompt=run.seed_prompt,
+        best_prompt=best_prompt,
+        scores=scores,
+        metric_calls=run.metric_calls,
+        max_metric_calls=run.max_metric_calls,
+        elapsed=run.elapsed,
+        usage=run.usage,
+        holdout_scores=dict(run.holdout_scores),
+        error=run.error,
+        run_id=run.run_id,
+        experiment_id=run.experiment_id,
+        tracking_uri=redact_uri(run.tracking_uri),
+        registered_prompt_uri=run.registered_prompt_uri,
+        optimized_alias=run.optimized_alias,
+        invalid_proposals=run.invalid_proposals,
+    )
+
+
+def redact_uri(uri: str | None) -> str | None:
+    """A tracking URI without any user:password@ part."""
+    if not uri or "@" not in uri:
+        return uri
+    parts = urlsplit(uri)
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
