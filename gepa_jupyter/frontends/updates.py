@@ -1,0 +1,56 @@
+"""Coalesced view updates: the optimizer thread never waits for a front-end to redraw."""
+
+import threading
+import time
+from typing import Callable
+
+from gepa_jupyter.core.events import StatusEvent
+from gepa_jupyter.views.state import RunSnapshot, snapshot
+
+
+class LiveUpdater:
+    """Redraws a front-end from run events, at most once per `interval` seconds.
+
+    Events only set a flag; a separate thread takes a snapshot and calls `render(snapshot)`,
+    so a burst of candidates costs one redraw. The last redraw happens after the run ends.
+    """
+
+    def __init__(self, run, render: Callable[[RunSnapshot], None], interval: float = 0.25):
+        self.run = run
+        self.render = render
+        self.interval = interval
+        self.renders = 0
+        self.errors: list[str] = []
+        self._dirty = threading.Event()
+        self._closed = threading.Event()
+        self._unsubscribe = run.subscribe(self._on_event)
+        self._thread = threading.Thread(target=self._loop, name="gepa-jupyter-view", daemon=True)
+        self._thread.start()
+
+    def _on_event(self, event) -> None:
+        self._dirty.set()
+        if isinstance(event, StatusEvent):
+            self._closed.set()
+
+    def _loop(self) -> None:
+        while True:
+            self._dirty.wait(timeout=1.0)  # also ticks the elapsed time while nothing happens
+            finished = self._closed.is_set() or self.run.done
+            self._dirty.clear()
+            self.redraw()
+            if finished:
+                break
+            time.sleep(self.interval)
+        self._unsubscribe()
+
+    def redraw(self) -> None:
+        try:
+            self.render(snapshot(self.run))
+            self.renders += 1
+        except Exception as e:  # a broken view must not kill the updater
+            self.errors.append(f"{type(e).__name__}: {e}")
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for the final redraw after the run ended."""
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
