@@ -204,3 +204,13 @@ def test_prompt_uri_as_seed(tracking, reviews):
     assert run.prompt_name == "existing"
     assert run.registered_version == version.version + 1
     assert eval_score_history(run.run_id)[0] == (0, 0.0)
+
+
+def test_rerunning_with_the_same_seed_reuses_its_version(tracking, reviews):
+    first = start(reviews, prompt_name="rerun", reflection_model=lambda r: "```\n" + SEED_PROMPT + "\n```",
+                  max_metric_calls=20)
+    assert first.wait(60)
+    # The optimized version registered at the end is the latest now, and holds the same text.
+    second = start(reviews, prompt_name="rerun", max_metric_calls=20)
+    assert second.wait(60)
+    assert second.seed_prompt_uri == f"prompts:/rerun/{first.registered_version}"

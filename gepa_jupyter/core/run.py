@@ -171,12 +171,7 @@ class OptimizationRun:
 
         client = MlflowClient()
         if self.seed_prompt_uri is None:
-            version = mlflow.genai.register_prompt(
-                name=self.prompt_name, template=self.seed_prompt,
-                commit_message="seed prompt of a gepa-jupyter optimization",
-                tags={"gepa_jupyter.role": "seed"},
-            )
-            self.seed_prompt_uri = f"prompts:/{self.prompt_name}/{version.version}"
+            self.seed_prompt_uri = _register_seed(self.prompt_name, self.seed_prompt)
         if self.spec.experiment:
             experiment = client.get_experiment_by_name(self.spec.experiment)
             self.experiment_id = (experiment.experiment_id if experiment
@@ -294,6 +289,23 @@ class OptimizationRun:
         if beat_seed:
             client.set_prompt_alias(self.prompt_name, OPTIMIZED_ALIAS, self.registered_version)
             self.optimized_alias = True
+
+
+def _register_seed(name: str, template: str) -> str:
+    """The URI of the latest version of `name` if it already holds this template, else a new version."""
+    import mlflow
+
+    try:
+        latest = mlflow.genai.load_prompt(f"prompts:/{name}@latest")
+        if latest.is_text_prompt and latest.template == template:
+            return f"prompts:/{name}/{latest.version}"
+    except Exception:  # no such prompt yet
+        pass
+    version = mlflow.genai.register_prompt(
+        name=name, template=template, commit_message="seed prompt of a gepa-jupyter optimization",
+        tags={"gepa_jupyter.role": "seed"},
+    )
+    return f"prompts:/{name}/{version.version}"
 
 
 def holdout_eval_fn(predict_fn, scorers, records):
