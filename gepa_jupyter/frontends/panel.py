@@ -9,6 +9,7 @@ Where widgets cannot render, `repr(panel)` is the same state as text.
 
 import inspect
 import threading
+from collections import ChainMap
 from html import escape
 from types import ModuleType
 from typing import Any, Callable
@@ -76,7 +77,7 @@ class OptimizerPanel(widgets.VBox):
                     scorers=[getattr(s, "name", s) for s in _as_list(scorers)],
                     max_metric_calls=max_metric_calls, holdout=holdout,
                     prompt_name=prompt_name or seed_name or DEFAULT_PROMPT_NAME)
-        self._cell_hook = _watch_cells(self.refresh) if namespace is None else None
+        self._cell_hook = _watch_cells(self.refresh) if _is_live(self.namespace) else None
 
     # ----- the composition ---------------------------------------------------------------
     def _build(self, data, target, model, reflection_model, scorers, max_metric_calls, holdout, prompt_name):
@@ -391,6 +392,9 @@ class OptimizerPanel(widgets.VBox):
         if args.data is not None and args.data not in user_ns:
             raise InputError(f"--data {args.data}: no such variable in the notebook.")
         options = {k: v for k, v in vars(args).items() if v is not None and k not in ("prompt", "uri", "data")}
+        live = _notebook_namespace()
+        if user_ns is not live and live:  # a copy (with locals): new variables still show up
+            user_ns = ChainMap(live, user_ns)
         return cls(prompt, data=args.data, namespace=user_ns, **options)
 
 
@@ -431,6 +435,15 @@ def _shell():
 def _notebook_namespace() -> dict:
     shell = _shell()
     return shell.user_ns if shell is not None else {}
+
+
+def _is_live(namespace) -> bool:
+    """Whether `namespace` is (or reads first from) the notebook's own namespace."""
+    shell = _shell()
+    if shell is None:
+        return False
+    maps = namespace.maps if isinstance(namespace, ChainMap) else [namespace]
+    return any(m is shell.user_ns for m in maps)
 
 
 def _watch_cells(callback: Callable[[], None]) -> Callable[[], None] | None:
