@@ -1,5 +1,6 @@
 """The control panel driven in Python: click handlers in, widget states out (fake models)."""
 
+import itertools
 import subprocess
 import sys
 import time
@@ -162,12 +163,11 @@ def test_an_error_mid_run_shows_in_the_panel_with_the_candidates_kept(tracking, 
     from mlflow import MlflowClient
     from mlflow.genai.scorers import scorer
 
-    calls = {"n": 0}
+    calls = itertools.count(1)
 
     @scorer(name="flaky")
-    def flaky(outputs, expectations):
-        calls["n"] += 1
-        if calls["n"] > 40:
+    def flaky(outputs, expectations):  # fine for 40 rows, then broken
+        if next(calls) > 40:
             raise RuntimeError("scorer exploded")
         return float(str(outputs).strip().lower() == expectations["expected_response"])
 
@@ -218,6 +218,7 @@ def test_text_fallback_and_mimebundle(namespace):
     bundle = panel._repr_mimebundle_()
     assert bundle["text/plain"] == text and len(text) > 110, "the text form is whole, not cut"
     assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == panel.model_id
+    assert panel.get_state()["_model_name"] == "VBoxModel", "a front-end must know what to draw"
 
 
 def test_missing_ipywidgets_gives_a_clear_import_error():
@@ -238,7 +239,7 @@ def test_from_magic_line(namespace):
     namespace["other"] = pd.DataFrame({"review": ["x"], "label": ["y"]})
     panel = OptimizerPanel.from_magic_line(
         "--data other --prompt seed --target label --model task --reflection-model reflect "
-        "--scorers exact_match f1 --budget 40 --holdout 0.2 --name sent --experiment exp", namespace)
+        "--scorer exact_match --scorer f1 --budget 40 --holdout 0.2 --name sent --experiment exp", namespace)
     assert (panel.data_select.value, panel.target_select.value) == ("other", "label")
     assert panel.prompt_box.value == SEED_PROMPT and panel.name_box.value == "sent"
     assert (panel.model_box.value, panel.reflection_box.value) == ("task", "reflect")
@@ -248,6 +249,8 @@ def test_from_magic_line(namespace):
         OptimizerPanel.from_magic_line("--bogus 1", namespace)
     with pytest.raises(InputError, match="--data nowhere: no such variable"):
         OptimizerPanel.from_magic_line("--data nowhere", namespace)
+    with pytest.raises(InputError, match="Unknown scorer 'bleu'"):
+        OptimizerPanel.from_magic_line("--scorer bleu", namespace)
     with pytest.raises(InputError, match="either --prompt or --uri"):
         OptimizerPanel.from_magic_line("--prompt seed --uri prompts:/x/1", namespace)
 

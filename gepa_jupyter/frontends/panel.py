@@ -67,14 +67,19 @@ class OptimizerPanel(widgets.VBox):
         self._given_frames: dict[str, Any] = {}
         self._given_models: dict[str, Callable] = {}
         self._scorer_objects = {getattr(s, "name", str(s)): s for s in _as_list(scorers) if not isinstance(s, str)}
+        scorer_names = [getattr(s, "name", s) for s in _as_list(scorers)]
+        unknown = [n for n in scorer_names if n not in BUILTIN and n not in self._scorer_objects]
+        if unknown:
+            raise InputError(f"Unknown scorer {unknown[0]!r}. Built-in scorers: {', '.join(BUILTIN)}; "
+                             "or pass MLflow scorer objects.")
         self._seed_uri, self._seed_template, seed_name = _load_seed(prompt)
         self._stopping = False
-        data_name = self._data_name(data)
+        data_name = self._name_of_data(data)
         if data_name is None and len(self._frames()) == 1:
             data_name = next(iter(self._frames()))
-        self._build(data=data_name, target=target, model=self._model_name(model),
-                    reflection_model=self._model_name(reflection_model),
-                    scorers=[getattr(s, "name", s) for s in _as_list(scorers)],
+        self._build(data=data_name, target=target, model=self._name_of_model(model),
+                    reflection_model=self._name_of_model(reflection_model),
+                    scorers=scorer_names,
                     max_metric_calls=max_metric_calls, holdout=holdout,
                     prompt_name=prompt_name or seed_name or DEFAULT_PROMPT_NAME)
         self._cell_hook = _watch_cells(self.refresh) if _is_live(self.namespace) else None
@@ -117,6 +122,10 @@ class OptimizerPanel(widgets.VBox):
             getattr(self, f"{name}_button").add_class(f"gepa-{name}")
         for name in ("message", "status", "live", "comparison"):
             getattr(self, name).add_class(f"gepa-panel-{name}")
+        for name in ("prompt", "name", "model", "reflection", "budget", "holdout"):
+            getattr(self, f"{name}_box").add_class(f"gepa-{name}")
+        for name in ("data", "target", "scorers"):
+            getattr(self, f"{name}_select").add_class(f"gepa-{name}")
         self.inputs = [self.prompt_box, self.data_select, self.target_select, self.name_box, self.model_box,
                        self.reflection_box, self.scorers_select, self.budget_box, self.holdout_box]
         self.data_select.observe(lambda _: self._update_targets(), names="value")
@@ -162,7 +171,7 @@ class OptimizerPanel(widgets.VBox):
     def _callable_names(self) -> list[str]:
         return [*self._given_models, *(n for n, v in self.namespace.items() if _looks_like_model(n, v))]
 
-    def _data_name(self, data) -> str | None:
+    def _name_of_data(self, data) -> str | None:
         if data is None or isinstance(data, str):
             return data
         name = next((n for n, v in self.namespace.items() if v is data and not n.startswith("_")), "data")
@@ -170,7 +179,7 @@ class OptimizerPanel(widgets.VBox):
             self._given_frames[name] = data
         return name
 
-    def _model_name(self, model) -> str | None:
+    def _name_of_model(self, model) -> str | None:
         if model is None or isinstance(model, str):
             return model
         if not callable(model):
@@ -205,13 +214,13 @@ class OptimizerPanel(widgets.VBox):
         prompt = self._seed_uri if self._seed_uri and text == self._seed_template else text
         scorers = [self._scorer_objects.get(s, s) for s in self.scorers_select.value]
         return dict(prompt=prompt, data=frame, target=self.target_select.value,
-                    model=self._model(self.model_box.value, "task") or DEFAULT_MODEL,
-                    reflection_model=self._model(self.reflection_box.value, "reflection"),
+                    model=self._resolve_model(self.model_box.value, "task") or DEFAULT_MODEL,
+                    reflection_model=self._resolve_model(self.reflection_box.value, "reflection"),
                     scorers=scorers, max_metric_calls=self.budget_box.value,
                     holdout=self.holdout_box.value or None, prompt_name=self.name_box.value.strip() or None,
                     experiment=self.experiment, **self.optimize_kwargs)
 
-    def _model(self, text: str, role: str):
+    def _resolve_model(self, text: str, role: str):
         text = (text or "").strip()
         if not text:
             return None
@@ -230,15 +239,17 @@ class OptimizerPanel(widgets.VBox):
         from gepa_jupyter.api import optimize
 
         with self._lock:
-            if self.running:
+            if self.running or self.run_button.disabled:
                 return
-            self._say("")
+            self.run_button.disabled = True  # starting takes seconds (mlflow, the seed registration)
+            self._say("Starting…")
             try:
                 run = optimize(**self.optimize_arguments())
-            except (InputError, RunConflictError) as e:
-                return self._say(str(e), error=True)
             except Exception as e:  # e.g. the tracking store: show it here, not in a hidden log
-                return self._say(f"Could not start: {type(e).__name__}: {e}", error=True)
+                self._set_controls()
+                known = isinstance(e, (InputError, RunConflictError))
+                return self._say(str(e) if known else f"Could not start: {type(e).__name__}: {e}", error=True)
+            self._say("")
             self.run, self._stopping = run, False
             self.progress.max, self.progress.value, self.progress.bar_style = max(1, run.max_metric_calls), 0, ""
             self.live.value = self.comparison.value = ""
@@ -405,7 +416,7 @@ class OptimizerPanel(widgets.VBox):
 @argument("--target", help="the column of expected outputs (default: target)")
 @argument("--model", help="task model: provider:/model or the name of a callable (default: local:/smollm2)")
 @argument("--reflection-model", dest="reflection_model", help="model that proposes prompts (default: --model)")
-@argument("--scorers", nargs="+", help="built-in scorers: exact_match, contains, f1")
+@argument("--scorer", dest="scorers", action="append", help="exact_match, contains or f1; repeatable")
 @argument("--budget", dest="max_metric_calls", type=int, help="metric calls (rows scored) to spend")
 @argument("--holdout", type=float, help="share of rows kept out to score the seed and the best prompt")
 @argument("--name", dest="prompt_name", help="prompt registry name")
