@@ -100,7 +100,7 @@ def test_blocking_run_updates_one_display_and_ends_with_the_side_by_side_view(ip
     result = run_magic(ip, "--data reviews --model task --reflection-model reflect --budget 120 --out run")
     assert result.error_in_exec is None and result.error_before_exec is None
     run = ip.user_ns["run"]
-    assert result.result is run and run.status == "finished"
+    assert result.result is None and run.status == "finished"  # stored in `run`, not echoed as Out[]
     messages = ip.display_pub.messages
     display_ids = {m["display_id"] for m in messages}
     assert len(display_ids) == 1 and None not in display_ids, "the live view must be one display, updated"
@@ -121,8 +121,8 @@ def test_defaults_come_from_config(ip):
     ip.run_line_magic("config", "GepaMagic.max_metric_calls = 40")
     ip.run_line_magic("config", "GepaMagic.prompt_name = 'from-config'")
     ip.run_line_magic("config", "GepaMagic.scorers = ['exact_match', 'f1']")
-    result = run_magic(ip, "--data reviews --model task --reflection-model reflect --out run")
-    run = result.result
+    result = run_magic(ip, "--data reviews --model task --reflection-model reflect")
+    run = result.result  # without --out the magic returns the run
     assert run.status == "finished" and run.max_metric_calls == 40 and run.prompt_name == "from-config"
     assert {"exact_match", "f1"} <= set(run.scores.columns)
 
@@ -137,8 +137,9 @@ def test_config_rejects_bad_values(ip):
             setattr(magic, name, value)
 
 
-def test_help_comes_from_the_parser(ip):
-    doc = ip.find_cell_magic("optimize_prompt").__doc__
+def test_help_comes_from_the_parser(ip, capsys):
+    ip.run_cell("%%optimize_prompt?")
+    doc = capsys.readouterr().out
     for option in ("--data", "--target", "--model", "--predict-fn", "--reflection-model", "--scorer",
                    "--budget", "--holdout", "--name", "--experiment", "--out", "--block", "--no-block"):
         assert option in doc
@@ -165,7 +166,7 @@ def test_model_as_uri_variable_scorer_variable_and_predict_fn(ip):
     assert {"says_label", "exact_match"} <= set(run.scores.columns)
 
     ip.user_ns["predict"] = lambda review: "positive"
-    result = run_magic(ip, "--data reviews --predict-fn predict --reflection-model reflect --budget 20 --out run")
+    result = run_magic(ip, "--data reviews --predict-fn predict --reflection-model reflect --budget 20")
     assert result.result.status == "finished" and result.result.seed_score == pytest.approx(6 / 16)
 
 
@@ -267,7 +268,7 @@ def test_no_block_returns_at_once_and_keeps_streaming(ip):
 
 def test_text_fallback_prints_a_few_progress_lines(ip, capsys):
     ip.run_line_magic("config", "GepaMagic.view = 'text'")
-    result = run_magic(ip, "--data reviews --model task --reflection-model reflect --budget 120 --out run")
+    result = run_magic(ip, "--data reviews --model task --reflection-model reflect --budget 120")
     run = result.result
     assert run.status == "finished" and not ip.display_pub.messages
     out = capsys.readouterr().out
@@ -302,7 +303,7 @@ def test_html_in_prompts_and_model_output_is_escaped_everywhere(ip):
     ip.user_ns["xss_reflect"] = XssReflection()
     seed = f"{SCRIPT}\nClassify the sentiment of this review {IMG}: {{{{review}}}}"
     result = run_magic(ip, "--data reviews --model xss_task --reflection-model xss_reflect "
-                           "--budget 80 --scorer f1 --out run", seed)
+                           "--budget 80 --scorer f1", seed)
     run = result.result
     assert run.status == "finished", run.error
     final_state(ip, run)

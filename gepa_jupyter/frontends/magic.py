@@ -195,7 +195,7 @@ class GepaMagic(Magics, Configurable):
         elif interrupted:
             print(f"Stopped: {len(run.scores)} candidates; the MLflow run {run.run_id} ended as KILLED.",
                   file=sys.stderr)
-        return run
+        return None if request.out else run  # the view already says it all; `_` gets it without --out
 
     def _view_mode(self) -> str:
         if self.view != "auto":

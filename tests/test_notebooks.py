@@ -1,0 +1,144 @@
+"""The notebooks, executed headless the way scripts/quickstart.sh runs them, with the real models.
+
+The quickstart runs the embedded SmolLM2 in the kernel; bring_your_own_model runs it behind
+llama-cpp-python's OpenAI-compatible server on 127.0.0.1 (its hosted-provider cells skip
+themselves without API keys). Each takes a few minutes on 2 cores.
+"""
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow
+KEYS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY")
+
+
+def execute(name: str, out_dir: Path, env: dict | None = None):
+    """Run scripts/run_notebook.py on notebooks/<name>.ipynb; the executed notebook and its HTML."""
+    import nbformat
+
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "run_notebook.py"), str(ROOT / "notebooks" / f"{name}.ipynb"),
+         "--out-dir", str(out_dir), "--timeout", "900"],
+        env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=1500)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
+    html = (out_dir / f"{name}.html").read_text()
+    return nbformat.read(out_dir / f"{name}.ipynb", as_version=4), html
+
+
+def outputs_of(book, starts_with: str) -> list:
+    cells = [c for c in book.cells if c.cell_type == "code" and c.source.lstrip().startswith(starts_with)]
+    assert cells, f"no cell starting with {starts_with!r}"
+    return cells[0].outputs
+
+
+def text_of(outputs) -> str:
+    parts = []
+    for output in outputs:
+        if output.output_type == "stream":
+            parts.append(output.text)
+        elif "data" in output:
+            parts.append(output.data.get("text/plain", ""))
+    return "\n".join(parts)
+
+
+def live_view(outputs) -> dict:
+    """The magic's one display, in its final state (nbclient applied the in-place updates)."""
+    shown = [o for o in outputs if o.output_type == "display_data" and "text/html" in o.get("data", {})]
+    assert len(shown) == 1, f"the live view must be one display, got {len(shown)}"
+    return shown[0].data
+
+
+def table_rows(html: str) -> int:
+    table = html.split('class="gepa-table"', 1)[1].split("</table>", 1)[0]
+    return table.count("<tr") - 1  # minus the header
+
+
+def test_quickstart_notebook(tmp_path):
+    started = time.time()
+    book, exported = execute("quickstart", tmp_path, env={k: "" for k in KEYS})
+    magic = outputs_of(book, "%%optimize_prompt")
+    view = live_view(magic)
+    summary = text_of(outputs_of(book, "print(run)"))
+    count = int(re.search(r"(\d+) candidates; seed score", summary).group(1))
+    assert count >= 1
+    assert "finished:" in view["text/plain"] and "metric calls" in view["text/plain"]
+    assert 'class="gepa-final"' in view["text/html"]
+    assert table_rows(view["text/html"]) == count, "the live table's final state has one row per candidate"
+    assert 'class="gepa-compare" data-status="finished"' in view["text/html"]
+    assert "Classify the sentiment of this review" in view["text/html"]
+    compare = outputs_of(book, "run.compare()")
+    assert any('class="gepa-compare"' in o.data.get("text/html", "") for o in compare if "data" in o)
+    mlflow_text = text_of(outputs_of(book, "from mlflow import MlflowClient"))
+    assert "FINISHED" in mlflow_text and "metric eval_score step 0" in mlflow_text
+    assert "prompt_candidates/iteration_0/" in mlflow_text
+    loaded = text_of(outputs_of(book, "prompt = mlflow.genai.load_prompt"))
+    assert "prompts:/sentiment/" in loaded and "{{review}}" in loaded
+    assert 'class="gepa-compare"' in exported and "gepa-table" in exported
+    assert (tmp_path / "mlflow.db").exists()
+    print(f"quickstart: {count} candidates, {summary.splitlines()[1]} in {time.time() - started:.0f} s")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def llama_server(tmp_path):
+    """llama-cpp-python's OpenAI-compatible server with the embedded SmolLM2, on 127.0.0.1."""
+    pytest.importorskip("llama_cpp.server", reason="llama-cpp-python[server] is not installed")
+    from gepa_jupyter.models.local import smollm2_path
+
+    port = _free_port()
+    log = open(tmp_path / "server.log", "w")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "llama_cpp.server", "--model", smollm2_path(), "--model_alias", "smollm2",
+         "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--verbose", "false"],
+        stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.time() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(url + "/models", timeout=5) as response:
+                    json.load(response)
+                break
+            except OSError:
+                if server.poll() is not None or time.time() > deadline:
+                    log.flush()
+                    pytest.fail("the llama.cpp server did not start:\n" + (tmp_path / "server.log").read_text()[-3000:])
+                time.sleep(0.5)
+        yield url
+    finally:
+        server.terminate()
+        try:
+            server.wait(20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+
+
+def test_bring_your_own_model_notebook_against_a_local_server(tmp_path, llama_server):
+    book, exported = execute("bring_your_own_model", tmp_path / "out",
+                             env={"GEPA_OPENAI_BASE_URL": llama_server, **{k: "" for k in KEYS}})
+    assert "Skipped: OPENAI_API_KEY is not set." in text_of(outputs_of(book, "import gepa_jupyter"))
+    assert "Skipped: ANTHROPIC_API_KEY is not set." in text_of(outputs_of(book, 'if os.environ.get("ANTHROPIC'))
+    assert "smollm2" in text_of(outputs_of(book, "import json"))
+    view = live_view(outputs_of(book, "%%optimize_prompt"))
+    assert 'class="gepa-compare" data-status="finished"' in view["text/html"]
+    summary = text_of(outputs_of(book, "print(server_run)"))
+    assert "<OptimizationRun finished" in summary and f"openai:/smollm2 @ {llama_server}" in summary
+    count = int(re.search(r"(\d+) candidates", summary).group(1))
+    assert table_rows(view["text/html"]) == count
+    assert 'class="gepa-compare"' in exported
