@@ -120,6 +120,8 @@ def test_run_streams_rows_stop_keeps_the_best_and_shows_the_side_by_side(trackin
     assert controls(panel) == {"run": False, "stop": True, "register": False, "copy": False, "inputs": False}
     run = panel.run
     assert run is not None and panel.progress.max == 5000
+    panel.run_button.click()
+    assert panel.run is run, "Run does nothing while a run goes on"
     wait_for(lambda: table_rows(panel) >= 2)  # the seed and a better candidate
     assert "running:" in panel.status.value and "$0.0000" in panel.status.value
     assert "<svg" in panel.live.value, "the score chart is drawn with the table"

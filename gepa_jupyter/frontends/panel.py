@@ -56,6 +56,16 @@ class OptimizerPanel(widgets.VBox):
                  scorers: Any = ("exact_match",), max_metric_calls: int = 100, holdout: float | None = None,
                  prompt_name: str | None = None, experiment: str | None = None, interval: float = 0.25,
                  **optimize_kwargs: Any):
+        scorer_objects = {getattr(s, "name", str(s)): s for s in _as_list(scorers) if not isinstance(s, str)}
+        scorer_names = [getattr(s, "name", s) for s in _as_list(scorers)]
+        unknown = [n for n in scorer_names if n not in BUILTIN and n not in scorer_objects]
+        if unknown:
+            raise InputError(f"Unknown scorer {unknown[0]!r}. Built-in scorers: {', '.join(BUILTIN)}; "
+                             "or pass MLflow scorer objects.")
+        for value in (model, reflection_model):
+            if value is not None and not isinstance(value, str) and not callable(value):
+                raise InputError(f"A model must be a URI string or a callable, not {type(value).__name__}.")
+        seed = _load_seed(prompt)  # all checked before the widget exists
         super().__init__()
         self.namespace = _notebook_namespace() if namespace is None else namespace
         self.experiment = experiment
@@ -66,13 +76,8 @@ class OptimizerPanel(widgets.VBox):
         self._lock = threading.RLock()
         self._given_frames: dict[str, Any] = {}
         self._given_models: dict[str, Callable] = {}
-        self._scorer_objects = {getattr(s, "name", str(s)): s for s in _as_list(scorers) if not isinstance(s, str)}
-        scorer_names = [getattr(s, "name", s) for s in _as_list(scorers)]
-        unknown = [n for n in scorer_names if n not in BUILTIN and n not in self._scorer_objects]
-        if unknown:
-            raise InputError(f"Unknown scorer {unknown[0]!r}. Built-in scorers: {', '.join(BUILTIN)}; "
-                             "or pass MLflow scorer objects.")
-        self._seed_uri, self._seed_template, seed_name = _load_seed(prompt)
+        self._scorer_objects = scorer_objects
+        self._seed_uri, self._seed_template, seed_name = seed
         self._stopping = False
         data_name = self._name_of_data(data)
         if data_name is None and len(self._frames()) == 1:
@@ -166,7 +171,7 @@ class OptimizerPanel(widgets.VBox):
         import pandas as pd
 
         found = {n: v for n, v in self.namespace.items() if not n.startswith("_") and isinstance(v, pd.DataFrame)}
-        return {**self._given_frames, **found}
+        return {**found, **self._given_frames}  # a DataFrame passed in wins over a namesake
 
     def _callable_names(self) -> list[str]:
         return [*self._given_models, *(n for n, v in self.namespace.items() if _looks_like_model(n, v))]
@@ -182,8 +187,6 @@ class OptimizerPanel(widgets.VBox):
     def _name_of_model(self, model) -> str | None:
         if model is None or isinstance(model, str):
             return model
-        if not callable(model):
-            raise InputError(f"A model must be a URI string or a callable, not {type(model).__name__}.")
         name = next((n for n, v in self.namespace.items() if v is model and not n.startswith("_")),
                     getattr(model, "__name__", "model"))
         if self.namespace.get(name) is not model:
@@ -213,8 +216,10 @@ class OptimizerPanel(widgets.VBox):
         text = self.prompt_box.value
         prompt = self._seed_uri if self._seed_uri and text == self._seed_template else text
         scorers = [self._scorer_objects.get(s, s) for s in self.scorers_select.value]
-        return dict(prompt=prompt, data=frame, target=self.target_select.value,
-                    model=self._resolve_model(self.model_box.value, "task") or DEFAULT_MODEL,
+        model = None
+        if "predict_fn" not in self.optimize_kwargs:  # optimize takes one of the two
+            model = self._resolve_model(self.model_box.value, "task") or DEFAULT_MODEL
+        return dict(prompt=prompt, data=frame, target=self.target_select.value, model=model,
                     reflection_model=self._resolve_model(self.reflection_box.value, "reflection"),
                     scorers=scorers, max_metric_calls=self.budget_box.value,
                     holdout=self.holdout_box.value or None, prompt_name=self.name_box.value.strip() or None,
@@ -227,7 +232,8 @@ class OptimizerPanel(widgets.VBox):
         if text in self._given_models or text in self.namespace:
             value = self._given_models.get(text, self.namespace.get(text))
             if not callable(value):
-                raise InputError(f"The {role} model {text!r} is a {type(value).__name__}, not a callable (prompt) -> answer.")
+                raise InputError(f"The {role} model {text!r} is a {type(value).__name__}, "
+                                 "not a callable (prompt) -> answer.")
             return value
         if ":/" not in text:
             raise InputError(f"Unknown {role} model {text!r}: give a model URI such as {DEFAULT_MODEL!r} or "
@@ -292,7 +298,7 @@ class OptimizerPanel(widgets.VBox):
             else:
                 self._say(f"Registered {run.registered_prompt_uri} with the alias "
                           f"'{OPTIMIZED_ALIAS}' (prompts:/{run.prompt_name}@{OPTIMIZED_ALIAS}).")
-            self.comparison.value = comparison_html(snapshot(run))
+            self.comparison.value = _side_by_side(snapshot(run))
             self._set_controls()
 
     def _on_copy(self, _button=None) -> None:
@@ -328,16 +334,17 @@ class OptimizerPanel(widgets.VBox):
             if run is not self.run:
                 return
             self.progress.value = min(snap.metric_calls, self.progress.max)
-            self.status.value = f'<span style="font-family:monospace;font-size:12px">{escape(progress_text(snap).splitlines()[0])}</span>'
+            line = escape(progress_text(snap).splitlines()[0])
+            self.status.value = f'<span style="font-family:monospace;font-size:12px">{line}</span>'
             self.live.value = (f'<div class="gepa-live">{score_chart_svg(snap)}{scores_html(snap)}</div>'
                                if not snap.scores.empty else scores_html(snap))
             if snap.status == "running":
                 return
             self.progress.bar_style = BAR_STYLES.get(snap.status, "")
-            self.comparison.value = comparison_html(snap) if not snap.scores.empty else ""
+            self.comparison.value = _side_by_side(snap) if not snap.scores.empty else ""
             if snap.error:
                 kept = f" {len(snap.scores)} candidates scored before it are kept." if not snap.scores.empty else ""
-                self._say(f"The run failed: {snap.error}.{kept}", error=True)
+                self._say(f"The run failed: {snap.error.rstrip('.')}.{kept}", error=True)
             elif snap.status == "stopped":
                 self._say("Stopped: the best prompt so far is kept.")
             else:
@@ -429,6 +436,10 @@ def optimize_panel(line: str = ""):
 
 
 # ----- helpers ---------------------------------------------------------------------------------------
+def _side_by_side(snap) -> str:
+    return f'<h4 style="margin:8px 0 4px 0">Seed and best prompt</h4>{comparison_html(snap)}'
+
+
 def _as_list(value) -> list:
     if value is None:
         return []
