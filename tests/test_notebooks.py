@@ -142,3 +142,62 @@ def test_bring_your_own_model_notebook_against_a_local_server(tmp_path, llama_se
     count = int(re.search(r"(\d+) candidates", summary).group(1))
     assert table_rows(view["text/html"]) == count
     assert 'class="gepa-compare"' in exported
+
+
+def test_the_stop_button_interrupts_a_blocking_magic_in_a_real_kernel(tmp_path):
+    """jupyter_client's interrupt_kernel (what the stop button sends): the run stops, the view shows
+    the table and the side-by-side view, the MLflow run ends KILLED, the kernel stays usable."""
+    from jupyter_client.manager import start_new_kernel
+
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlflow.db"}
+    manager, client = start_new_kernel(kernel_name="python3", cwd=str(tmp_path), env=env)
+    try:
+        setup = ("%load_ext gepa_jupyter\nfrom gepa_jupyter.testing import FakeReflectionModel, FakeTaskModel, "
+                 "sentiment_data\nreviews = sentiment_data()\ntask = FakeTaskModel(latency=0.1)\n"
+                 "reflect = FakeReflectionModel()")
+        assert client.execute_interactive(setup, timeout=120)["content"]["status"] == "ok"
+        msg_id = client.execute("%%optimize_prompt --data reviews --model task --reflection-model reflect "
+                                "--budget 5000 --out run\nClassify the sentiment of this review: {{review}}")
+        view, errors, interrupted, deadline = {}, [], False, time.time() + 180
+        while True:
+            assert time.time() < deadline, "the interrupted cell did not end"
+            message = client.get_iopub_msg(timeout=60)
+            if message["parent_header"].get("msg_id") != msg_id:
+                continue
+            kind, content = message["msg_type"], message["content"]
+            if kind in ("display_data", "update_display_data"):
+                view = content["data"]
+                if not interrupted and re.search(r"running: .* [2-9] candidates", view["text/plain"]):
+                    manager.interrupt_kernel()
+                    interrupted = True
+            elif kind == "stream" and content["name"] == "stderr":
+                errors.append(content["text"])
+            elif kind == "error":
+                pytest.fail(f"the cell raised: {content['ename']}: {content['evalue']}")
+            elif kind == "status" and content["execution_state"] == "idle":
+                break
+        assert interrupted
+        assert client.get_shell_msg(timeout=30)["content"]["status"] == "ok"
+        time.sleep(1)  # the updater's final redraw is sent before the cell returns; let iopub drain
+        while True:
+            try:
+                message = client.get_iopub_msg(timeout=1)
+            except Exception:
+                break
+            if message["msg_type"] == "update_display_data":
+                view = message["content"]["data"]
+        stderr = "".join(errors)
+        assert "Interrupted: stopping" in stderr and "ended as KILLED" in stderr
+        assert 'class="gepa-compare" data-status="stopped"' in view["text/html"]
+        printed = []
+        reply = client.execute_interactive(
+            "from mlflow import MlflowClient\nprint(run.status, len(run.scores), "
+            "MlflowClient().get_run(run.run_id).info.status)", timeout=60,
+            output_hook=lambda m: printed.append(m["content"]["text"]) if m["msg_type"] == "stream" else None)
+        assert reply["content"]["status"] == "ok"
+        status, count, mlflow_status = "".join(printed).split()
+        assert (status, mlflow_status) == ("stopped", "KILLED")
+        assert table_rows(view["text/html"]) == int(count) >= 2
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
