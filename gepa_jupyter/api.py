@@ -82,7 +82,8 @@ def optimize(
         max_metric_calls=max_metric_calls,
         experiment=experiment,
         seed_prompt_uri=seed_uri,
-        gepa_kwargs={"seed": seed, **reflection.gepa_kwargs(), **(gepa_kwargs or {})},
+        gepa_kwargs={"seed": seed, **({} if {"reflection_prompt_template", "reflection_strategy"} & set(gepa_kwargs or {})
+                                      else reflection.gepa_kwargs()), **(gepa_kwargs or {})},
         params=params,
         usage=session.usage,
         on_close=session.close,

@@ -1,14 +1,24 @@
-"""ModelSession: the models of one run (task and reflection), with retries and accounting."""
+"""ModelSession: the models of one run (task and reflection), with cache, retries and accounting."""
 
 import threading
 import time
 from typing import Any, Callable
 
+from gepa_jupyter.core.errors import InputError
+from gepa_jupyter.models import cache as response_cache
+from gepa_jupyter.models import retry
 from gepa_jupyter.models.uris import LOCAL_PROVIDER, check_credentials, parse_model_uri
 
-RETRYABLE = ("Timeout", "RateLimitError", "ServiceUnavailableError", "InternalServerError",
-             "APIConnectionError", "BadGatewayError")
-USAGE_FIELDS = ("calls", "cache_hits", "failures", "prompt_tokens", "completion_tokens", "cost")
+USAGE_FIELDS = ("calls", "cache_hits", "failures", "retries", "prompt_tokens", "completion_tokens", "cost")
+OPENAI_COMPATIBLE = ("openai", "hosted_vllm", "openai_like", "lm_studio")
+DEFAULT_TIMEOUT = 180.0
+
+
+class Usage(dict):
+    """{role: {calls, cache_hits, failures, retries, prompt_tokens, completion_tokens, cost}};
+    `.errors` holds the last failed calls' messages ("role: Error: message")."""
+
+    errors: list[str]
 
 
 class UsageMeter:
@@ -30,29 +40,70 @@ class UsageMeter:
             self.errors.append(f"{role}: {message}")
             del self.errors[:-50]
 
-    def snapshot(self) -> dict[str, dict[str, float]]:
+    def snapshot(self) -> Usage:
         with self._lock:
-            return {role: dict(row) for role, row in self._by_role.items()}
+            usage = Usage({role: dict(row) for role, row in self._by_role.items()})
+            usage.errors = list(self.errors)
+            return usage
 
 
 class Model:
-    """A callable `(prompt) -> text` for one role, with retries and usage accounting."""
+    """A callable `(prompt or messages) -> text` for one role, with cache, retries and accounting.
+
+    `uri` is `provider:/model` (through litellm) or a plain callable (called as is: no cache,
+    no retries). Extra kwargs go to litellm (`api_base`, `api_key`, `temperature`, `max_tokens`...),
+    except `retries`, `backoff` and `reflector` ("small", "gepa" or None: small for local models).
+    """
 
     def __init__(self, uri: str | Callable[[str], str], role: str, meter: UsageMeter,
-                 retries: int = 3, backoff: float = 0.5, **kwargs: Any):
+                 cache: "response_cache.ResponseCache | None" = None, retries: int = 3,
+                 backoff: float = 0.5, reflector: str | None = None, **kwargs: Any):
+        if reflector not in (None, "small", "gepa"):
+            raise InputError(f"reflector must be 'small' or 'gepa', got {reflector!r}.")
         self.role = role
         self.meter = meter
-        self.retries = retries
+        self.cache = cache
+        self.retries = max(0, int(retries))
         self.backoff = backoff
         self.kwargs = kwargs
         self.fn: Callable[[str], str] | None = None
+        self.local_path: str | None = None
         if callable(uri):
             self.uri, self.provider, self.name, self.fn = None, None, getattr(uri, "__name__", "callable"), uri
+            self.reflector = reflector or "gepa"
+            return
+        self.uri = uri
+        self.provider, self.name = parse_model_uri(uri)
+        check_credentials(self.provider, self.name, kwargs)
+        self.reflector = reflector or ("small" if self.provider == LOCAL_PROVIDER else "gepa")
+        self.kwargs.setdefault("temperature", 0.0)
+        if self.provider == LOCAL_PROVIDER:
+            self._prepare_local()
         else:
-            self.uri = uri
-            self.provider, self.name = parse_model_uri(uri)
-            check_credentials(self.provider, self.name, kwargs)
-            self.kwargs.setdefault("temperature", 0.0)
+            self.kwargs.setdefault("timeout", DEFAULT_TIMEOUT)
+            self.kwargs.setdefault("max_retries", 0)  # the SDK's own retries: ours are counted
+            if (self.provider in OPENAI_COMPATIBLE and self.kwargs.get("api_base")
+                    and not self.kwargs.get("api_key")):
+                self.kwargs["api_key"] = "not-needed"  # the OpenAI SDK insists on some key
+        self.model_id = self._model_id()
+
+    def _prepare_local(self) -> None:
+        from gepa_jupyter.models import local
+
+        self.local_path = local.resolve_path(self.name)
+        local.check_extra()
+        local.load(self.local_path)  # a broken file fails here, before the run
+        local.register_provider()
+        self.litellm_model = "local/" + (local.SMOLLM2 if self.name.lower() == local.SMOLLM2 else self.local_path)
+        self.kwargs.setdefault("max_tokens", local.DEFAULT_MAX_TOKENS)
+
+    def _model_id(self) -> str:
+        if self.local_path:
+            from gepa_jupyter.models.local import file_identity
+
+            return "local/" + file_identity(self.local_path)
+        base = self.kwargs.get("api_base")
+        return f"{self.provider}/{self.name}" + (f"@{base}" if base else "")
 
     def describe(self) -> str:
         """The URI and server, for params and views; never the API key."""
@@ -63,48 +114,65 @@ class Model:
 
     def gepa_kwargs(self) -> dict:
         """Extra gepa.optimize arguments this model wants when it reflects."""
-        return {}
+        if self.reflector != "small":
+            return {}
+        from gepa_jupyter.models.reflection import SmallModelReflector
 
-    def __call__(self, prompt: str) -> str:
+        return {"reflection_strategy": SmallModelReflector(self)}
+
+    def __call__(self, prompt) -> str:
         if self.fn is not None:
             return self._call_function(prompt)
         messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
-        return self._complete(messages)
+        return self.complete(messages)
 
-    def _call_function(self, prompt: str) -> str:
+    def _call_function(self, prompt) -> str:
         try:
             text = self.fn(prompt)
         except Exception as e:
             self.meter.add(self.role, failures=1)
-            self.meter.error(self.role, f"{type(e).__name__}: {e}")
+            self.meter.error(self.role, f"{type(e).__name__}: {_short(e)}")
             raise
         self.meter.add(self.role, calls=1)
         return "" if text is None else str(text)
 
-    def _complete(self, messages: list[dict]) -> str:
+    def complete(self, messages: list[dict], **overrides: Any) -> str:
+        """The reply text to chat `messages`, from the cache when the request is deterministic."""
+        params = {**self.kwargs, **overrides}
+        key = None
+        if self.cache is not None and response_cache.is_deterministic(params):
+            key = response_cache.request_key(self.model_id, messages, params)
+            hit = self.cache.get(key)
+            if hit is not None:
+                self.meter.add(self.role, cache_hits=1)
+                return hit["text"]
+        response = self._request(messages, params)
+        usage = getattr(response, "usage", None)
+        text = response.choices[0].message.content or ""
+        self.meter.add(self.role, calls=1, prompt_tokens=getattr(usage, "prompt_tokens", 0) or 0,
+                       completion_tokens=getattr(usage, "completion_tokens", 0) or 0,
+                       cost=self._cost(response))
+        if key is not None:
+            self.cache.put(key, self.model_id, {"text": text})
+        return text
+
+    def _request(self, messages: list[dict], params: dict):
+        """litellm.completion with bounded retries on timeouts, rate limits and 5xx."""
         import litellm
 
-        model = f"{self.provider}/{self.name}"
-        for attempt in range(self.retries + 1):
+        model = getattr(self, "litellm_model", None) or f"{self.provider}/{self.name}"
+        retries = 0 if self.provider == LOCAL_PROVIDER else self.retries
+        for attempt in range(retries + 1):
             try:
-                response = litellm.completion(model=model, messages=messages, **self.kwargs)
-                break
+                return litellm.completion(model=model, messages=messages, **params)
             except Exception as e:
-                retryable = type(e).__name__ in RETRYABLE and attempt < self.retries
-                if not retryable:
+                if attempt >= retries or not retry.is_retryable(e):
                     self.meter.add(self.role, failures=1)
-                    self.meter.error(self.role, f"{type(e).__name__}: {_short(e)}")
+                    tries = f" (after {attempt + 1} tries)" if attempt else ""
+                    self.meter.error(self.role, f"{type(e).__name__}{tries}: {_short(e)}")
                     raise
-                time.sleep(self.backoff * 2**attempt)
-        usage = getattr(response, "usage", None)
-        self.meter.add(
-            self.role,
-            calls=1,
-            prompt_tokens=getattr(usage, "prompt_tokens", 0) or 0,
-            completion_tokens=getattr(usage, "completion_tokens", 0) or 0,
-            cost=self._cost(response),
-        )
-        return response.choices[0].message.content or ""
+                self.meter.add(self.role, retries=1)
+                time.sleep(retry.wait_time(attempt, self.backoff, e))
 
     def _cost(self, response) -> float:
         if self.provider == LOCAL_PROVIDER:
@@ -118,20 +186,39 @@ class Model:
 
 
 class ModelSession:
-    """The models of one run, sharing one usage meter."""
+    """The models of one run, sharing one usage meter and one response cache.
 
-    def __init__(self, cache: bool | str | None = None):
+    cache: None or True (default location, $GEPA_JUPYTER_CACHE_DIR or ~/.cache/gepa_jupyter),
+    False (off), or a folder / .sqlite file path.
+    """
+
+    def __init__(self, cache: "bool | str | None" = None):
         self.meter = UsageMeter()
-        self.cache = cache
+        self.cache_path = response_cache.cache_path(cache)
+        self._cache: response_cache.ResponseCache | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def cache(self) -> "response_cache.ResponseCache | None":
+        with self._lock:
+            if self._cache is None and self.cache_path:
+                self._cache = response_cache.ResponseCache(self.cache_path)
+            return self._cache
 
     def model(self, uri: str | Callable[[str], str], role: str, **kwargs: Any) -> Model:
-        return Model(uri, role, self.meter, **kwargs)
+        """A Model for `role`, validated now (provider, API key, GGUF file, [local] extra)."""
+        if callable(uri):
+            return Model(uri, role, self.meter, **kwargs)
+        return Model(uri, role, self.meter, cache=self.cache, **kwargs)
 
-    def usage(self) -> dict:
+    def usage(self) -> Usage:
         return self.meter.snapshot()
 
     def close(self) -> None:
-        pass
+        with self._lock:
+            if self._cache is not None:
+                self._cache.close()
+            self.cache_path = None  # later calls go to the model, uncached
 
 
 def _short(error: Exception, limit: int = 300) -> str:

@@ -1,0 +1,52 @@
+"""48 short labelled product/restaurant reviews for measuring small-model prompt optimization.
+
+The 16 reviews of `gepa_jupyter.testing` plus 32 more of the same three kinds (plain,
+negation, sarcasm); labels are `positive` / `negative`, 24 of each.
+"""
+
+from gepa_jupyter.testing import REVIEWS as _BASE
+
+_MORE = [
+    ("The coffee machine is quiet and makes a perfect espresso.", "positive", "plain"),
+    ("Comfortable chair, my back pain is gone.", "positive", "plain"),
+    ("Fast delivery and the jacket fits perfectly.", "positive", "plain"),
+    ("The hotel room was spotless and the view was stunning.", "positive", "plain"),
+    ("Great value, the knives are still sharp after a year.", "positive", "plain"),
+    ("My kids love this board game, we play it every weekend.", "positive", "plain"),
+    ("The pasta was fresh and the service was quick.", "positive", "plain"),
+    ("Easy to set up and the picture quality is superb.", "positive", "plain"),
+    ("Beautiful lamp, it makes the room feel warm.", "positive", "plain"),
+    ("The vacuum picks up everything, highly recommended.", "positive", "plain"),
+    ("The zipper broke the first time I used the bag.", "negative", "plain"),
+    ("Slow service and the soup was cold.", "negative", "plain"),
+    ("The printer jams on every second page.", "negative", "plain"),
+    ("Sturdy frying pan, nothing sticks to it.", "positive", "plain"),
+    ("The guide was funny and knew every corner of the city.", "positive", "plain"),
+    ("Battery drains in two hours, a waste of money.", "negative", "plain"),
+    ("The room was dirty and the shower had no hot water.", "negative", "plain"),
+    ("This tent kept us dry through a stormy night.", "positive", "plain"),
+    ("Clear instructions, the shelf was up in ten minutes.", "positive", "plain"),
+    ("The bakery's bread is crusty and delicious.", "positive", "plain"),
+    ("The blanket is not warm enough for winter.", "negative", "negation"),
+    ("Not the worst phone I have owned, it is actually quite good.", "positive", "negation"),
+    ("I can't say I enjoyed the meal.", "negative", "negation"),
+    ("No complaints, the fridge keeps everything cold.", "positive", "negation"),
+    ("The speaker is not loud and not clear.", "negative", "negation"),
+    ("I was not disappointed, the cake was lovely.", "positive", "negation"),
+    ("Brilliant, the shoes fell apart after one walk.", "negative", "sarcasm"),
+    ("Oh wonderful, a toaster that only burns one side.", "negative", "sarcasm"),
+    ("Amazing how the wifi drops every ten minutes.", "negative", "sarcasm"),
+    ("Great job, you sent me the wrong size twice.", "negative", "sarcasm"),
+    ("Fantastic, a waterproof watch that stopped in the rain.", "negative", "sarcasm"),
+    ("Thanks a lot, the warranty covers nothing.", "negative", "sarcasm"),
+]
+REVIEWS = list(_BASE) + _MORE
+
+
+def review_data(with_kind: bool = False):
+    """A DataFrame with columns `review` and `target` (and `kind`), 48 rows in a fixed order."""
+    import pandas as pd
+
+    rows = [{"review": text, "target": label, **({"kind": kind} if with_kind else {})}
+            for text, label, kind in REVIEWS]
+    return pd.DataFrame(rows)
