@@ -29,7 +29,8 @@ def execute(name: str, out_dir: Path, env: dict | None = None):
     result = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "run_notebook.py"), str(ROOT / "notebooks" / f"{name}.ipynb"),
          "--out-dir", str(out_dir), "--timeout", "900"],
-        env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=1500)
+        env={**os.environ, "GEPA_JUPYTER_CACHE_DIR": str(out_dir / "cache"), **(env or {})},  # no cached answers
+        capture_output=True, text=True, timeout=1500)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
     html = (out_dir / f"{name}.html").read_text()
     return nbformat.read(out_dir / f"{name}.ipynb", as_version=4), html

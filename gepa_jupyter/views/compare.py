@@ -78,7 +78,8 @@ def comparison_html(snap: RunSnapshot) -> str:
     return (
         f'<div class="gepa-compare" data-status="{escape(snap.status, quote=True)}">'
         f'<table style="border-collapse:collapse;width:100%;table-layout:fixed">'
-        f"<thead><tr><th>seed</th><th>{escape(best_label)}</th></tr></thead>"
+        f'<thead><tr><th style="text-align:left">seed</th>'
+        f'<th style="text-align:left">{escape(best_label)}</th></tr></thead>'
         f"<tbody><tr><td {cell}>{seed_html}</td><td {cell}>{best_html}</td></tr></tbody></table>"
         f'<table class="gepa-compare-scores" style="border-collapse:collapse;margin-top:6px">'
         f"<thead><tr><th></th><th>seed</th><th>best</th><th>change</th></tr></thead><tbody>{scores}</tbody></table>"

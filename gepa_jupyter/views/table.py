@@ -26,7 +26,8 @@ def scores_html(snap: RunSnapshot, max_rows: int | None = 50) -> str:
     columns = ["candidate", "iteration", "parent", "score", *snap.scorer_names, "metric_calls",
                "elapsed_s", "cost_usd", "prompt"]
     shown = frame if max_rows is None or len(frame) <= max_rows else frame.tail(max_rows)
-    head = "".join(f"<th>{escape(c)}</th>" for c in columns)
+    head = "".join(f'<th style="text-align:left">{escape(c)}</th>' if c == "prompt" else f"<th>{escape(c)}</th>"
+                   for c in columns)
     rows = []
     for index, row in shown.iterrows():
         style = ' style="background:#e6f4ea;font-weight:600"' if index == best_index else ""
