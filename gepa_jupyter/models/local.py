@@ -6,6 +6,7 @@ are serialized with a lock (llama contexts are not thread-safe). llama_cpp is im
 when a local model is used.
 """
 
+import atexit
 import importlib.util
 import os
 import threading
@@ -95,8 +96,20 @@ def load(path: str) -> LocalModel:
     with _lock:
         model = _instances.get(path)
         if model is None:
+            if not _instances:
+                atexit.register(_close_all)
             model = _instances[path] = LocalModel(path)
         return model
+
+
+def _close_all() -> None:
+    """Free the models before interpreter teardown (llama's __del__ fails once modules are gone)."""
+    for model in list(_instances.values()):
+        try:
+            model.llama.close()
+        except Exception:
+            pass
+    _instances.clear()
 
 
 def register_provider() -> None:
