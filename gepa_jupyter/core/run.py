@@ -6,9 +6,11 @@ Callers pass resolved parts (a predict_fn, scorer objects, records); `gepa_jupyt
 is the friendly entry point that resolves model URIs and scorer names first.
 """
 
+import logging
 import threading
 import time
 import traceback
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -17,6 +19,10 @@ from gepa_jupyter.core.events import EventHub, StatusEvent
 from gepa_jupyter.core.frame import candidates_frame
 
 OPTIMIZED_ALIAS = "optimized"
+# mlflow's notices from the optimization thread would land, in red, under whatever cell runs:
+# the pre-run prediction check, temporary auto-tracing, and an ambiguous dataset source warning.
+_QUIET_LOGGERS = ("mlflow.genai.utils.data_validation", "mlflow.models.evaluation.utils.trace")
+warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted in multiple ways")
 _active_lock = threading.Lock()
 _active_run: "OptimizationRun | None" = None
 
@@ -190,6 +196,8 @@ class OptimizationRun:
         import mlflow
 
         final_status, mlflow_status = "failed", "FAILED"
+        for name in _QUIET_LOGGERS:
+            logging.getLogger(name).setLevel(logging.WARNING)
         try:
             mlflow.start_run(run_id=self.run_id)
             params = {"prompt_uri": self.seed_prompt_uri, "max_metric_calls": self.spec.max_metric_calls,
