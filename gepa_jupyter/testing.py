@@ -17,8 +17,14 @@ and each hint the reflection model adds raises the score.
 `FakeReflectionModel` reads the current prompt from gepa's reflection request (the first
 ``` block) and returns it with the next missing hint appended, in a ``` fence.
 `bad_every=N` makes every Nth proposal drop the `{{variables}}` (to exercise the guard).
+
+`FaultPlan` injects seeded random faults into either fake: exceptions, timeouts, rate-limit
+errors, malformed and empty replies, and (opt-in, `EXTRA_KINDS`) replies whose code fences are
+stripped and calls that hang for `hang_seconds` before timing out. With `errors="litellm"` the
+error kinds raise litellm's own exception types (what a real provider raises through litellm).
 """
 
+import collections
 import random
 import re
 import threading
@@ -67,28 +73,51 @@ def sentiment_data(repeat: int = 1):
 
 
 class FaultPlan:
-    """Seeded random faults: each call fails with probability `rate`, with one of `kinds`."""
+    """Seeded random faults: each call fails with probability `rate`, with one of `kinds`.
+
+    `injected` counts the faults drawn, `counts` counts them by kind, `drawn` lists every draw in
+    order (the kind, or None for a call left alone).
+    errors: "builtin" raises RuntimeError / TimeoutError / ConnectionError; "litellm" raises
+        litellm.InternalServerError / litellm.Timeout / litellm.RateLimitError instead.
+    hang_seconds: how long a "hang" fault blocks before it raises a timeout.
+    """
 
     KINDS = ("exception", "timeout", "rate_limit", "malformed", "empty")
+    EXTRA_KINDS = ("unfenced", "hang")  # opt-in: pass them in `kinds`
 
-    def __init__(self, rate: float = 0.0, seed: int = 0, kinds=KINDS):
+    def __init__(self, rate: float = 0.0, seed: int = 0, kinds=KINDS, *, errors: str = "builtin",
+                 hang_seconds: float = 1.0):
+        if errors not in ("builtin", "litellm"):
+            raise ValueError(f"errors must be 'builtin' or 'litellm', got {errors!r}")
         self.rate = rate
         self.kinds = tuple(kinds)
+        self.errors = errors
+        self.hang_seconds = hang_seconds
         self.rng = random.Random(seed)
         self.injected = 0
+        self.counts: collections.Counter = collections.Counter()
+        self.drawn: list[str | None] = []
         self._lock = threading.Lock()
 
     def draw(self) -> str | None:
         with self._lock:
+            kind = None
             if self.rate and self.rng.random() < self.rate:
                 self.injected += 1
-                return self.rng.choice(self.kinds)
-        return None
+                kind = self.rng.choice(self.kinds)
+                self.counts[kind] += 1
+            self.drawn.append(kind)
+            return kind
 
 
-def _raise_or_garble(kind: str | None, answer: str) -> str:
+def _raise_or_garble(kind: str | None, answer: str, plan: "FaultPlan | None" = None) -> str:
     if kind is None:
         return answer
+    if kind == "hang":
+        time.sleep(plan.hang_seconds if plan else 1.0)
+        kind = "timeout"
+    if plan is not None and plan.errors == "litellm" and kind in ("exception", "timeout", "rate_limit"):
+        _raise_litellm(kind)
     if kind == "exception":
         raise RuntimeError("injected model failure")
     if kind == "timeout":
@@ -97,7 +126,20 @@ def _raise_or_garble(kind: str | None, answer: str) -> str:
         raise ConnectionError("injected rate limit (429)")
     if kind == "malformed":
         return "\x00{not json" + answer[::-1]
+    if kind == "unfenced":  # the reply without its code fences, with chatter around it
+        return "Sure! A better prompt would be: " + answer.replace("```", "") + " Hope this helps."
     return ""  # empty
+
+
+def _raise_litellm(kind: str) -> None:
+    import litellm
+
+    model, provider = "fake", "fake"
+    if kind == "exception":
+        raise litellm.InternalServerError("injected model failure (500)", llm_provider=provider, model=model)
+    if kind == "timeout":
+        raise litellm.Timeout("injected timeout", llm_provider=provider, model=model)
+    raise litellm.RateLimitError("injected rate limit (429)", llm_provider=provider, model=model)
 
 
 class FakeTaskModel:
@@ -115,7 +157,7 @@ class FakeTaskModel:
             self.calls += 1
         if self.latency:
             time.sleep(self.latency)
-        return _raise_or_garble(self.faults.draw() if self.faults else None, answer(prompt))
+        return _raise_or_garble(self.faults.draw() if self.faults else None, answer(prompt), self.faults)
 
 
 def answer(prompt: str) -> str:
@@ -156,7 +198,7 @@ class FakeReflectionModel:
         if self.bad_every and self.calls % self.bad_every == 0:
             new = re.sub(r"\{\{\s*\w+\s*\}\}", "the text", new)
         reply = f"Here is the improved instruction:\n```\n{new}\n```" if self.fence else new
-        return _raise_or_garble(self.faults.draw() if self.faults else None, reply)
+        return _raise_or_garble(self.faults.draw() if self.faults else None, reply, self.faults)
 
 
 def _current_instruction(request: str) -> str:

@@ -10,6 +10,7 @@ import logging
 import threading
 import time
 import traceback
+import uuid
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -81,6 +82,7 @@ class OptimizationRun:
         self.experiment_id: str | None = None
         self.run_id: str | None = None
         self.seed_prompt_uri: str | None = spec.seed_prompt_uri
+        self._launch = uuid.uuid4().hex  # finds the MLflow run if _start is interrupted inside create_run
 
     # ----- what users read -------------------------------------------------------------
     @property
@@ -187,10 +189,36 @@ class OptimizationRun:
 
             self.experiment_id = _get_experiment_id()
         run = client.create_run(self.experiment_id, run_name=f"gepa-{self.prompt_name}",
-                                tags={"gepa_jupyter.prompt": self.prompt_name})
+                                tags={"gepa_jupyter.prompt": self.prompt_name,
+                                      "gepa_jupyter.launch": self._launch})
         self.run_id = run.info.run_id
         self._thread = threading.Thread(target=self._work, name=f"gepa-jupyter-{self.run_id[:8]}", daemon=True)
         self._thread.start()
+
+    def _abandon(self) -> None:
+        """`_start` did not return: stop what it began (the thread, or the MLflow run it created)."""
+        global _active_run
+        if self._thread is not None:  # already running: it stops at once and ends itself as usual
+            self.optimizer.stop()
+            return
+        try:
+            from mlflow import MlflowClient
+
+            client = MlflowClient()
+            run_ids = [self.run_id] if self.run_id else []
+            if not run_ids and self.experiment_id:  # interrupted inside create_run
+                found = client.search_runs([self.experiment_id], f"tags.`gepa_jupyter.launch` = '{self._launch}'")
+                run_ids = [r.info.run_id for r in found]
+            for run_id in run_ids:
+                client.set_tag(run_id, "gepa_jupyter.status", "stopped")
+                client.set_terminated(run_id, status="KILLED")
+        except Exception:
+            pass
+        self.status, self.ended_at = "stopped", time.time()
+        with _active_lock:
+            if _active_run is self:
+                _active_run = None
+        self._done.set()
 
     def _work(self) -> None:
         import mlflow
@@ -343,9 +371,8 @@ def start_run(spec: RunSpec) -> OptimizationRun:
         _active_run = run
     try:
         run._start()
-    except BaseException:
-        with _active_lock:
-            _active_run = None
+    except BaseException:  # e.g. a KeyboardInterrupt: the caller gets no run, so leave nothing behind
+        run._abandon()
         raise
     return run
 
