@@ -23,6 +23,7 @@ class CandidateEvent:
     is_best: bool  # best aggregate score so far
     step: int  # the MLflow step its metrics were logged at (0, 1, 2, ...)
     usage: dict[str, Any] = field(default_factory=dict)  # model calls/tokens/cost so far, by role
+    validated_at: float = 0.0  # time.time() when its validation evaluation returned
 
 
 @dataclass(frozen=True)

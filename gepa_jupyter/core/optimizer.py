@@ -138,6 +138,7 @@ class _RecordingAdapter:
         self.eval_fn = eval_fn
         self._gepa = gepa_module
         self.recent: dict[tuple, Any] = {}
+        self.finished: dict[tuple, float] = {}  # candidate key -> time.time() its last evaluation returned
         self._lock = threading.Lock()
 
     @staticmethod
@@ -148,6 +149,7 @@ class _RecordingAdapter:
         results = self.eval_fn(candidate, batch)
         key = self.key(candidate)
         with self._lock:
+            self.finished[key] = time.time()
             for record, result in zip(batch, results):
                 self.recent[(key, id(record))] = result
         objective = [r.individual_scores for r in results]
@@ -164,9 +166,14 @@ class _RecordingAdapter:
             found = [self.recent.get((key, id(r))) for r in records]
         return None if any(r is None for r in found) else found
 
+    def finished_at(self, candidate: dict[str, str]) -> float | None:
+        with self._lock:
+            return self.finished.get(self.key(candidate))
+
     def forget(self) -> None:
         with self._lock:
             self.recent.clear()
+            self.finished.clear()
 
     def make_reflective_dataset(self, candidate, eval_batch, components_to_update):
         datasets = {}
@@ -242,6 +249,7 @@ class _CandidateLogger:
             is_best=is_best,
             step=len(opt.candidates),
             usage=opt.usage() if opt.usage else {},
+            validated_at=self.adapter.finished_at(event["candidate"]) or time.time(),
         )
         opt.candidates.append(candidate)
         opt.events.emit(candidate)
