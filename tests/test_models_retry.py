@@ -156,3 +156,14 @@ def test_flaky_task_server_every_call_succeeds_on_a_retry(tracking, stub_factory
     task = run.usage["task"]
     assert task["failures"] == 0 and task["retries"] == len(seen) and task["calls"] >= 32
     assert run.scores["score"].iloc[0] == 6 / 16  # "positive" for all: right on the 6 positive reviews
+
+
+def test_a_model_the_server_does_not_have_fails_the_run_at_once(tracking, stub_factory):
+    """404 is not retried; mlflow's check call before optimizing re-raises it: failed, with the error."""
+    stub = stub_factory(lambda body: (404, 0))
+    run = gepa_jupyter.optimize(SEED_PROMPT, sentiment_data(), model="openai:/no-such-model", cache=False,
+                                reflection_model=lambda request: "```\nSay: {{review}}\n```", max_metric_calls=40,
+                                model_kwargs={"api_base": stub.api_base, "backoff": 0.01})
+    assert run.wait(60)
+    assert run.status == "failed" and "NotFoundError" in run.error, run.error
+    assert run.usage["task"]["retries"] == 0 and run.scores.empty
