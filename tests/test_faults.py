@@ -45,11 +45,14 @@ def fault_report(request):
                      f"max end {row['max_seconds_to_end']} s, max stop latency {row['max_stop_latency_s']} s")
     lines.append(f"  written to {REPORT}")
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    for line in lines:
-        if reporter is not None:  # past pytest's capture: shown with or without -s
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    if reporter is None or capture is None:
+        print("\n".join(lines))
+        return
+    with capture.global_and_fixture_disabled():  # past pytest's capture: shown with or without -s
+        reporter.write_line("")
+        for line in lines:
             reporter.write_line(line)
-        else:
-            print(line)
 
 
 def small_data():
@@ -107,7 +110,7 @@ ALL_KINDS = FaultPlan.KINDS + ("unfenced",)
 RAISING = ("exception", "timeout", "rate_limit", "hang")
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+@pytest.mark.parametrize("seed", [0, 1, 2])
 def test_task_model_failing_at_random_callable(tracking, seed):
     """Exceptions, timeouts, 429s, malformed and empty answers from a callable task model:
     mlflow scores a failed prediction as a wrong answer, so the run goes on to its budget.
@@ -115,7 +118,7 @@ def test_task_model_failing_at_random_callable(tracking, seed):
     failing on its very first call fails the run at once, honestly, with nothing scored yet."""
     plan = FaultPlan(rate=0.2, seed=seed, kinds=ALL_KINDS)
     witness = GepaWitness()
-    run = launch(witness, model=FakeTaskModel(faults=plan))
+    run = launch(witness, model=FakeTaskModel(faults=plan), max_metric_calls=40)
     problems = check("task model faults (callable)", run, witness, plans=[plan])
     assert_honest(problems, run)
     assert plan.injected > 0
@@ -134,7 +137,7 @@ def test_task_model_failing_at_random_through_litellm(tracking, seed):
                      hang_seconds=1.0)
     task, _ = register_fake_provider(task=FakeTaskModel(faults=plan), reflection=FakeReflectionModel())
     witness = GepaWitness()
-    run = launch(witness, model="fake:/task", reflection_model="fake:/reflection",
+    run = launch(witness, model="fake:/task", reflection_model="fake:/reflection", max_metric_calls=40,
                  model_kwargs={"backoff": 0.05})
     problems = check("task model faults (litellm URI, retried)", run, witness, plans=[plan])
     assert_honest(problems, run)
@@ -142,13 +145,13 @@ def test_task_model_failing_at_random_through_litellm(tracking, seed):
     assert run.status == "finished", run.error
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("seed", [0, 1])
 def test_reflection_model_replies_garbage_at_random(tracking, seed):
     """Malformed, empty and unfenced reflection replies: bad proposals are discarded, the run goes on."""
     plan = FaultPlan(rate=0.5, seed=seed, kinds=("malformed", "empty", "unfenced"))
     reflection = FakeReflectionModel(faults=plan)
     witness = GepaWitness()
-    run = launch(witness, reflection_model=reflection, max_metric_calls=80)
+    run = launch(witness, reflection_model=reflection, max_metric_calls=60)
     problems = check("reflection garbage replies (callable)", run, witness, plans=[plan])
     assert_honest(problems, run)
     assert run.status == "finished", run.error
@@ -160,7 +163,7 @@ def test_reflection_model_replies_garbage_at_random(tracking, seed):
 def test_reflection_model_without_code_fences(tracking):
     """FakeReflectionModel(fence=False): gepa takes the whole reply as the prompt; it still improves."""
     witness = GepaWitness()
-    run = launch(witness, reflection_model=FakeReflectionModel(fence=False), max_metric_calls=80)
+    run = launch(witness, reflection_model=FakeReflectionModel(fence=False), max_metric_calls=60)
     problems = check("reflection replies without a code fence", run, witness, faults=0)
     assert_honest(problems, run)
     assert run.status == "finished"
@@ -174,7 +177,7 @@ def test_reflection_model_raising_at_random_callable(tracking, seed):
     in run.usage and logged in gepa's lines."""
     plan = FaultPlan(rate=0.5, seed=seed, kinds=("exception", "timeout", "rate_limit", "empty"))
     witness = GepaWitness()
-    run = launch(witness, reflection_model=FakeReflectionModel(faults=plan), max_metric_calls=100)
+    run = launch(witness, reflection_model=FakeReflectionModel(faults=plan), max_metric_calls=60)
     problems = check("reflection raises (callable)", run, witness, plans=[plan])
     assert_honest(problems, run)
     raised = sum(plan.counts[k] for k in ("exception", "timeout", "rate_limit"))
@@ -204,7 +207,7 @@ def test_reflection_model_failing_through_litellm_is_retried(tracking, seed):
                      errors="litellm")
     register_fake_provider(task=FakeTaskModel(), reflection=FakeReflectionModel(faults=plan))
     witness = GepaWitness()
-    run = launch(witness, model="fake:/task", reflection_model="fake:/reflection", max_metric_calls=80,
+    run = launch(witness, model="fake:/task", reflection_model="fake:/reflection", max_metric_calls=60,
                  reflection_kwargs={"backoff": 0.05})
     problems = check("reflection faults (litellm URI, retried)", run, witness, plans=[plan])
     assert_honest(problems, run)
@@ -238,7 +241,7 @@ def flaky_scorer(rate: float, seed: int):
 def test_scorer_raising_at_random(tracking, seed):
     scorer_obj, state = flaky_scorer(0.02, seed)
     witness = GepaWitness()
-    run = launch(witness, scorers=[scorer_obj, "contains"], max_metric_calls=100)
+    run = launch(witness, scorers=[scorer_obj, "contains"], max_metric_calls=60)
     problems = check("scorer raises", run, witness, faults=lambda: state["injected"])
     assert_honest(problems, run)
     if state["injected"]:
@@ -249,7 +252,7 @@ def test_scorer_raising_at_random(tracking, seed):
 
 # ----- stops and interrupts at random moments ---------------------------------------------------
 
-@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("seed", range(4))
 def test_stop_at_a_random_moment(tracking, seed):
     """Half the stops come from a timer at a random time, half from a listener at a random budget
     event (inside gepa's evaluation); both end the run as stopped within the bound."""
