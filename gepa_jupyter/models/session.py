@@ -18,7 +18,9 @@ class Usage(dict):
     """{role: {calls, cache_hits, failures, retries, prompt_tokens, completion_tokens, cost}};
     `.errors` holds the last failed calls' messages ("role: Error: message")."""
 
-    errors: list[str]
+    def __init__(self, by_role=(), errors=()):
+        super().__init__(by_role)
+        self.errors = list(errors)
 
 
 class UsageMeter:
@@ -42,9 +44,7 @@ class UsageMeter:
 
     def snapshot(self) -> Usage:
         with self._lock:
-            usage = Usage({role: dict(row) for role, row in self._by_role.items()})
-            usage.errors = list(self.errors)
-            return usage
+            return Usage({role: dict(row) for role, row in self._by_role.items()}, self.errors)
 
 
 class Model:
@@ -68,6 +68,8 @@ class Model:
         self.kwargs = kwargs
         self.fn: Callable[[str], str] | None = None
         self.local_path: str | None = None
+        self.litellm_model: str | None = None
+        self.model_id: str | None = None  # what the response cache keys this model on
         if callable(uri):
             self.uri, self.provider, self.name, self.fn = None, None, getattr(uri, "__name__", "callable"), uri
             self.reflector = reflector or "gepa"
@@ -160,7 +162,7 @@ class Model:
         """litellm.completion with bounded retries on timeouts, rate limits and 5xx."""
         import litellm
 
-        model = getattr(self, "litellm_model", None) or f"{self.provider}/{self.name}"
+        model = self.litellm_model or f"{self.provider}/{self.name}"
         retries = 0 if self.provider == LOCAL_PROVIDER else self.retries
         for attempt in range(retries + 1):
             try:
