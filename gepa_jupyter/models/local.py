@@ -64,9 +64,12 @@ def resolve_path(name: str) -> str:
 
 
 def file_identity(path: str) -> str:
-    """Path, size and modification time: what the response cache keys a local model on."""
+    """Path, size, modification time and llama-cpp-python version: what the response cache keys
+    a local model on (a new file or a new llama.cpp may answer differently)."""
+    import llama_cpp
+
     stat = os.stat(path)
-    return f"{path}:{stat.st_size}:{int(stat.st_mtime)}"
+    return f"{path}:{stat.st_size}:{int(stat.st_mtime)}:llama_cpp-{llama_cpp.__version__}"
 
 
 class LocalModel:
