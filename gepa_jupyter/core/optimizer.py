@@ -12,12 +12,14 @@ import collections
 import logging
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
 from mlflow.exceptions import MlflowException
 from mlflow.genai.optimize.optimizers import GepaPromptOptimizer
 
 from gepa_jupyter.core import tracking
+from gepa_jupyter.core.guards import guard_import_deadlock
 from gepa_jupyter.core.events import BudgetEvent, CandidateEvent, EventHub, ProposalEvent
 from gepa_jupyter.core.templates import template_variables, variable_mismatch
 
@@ -82,6 +84,7 @@ class StreamingGepaOptimizer(GepaPromptOptimizer):
 
         if not train_data:
             raise MlflowException.invalid_parameter_value("GEPA optimizer requires `train_data` to be provided.")
+        guard_import_deadlock()  # also when used directly with mlflow.genai.optimize_prompts
 
         kwargs = dict(self.gepa_kwargs)
         valset = kwargs.pop("valset", None) or self.valset
@@ -109,7 +112,10 @@ class StreamingGepaOptimizer(GepaPromptOptimizer):
             "callbacks": list(kwargs.get("callbacks") or []) + [listener],
             "stop_callbacks": [*user_stops, lambda state: self._stop.is_set()],
         }
-        gepa_result = gepa.optimize(**kwargs)
+        try:
+            gepa_result = gepa.optimize(**kwargs)
+        finally:
+            listener.flush()  # every candidate scored is in MLflow before this returns or raises
         initial, final, initial_per, final_per = self._extract_eval_scores(gepa_result)
         return PromptOptimizerOutput(
             optimized_prompts=gepa_result.best_candidate,
@@ -209,6 +215,15 @@ class _CandidateLogger:
         self.started = started
         self.best_score = float("-inf")
         self.iteration = 0
+        # MLflow writes go to one background thread, in order, so the optimization does not wait
+        # for the tracking server (tens of ms per candidate on sqlite, more over the network).
+        self._writer: ThreadPoolExecutor | None = None
+        self.run_id = None
+        if enable_tracking:
+            import mlflow
+
+            active = mlflow.active_run()
+            self.run_id = active.info.run_id if active else None
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started
@@ -254,11 +269,23 @@ class _CandidateLogger:
         opt.candidates.append(candidate)
         opt.events.emit(candidate)
         if self.enable_tracking:
-            try:
-                tracking.log_candidate(candidate.step, candidate.prompts, records or [], aggregate, per_scorer)
-            except Exception as e:  # keep optimizing; the error is visible on the run
-                opt.logging_errors.append(f"candidate {candidate.candidate}: {type(e).__name__}: {e}")
-                _logger.exception("could not log candidate %s to MLflow", candidate.candidate)
+            if self._writer is None:
+                self._writer = ThreadPoolExecutor(1, thread_name_prefix="gepa-jupyter-mlflow")
+            self._writer.submit(self._log, candidate, records or [], aggregate, per_scorer)
+
+    def _log(self, candidate: CandidateEvent, records: list, aggregate: float, per_scorer: dict) -> None:
+        try:
+            tracking.log_candidate(candidate.step, candidate.prompts, records, aggregate, per_scorer,
+                                   run_id=self.run_id)
+        except Exception as e:  # keep optimizing; the error is visible on the run
+            self.optimizer.logging_errors.append(f"candidate {candidate.candidate}: {type(e).__name__}: {e}")
+            _logger.exception("could not log candidate %s to MLflow", candidate.candidate)
+
+    def flush(self) -> None:
+        """Wait for the MLflow writes of every candidate so far."""
+        if self._writer is not None:
+            self._writer.shutdown(wait=True)
+            self._writer = None
 
     def proposal(self, iteration: int, prompts: dict[str, str], reason: str | None) -> None:
         self.optimizer.events.emit(ProposalEvent(iteration, dict(prompts), reason))
