@@ -168,6 +168,10 @@ def test_model_that_goes_down_mid_run_is_scored_not_fatal(tracking, reviews):
     assert run.status == "finished", run.traceback
     assert run.usage["task"]["failures"] > 0
     assert run.usage["task"]["calls"] == 40
+    from mlflow import MlflowClient
+
+    tags = MlflowClient().get_run(run.run_id).data.tags
+    assert tags["gepa_jupyter.model_failures"] == f"task: {run.usage['task']['failures']}"
     assert len(run.scores) >= 2  # the seed and the first hint were scored before the outage
     assert_scores_match_mlflow(run)
 

@@ -259,6 +259,9 @@ class OptimizationRun:
         client = MlflowClient()
         tags = {"gepa_jupyter.invalid_proposals": str(self.optimizer.invalid_proposals),
                 "gepa_jupyter.status": status}
+        failures = {role: int(u.get("failures", 0)) for role, u in self._usage_safely().items()}
+        if any(failures.values()):  # e.g. a reflection model down all run: gepa skips, the run "finishes"
+            tags["gepa_jupyter.model_failures"] = ", ".join(f"{r}: {n}" for r, n in failures.items() if n)
         if self.optimizer.logging_errors:
             tags["gepa_jupyter.logging_errors"] = "\n".join(self.optimizer.logging_errors)[:5000]
         if self.error:
@@ -289,6 +292,12 @@ class OptimizationRun:
                 pass
         self._done.set()
         self.events.emit(StatusEvent(status, self.error))
+
+    def _usage_safely(self) -> dict:
+        try:
+            return {k: v for k, v in self.usage.items() if isinstance(v, dict)}
+        except Exception:
+            return {}
 
     def _score_holdout(self) -> None:
         """Score the seed and the best prompt on the held-out rows, log and keep both."""

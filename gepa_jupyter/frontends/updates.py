@@ -1,7 +1,6 @@
 """Coalesced view updates: the optimizer thread never waits for a front-end to redraw."""
 
 import threading
-import time
 from typing import Callable
 
 from gepa_jupyter.core.events import StatusEvent
@@ -40,7 +39,7 @@ class LiveUpdater:
             self.redraw()
             if finished:
                 break
-            time.sleep(self.interval)
+            self._closed.wait(self.interval)  # the final redraw does not wait out the interval
         self._unsubscribe()
 
     def redraw(self) -> None:
