@@ -6,7 +6,8 @@ BASE_COLUMNS = ["candidate", "iteration", "parent", "score"]
 TAIL_COLUMNS = ["metric_calls", "elapsed_s", "model_calls", "cost_usd", "best_so_far", "prompt"]
 
 
-def _usage_totals(usage: dict) -> tuple[int, float]:
+def usage_totals(usage: dict) -> tuple[int, float]:
+    """(model calls, cost) summed over the roles of a usage snapshot."""
     calls = sum(int(u.get("calls", 0)) for u in usage.values() if isinstance(u, dict))
     cost = sum(float(u.get("cost", 0.0)) for u in usage.values() if isinstance(u, dict))
     return calls, cost
@@ -19,7 +20,7 @@ def candidates_frame(candidates: list[CandidateEvent], prompt_name: str | None =
     scorer_names = list(dict.fromkeys(n for c in candidates for n in c.scorer_scores))
     rows = []
     for c in candidates:
-        calls, cost = _usage_totals(c.usage)
+        calls, cost = usage_totals(c.usage)
         if prompt_name and prompt_name in c.prompts:
             prompt = c.prompts[prompt_name]
         else:

@@ -4,6 +4,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from gepa_jupyter.core.frame import BASE_COLUMNS, TAIL_COLUMNS, usage_totals
+
 
 @dataclass(frozen=True)
 class RunSnapshot:
@@ -37,17 +39,15 @@ class RunSnapshot:
 
     @property
     def scorer_names(self) -> list[str]:
-        from gepa_jupyter.core.frame import BASE_COLUMNS, TAIL_COLUMNS
-
         return [c for c in self.scores.columns if c not in BASE_COLUMNS + TAIL_COLUMNS]
 
     @property
     def cost(self) -> float:
-        return sum(float(u.get("cost", 0.0)) for u in self.usage.values())
+        return usage_totals(self.usage)[1]
 
     @property
     def model_calls(self) -> int:
-        return sum(int(u.get("calls", 0)) for u in self.usage.values())
+        return usage_totals(self.usage)[0]
 
 
 def snapshot(run) -> RunSnapshot:
