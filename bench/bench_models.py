@@ -14,7 +14,7 @@ Figures:
                repeats, and the median of the per-pair ratios.                  goal >= 0.9
                Also the same for a short classification answer (per-call overhead).
   reflection   held-out exact_match of the seed prompt and of the best prompt, SmolLM2 in both
-               roles, 48 labelled reviews (gepa_jupyter.models.reviews) with a third held out,
+               roles, 48 labelled reviews (gepa_jupyter.datasets) with a third held out,
                3 seeds (each seed: its own split and gepa seed). With our small-model reflector
                (the default for local models) and, for comparison, gepa's own reflection
                template (one seed, budget 60). `best_prompt_sentences_by_origin` says whether
@@ -97,13 +97,13 @@ def throughput(repeats: int, max_tokens: int, prompt: str) -> dict:
 def optimize(seed: int, budget: int, cache: str, reflector: str = "small") -> dict:
     """One optimization with SmolLM2 in both roles; its held-out scores, usage and proposals."""
     import gepa_jupyter
-    from gepa_jupyter.models.reviews import review_data
+    from gepa_jupyter.datasets import review_data
     from gepa_jupyter.testing import SEED_PROMPT
 
     proposals = []
     start = time.perf_counter()
     run = gepa_jupyter.optimize(SEED_PROMPT, review_data(), model="local:/smollm2", holdout=1 / 3,
-                                seed=seed, max_metric_calls=budget, cache=cache, prompt_name=f"bench-{reflector}",
+                                random_seed=seed, max_metric_calls=budget, cache=cache, prompt_name=f"bench-{reflector}",
                                 reflection_kwargs={"reflector": reflector})
     run.subscribe(lambda e: proposals.append(e) if type(e).__name__ == "ProposalEvent" else None)
     run.wait()
@@ -115,7 +115,7 @@ def optimize(seed: int, budget: int, cache: str, reflector: str = "small") -> di
     return {
         "seed": seed, "reflector": reflector, "seconds": round(seconds, 1), "budget": budget,
         "metric_calls": run.metric_calls,
-        "heldout_rows": len(run.spec.holdout), "heldout_seed": run.holdout_scores["seed"]["score"],
+        "heldout_rows": len(run.spec.holdout_records), "heldout_seed": run.holdout_scores["seed"]["score"],
         "heldout_best": run.holdout_scores["best"]["score"],
         "train_seed": run.seed_score, "train_best": run.best.score,
         "candidates": len(run.scores), "proposals": len(proposals),

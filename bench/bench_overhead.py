@@ -110,21 +110,21 @@ def run_ours(data, budget: int, name: str, gepa_kwargs: dict, cache=False) -> di
     def on_event(event):
         if isinstance(event, gepa_jupyter.CandidateEvent) and event.validated_at:
             frame = run.scores  # what a notebook reading run.scores gets now
-            if event.candidate in set(frame["candidate"]):
+            if event.index in set(frame["candidate"]):
                 latencies.append(time.time() - event.validated_at)
 
     def render(snap):
         view.render(snap)
         now = time.time()
         for candidate in run.optimizer.candidates:
-            if candidate.candidate not in view_seen and candidate.candidate in set(snap.scores["candidate"]):
-                view_seen.add(candidate.candidate)
+            if candidate.index not in view_seen and candidate.index in set(snap.scores["candidate"]):
+                view_seen.add(candidate.index)
                 view_latencies.append(now - candidate.validated_at)
 
     started = time.perf_counter()
     run = gepa_jupyter.optimize(SEED_PROMPT, data, model="fake:/task", reflection_model="fake:/reflection",
                                 scorers=["exact_match"], max_metric_calls=budget, prompt_name=name,
-                                gepa_kwargs=dict(gepa_kwargs), cache=cache, seed=gepa_kwargs.get("seed", 0))
+                                gepa_kwargs=dict(gepa_kwargs), cache=cache, random_seed=gepa_kwargs.get("seed", 0))
     run.subscribe(on_event)
     updater = view.attach(run, render)
     run.wait()

@@ -4,20 +4,14 @@
 ipywidgets are imported only when the names that need them are first used.
 """
 
-import os
 from importlib import import_module
-
-# litellm otherwise tries to download its model cost map on every import (3 retries, ~10 s
-# offline); its bundled copy is what we use for cost accounting.
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-# mlflow draws a tqdm bar for each artifact it reads back (log_table does, per candidate):
-# dozens of bars under a notebook cell. Users can turn them back on by setting the variable.
-os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 __version__ = "0.1.0"
 
 _LAZY = {
     "optimize": "gepa_jupyter.api",
+    "compare": "gepa_jupyter.views",
+    "current_optimization": "gepa_jupyter.core.run",
     "OptimizationRun": "gepa_jupyter.core.run",
     "StreamingGepaOptimizer": "gepa_jupyter.core.optimizer",
     "CandidateEvent": "gepa_jupyter.core.events",

@@ -30,36 +30,15 @@ import re
 import threading
 import time
 
+from gepa_jupyter.datasets import REVIEWS_16
+
 HINTS = [
     "Answer with one word: positive or negative.",
     "Watch for negation: 'not good' is negative and 'not bad' is positive.",
     "Watch for sarcasm: praise followed by a complaint is negative.",
 ]
 
-_PLAIN = [
-    ("I love this blender, it works great.", "positive"),
-    ("Fantastic battery life and a bright screen.", "positive"),
-    ("The staff were friendly and the food was delicious.", "positive"),
-    ("Excellent sound, I use these headphones every day.", "positive"),
-    ("Terrible blender, it broke in a day.", "negative"),
-    ("The screen cracked and support never answered.", "negative"),
-    ("Cold food and a rude waiter.", "negative"),
-    ("Awful fit, the shoes hurt after an hour.", "negative"),
-]
-_NEGATION = [
-    ("This kettle is not good at all.", "negative"),
-    ("Not bad, it does the job.", "positive"),
-    ("I would not recommend this hotel.", "negative"),
-    ("Never had a problem with it, not once.", "positive"),
-]
-_SARCASM = [
-    ("Oh great, another charger that died in a week.", "negative"),
-    ("Wonderful, the app crashed again before I could pay.", "negative"),
-    ("Just perfect, the box arrived empty.", "negative"),
-    ("Lovely, the paint peeled off on day two.", "negative"),
-]
-REVIEWS = ([(t, l, "plain") for t, l in _PLAIN] + [(t, l, "negation") for t, l in _NEGATION]
-           + [(t, l, "sarcasm") for t, l in _SARCASM])
+REVIEWS = REVIEWS_16
 _KNOWN = {text: (label, kind) for text, label, kind in REVIEWS}
 SEED_PROMPT = "Classify the sentiment of this review: {{review}}"
 

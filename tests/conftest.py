@@ -19,9 +19,9 @@ def tracking(tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     mlflow.set_tracking_uri(uri)
     yield uri
-    from gepa_jupyter.core.run import active_run
+    from gepa_jupyter.core.run import current_optimization
 
-    run = active_run()
+    run = current_optimization()
     if run is not None:
         run.stop()
         run.wait(60)

@@ -10,6 +10,7 @@ import os
 import threading
 import time
 
+from gepa_jupyter.core.frame import BASE_COLUMNS, TAIL_COLUMNS
 from tests.helpers import candidate_dirs, candidate_files, eval_score_history
 
 MLFLOW_STATUS = {"finished": "FINISHED", "stopped": "KILLED", "failed": "FAILED"}
@@ -86,9 +87,7 @@ def audit(run, witness: GepaWitness) -> tuple[int, list[str]]:
         problems.append(f"{len(rows) - len(witness.candidates)} rows in run.scores that gepa never scored")
     history = dict(eval_score_history(run.run_id)) if run.run_id else {}
     dirs = set(candidate_dirs(run.run_id)) if rows else set()
-    scorer_columns = [c for c in frame.columns if c not in
-                      {"candidate", "iteration", "parent", "score", "metric_calls", "elapsed_s",
-                       "model_calls", "cost_usd", "best_so_far", "prompt"}]
+    scorer_columns = [c for c in frame.columns if c not in BASE_COLUMNS + TAIL_COLUMNS]
     for step, (index, score, prompt) in enumerate(rows):
         directory = f"prompt_candidates/iteration_{step}"
         missing = []

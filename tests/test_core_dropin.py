@@ -104,7 +104,7 @@ def test_stop_from_another_thread_when_used_directly(tracking):
 
     register_fake_provider()
     optimizer = StreamingGepaOptimizer("fake:/reflection", max_metric_calls=100000)
-    optimizer.subscribe(lambda e: optimizer.stop() if getattr(e, "candidate", None) == 1 else None)
+    optimizer.subscribe(lambda e: optimizer.stop() if getattr(e, "index", None) == 1 else None)
     box = {}
     thread = threading.Thread(target=lambda: box.update(r=_optimize(optimizer, "stoppable", _records(sentiment_data()))))
     thread.start()

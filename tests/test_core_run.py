@@ -32,11 +32,11 @@ def test_score_improves_and_every_candidate_is_streamed_and_logged(tracking, rev
     assert len(frame) >= 3
     assert list(frame["score"]) == sorted(frame["score"]), "gepa accepts only improvements here"
     assert "{{review}}" in run.best_prompt and "one word" in run.best_prompt
-    assert [e.candidate for e in seen] == list(frame["candidate"])
-    assert frame["best_so_far"].tolist() == [True] * len(frame)
+    assert [e.index for e in seen] == list(frame["candidate"])
+    assert frame["new_best"].tolist() == [True] * len(frame)
     assert frame["metric_calls"].is_monotonic_increasing
     assert {"candidate", "iteration", "parent", "score", "exact_match", "metric_calls", "elapsed_s",
-            "best_so_far", "prompt"} <= set(frame.columns)
+            "new_best", "prompt"} <= set(frame.columns)
     assert_scores_match_mlflow(run)
     client = MlflowClient()
     mlflow_run = client.get_run(run.run_id)
@@ -50,7 +50,7 @@ def test_score_improves_and_every_candidate_is_streamed_and_logged(tracking, rev
     assert run.result.final_eval_score == 1.0 and run.result.initial_eval_score == 0.0
 
 
-def test_stop_mid_run_returns_best_so_far_within_one_iteration(tracking, reviews):
+def test_stop_mid_run_returns_new_best_within_one_iteration(tracking, reviews):
     from mlflow import MlflowClient
 
     stopped_at = []
@@ -58,7 +58,7 @@ def test_stop_mid_run_returns_best_so_far_within_one_iteration(tracking, reviews
                 reflection_model=FakeReflectionModel(bad_every=0))
 
     def on_event(event):
-        if isinstance(event, gepa_jupyter.CandidateEvent) and event.candidate == 1:
+        if isinstance(event, gepa_jupyter.CandidateEvent) and event.index == 1:
             stopped_at.append((event.iteration, run.metric_calls))
             run.stop()
 

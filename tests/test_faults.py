@@ -183,7 +183,7 @@ def test_reflection_model_raising_at_random_callable(tracking, seed):
     raised = sum(plan.counts[k] for k in ("exception", "timeout", "rate_limit"))
     assert raised > 0 and run.status == "finished", run.error
     assert run.usage["reflection"]["failures"] == raised
-    assert any("reflection failed" in line for line in run.optimizer.log_lines)
+    assert any("reflection failed" in line for line in run.log_lines)
 
 
 def test_reflection_model_down_for_the_whole_run(tracking):
@@ -317,7 +317,7 @@ def test_kernel_interrupt_at_a_random_moment(tracking, seed):
     run.stop(), then wait. An interrupt that lands inside optimize() itself must leave no run behind."""
     from mlflow import MlflowClient
 
-    from gepa_jupyter.core.run import active_run
+    from gepa_jupyter.core.run import current_optimization
 
     assert threading.current_thread() is threading.main_thread()
     # A user's store already exists: create this one's tables first (an interrupt during
@@ -345,7 +345,7 @@ def test_kernel_interrupt_at_a_random_moment(tracking, seed):
         signal.signal(signal.SIGINT, previous)
     assert interrupted, "the run ended before the interrupt"
     if run is None:  # interrupted inside optimize(): nothing may be left running or RUNNING
-        leftover = active_run()
+        leftover = current_optimization()
         assert leftover is None or leftover.done, "an optimization is still running with no handle on it"
         running = MlflowClient().search_runs(
             [e.experiment_id for e in MlflowClient().search_experiments()], "attributes.status = 'RUNNING'")
@@ -390,7 +390,7 @@ def test_kernel_interrupt_inside_optimize(tracking, monkeypatch, moment):
         launch(witness, model=FakeTaskModel(latency=0.01), max_metric_calls=5000)
     monkeypatch.undo()
     problems = []
-    leftover = run_module.active_run()
+    leftover = run_module.current_optimization()
     if leftover is not None:  # still stopping in the background: it must end by itself, honestly
         ended, _ = wait_bounded(leftover, STOP_BOUND)
         problems += [] if ended else ["the interrupted optimization did not end"]

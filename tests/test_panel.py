@@ -9,7 +9,7 @@ from html import unescape
 import pandas as pd
 import pytest
 
-from gepa_jupyter.core.run import active_run
+from gepa_jupyter.core.run import current_optimization
 from gepa_jupyter.frontends.panel import OptimizerPanel
 from gepa_jupyter.testing import SEED_PROMPT, FakeReflectionModel, FakeTaskModel
 
@@ -103,7 +103,7 @@ def test_bad_input_shows_in_place_and_nothing_starts(tracking, namespace, change
         getattr(panel, name).value = value
     panel.run_button.click()
     assert message in unescape(panel.message.value) and "gepa-error" in panel.message.value
-    assert panel.run is None and active_run() is None
+    assert panel.run is None and current_optimization() is None
     assert namespace["task"].calls == 0
     assert controls(panel) == IDLE
     assert panel.live.value == "" and panel.comparison.value == ""
@@ -155,7 +155,7 @@ def test_a_finished_run_with_held_out_rows_and_two_scorers(tracking, namespace):
     assert panel.progress.bar_style == "success" and panel.message.value == ""
     assert table_rows(panel) == len(run.scores)
     assert "held-out score" in panel.comparison.value and "f1" in panel.comparison.value
-    assert len(run.spec.holdout) == 4
+    assert len(run.spec.holdout_records) == 4
     assert controls(panel)["run"] and controls(panel)["copy"] and not controls(panel)["stop"]
     text = repr(panel)  # the text fallback, where widgets cannot render
     assert "finished: " in text and "--- seed ---" in text and "held-out score" in text

@@ -63,9 +63,9 @@ def tracking_server(tmp_path, monkeypatch):
         mlflow.set_tracking_uri(url)
         yield {"url": url, "artifacts": artifacts, "client_dir": client_dir, "log": log_path}
     finally:
-        from gepa_jupyter.core.run import active_run
+        from gepa_jupyter.core.run import current_optimization
 
-        run = active_run()
+        run = current_optimization()
         if run is not None:
             run.stop()
             run.wait(60)

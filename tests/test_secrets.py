@@ -131,7 +131,7 @@ def _displayed(run) -> dict[str, str]:
     shown = {
         "repr": repr(run), "scores": run.scores.to_csv(), "error": f"{run.error}\n{run.traceback}",
         "usage": json.dumps(run.usage) + json.dumps(getattr(run.usage, "errors", [])),
-        "gepa log lines": "\n".join(run.optimizer.log_lines),
+        "gepa log lines": "\n".join(run.log_lines),
         "logging errors": "\n".join(run.optimizer.logging_errors),
         "run params": json.dumps(run.spec.params), "best prompt": run.best_prompt,
     }

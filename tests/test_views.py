@@ -22,7 +22,8 @@ def _snap(**kwargs):
     values = dict(status="finished", prompt_name="p", seed_prompt=EVIL_SEED, best_prompt=EVIL_BEST,
                   scores=candidates_frame(events, "p"), metric_calls=38, max_metric_calls=60, elapsed=3.2,
                   usage={"task": {"calls": 40, "cost": 0.002}}, run_id="abc", experiment_id="1",
-                  tracking_uri="sqlite:///mlflow.db", registered_prompt_uri="prompts:/p/2", optimized_alias=True)
+                  tracking_uri="sqlite:///mlflow.db", registered_prompt_uri="prompts:/p/2", optimized_alias=True,
+                  best_index=1)
     values.update(kwargs)
     return RunSnapshot(**values)
 
@@ -79,6 +80,6 @@ def test_compare_on_a_real_run(tracking, reviews):
     run = gepa_jupyter.optimize(SEED_PROMPT, reviews, model=FakeTaskModel(), reflection_model=FakeReflectionModel(),
                                 max_metric_calls=60, cache=False)
     assert run.wait(60) and run.status == "finished"
-    view = run.compare()
+    view = gepa_jupyter.compare(run)
     assert "one word" in view._repr_html_() and run.run_id in repr(view)
     assert isinstance(run.scores, pd.DataFrame)

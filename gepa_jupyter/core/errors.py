@@ -1,4 +1,4 @@
-"""Errors a user can act on, raised before any model is called."""
+"""Errors a user can act on, raised before any model is called, and the two signals that end a run."""
 
 
 class InputError(ValueError):
@@ -7,3 +7,25 @@ class InputError(ValueError):
 
 class RunConflictError(RuntimeError):
     """Another optimization is already running in this process."""
+
+
+class Halt(BaseException):
+    """Ends an optimization from inside gepa's loop, which catches every `Exception` per iteration.
+
+    A BaseException (like KeyboardInterrupt) so gepa lets it through; the optimizer catches it and
+    returns the best candidate scored before it.
+    """
+
+    reason = "halted"
+
+
+class RunStopped(Halt):
+    """`stop()` was called: the evaluation in flight is abandoned (it is not a candidate)."""
+
+    reason = "stopped"
+
+
+class BudgetExhausted(Halt):
+    """The next evaluation would take the metric calls past the budget (plus one minibatch)."""
+
+    reason = "budget"

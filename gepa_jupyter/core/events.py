@@ -12,7 +12,7 @@ _logger = logging.getLogger(__name__)
 class CandidateEvent:
     """One validation candidate, scored on the whole validation set."""
 
-    candidate: int  # gepa's candidate index; 0 is the seed
+    index: int  # gepa's candidate index; 0 is the seed
     iteration: int  # gepa iteration that produced it; 0 for the seed
     parents: tuple[int, ...]
     score: float  # aggregate score (mean over validation rows)
@@ -20,7 +20,7 @@ class CandidateEvent:
     prompts: dict[str, str]  # prompt name -> template text
     metric_calls: int  # metric calls used when it was scored
     elapsed: float  # seconds since the optimization started
-    is_best: bool  # best aggregate score so far
+    new_best: bool  # it scored higher than every candidate before it
     step: int  # the MLflow step its metrics were logged at (0, 1, 2, ...)
     usage: dict[str, Any] = field(default_factory=dict)  # model calls/tokens/cost so far, by role
     validated_at: float = 0.0  # time.time() when its validation evaluation returned
@@ -28,11 +28,14 @@ class CandidateEvent:
 
 @dataclass(frozen=True)
 class BudgetEvent:
-    """Progress: metric calls used of the budget."""
+    """Progress: metric calls used of the budget, and what the optimizer is doing."""
 
     metric_calls: int
     max_metric_calls: int | None
     elapsed: float
+    activity: str = ""  # e.g. "scoring the seed", "iteration 3: asking the reflection model"
+    rows_done: int = 0  # rows of the evaluation in progress
+    rows_total: int = 0
 
 
 @dataclass(frozen=True)
@@ -81,3 +84,16 @@ class EventHub:
                 listener(event)
             except Exception:  # a view must never break the optimization
                 _logger.exception("gepa_jupyter listener %r failed on %s", listener, type(event).__name__)
+
+
+def best_candidate(candidates) -> "CandidateEvent | None":
+    """The best candidate: the highest score, the earliest among equals.
+
+    The one definition of "best" (gepa's `best_idx` and mlflow's final score pick the same):
+    the views, the held-out scoring, registration and the panel's buttons all use it.
+    """
+    best = None
+    for candidate in candidates:
+        if best is None or candidate.score > best.score:
+            best = candidate
+    return best

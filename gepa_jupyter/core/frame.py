@@ -3,7 +3,7 @@
 from gepa_jupyter.core.events import CandidateEvent
 
 BASE_COLUMNS = ["candidate", "iteration", "parent", "score"]
-TAIL_COLUMNS = ["metric_calls", "elapsed_s", "model_calls", "cost_usd", "best_so_far", "prompt"]
+TAIL_COLUMNS = ["metric_calls", "elapsed_s", "model_calls", "cost_usd", "new_best", "prompt"]
 
 
 def usage_totals(usage: dict) -> tuple[int, float]:
@@ -26,9 +26,9 @@ def candidates_frame(candidates: list[CandidateEvent], prompt_name: str | None =
         else:
             prompt = "\n\n".join(c.prompts.values()) if len(c.prompts) != 1 else next(iter(c.prompts.values()))
         rows.append(
-            [c.candidate, c.iteration, c.parents[0] if c.parents else None, c.score]
+            [c.index, c.iteration, c.parents[0] if c.parents else None, c.score]
             + [c.scorer_scores.get(n) for n in scorer_names]
-            + [c.metric_calls, round(c.elapsed, 3), calls, cost, c.is_best, prompt]
+            + [c.metric_calls, round(c.elapsed, 3), calls, cost, c.new_best, prompt]
         )
     frame = pd.DataFrame(rows, columns=BASE_COLUMNS + scorer_names + TAIL_COLUMNS)
     return frame.astype({"parent": "Int64"}) if not frame.empty else frame

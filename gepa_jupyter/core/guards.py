@@ -1,16 +1,14 @@
-"""Guards against known upstream hazards."""
+"""Guards against known upstream hazards, each scoped so the user's process is left as it was."""
 
 import importlib
-import importlib.util
 import os
-import sys
 import threading
 
 _guarded = threading.Event()
 _lock = threading.Lock()
 
-# Imported lazily by litellm's logging threads, mlflow's evaluation (openai autolog), the
-# tracking client and the views while an optimization runs: imported here once, up front.
+# Imported lazily by litellm's logging threads and mlflow's evaluation (openai autolog) while
+# an optimization runs through mlflow's own harness: imported here once, up front.
 PREIMPORT = (
     "litellm.proxy.spend_tracking.savings",
     "litellm.litellm_core_utils.litellm_logging",
@@ -24,36 +22,53 @@ PREIMPORT = (
     "pandas.io.formats.console",
     "pandas.io.formats.printing",
 )
-# Optional modules those code paths try to import on every call, and which fail when absent.
-MAYBE_ABSENT = ("pyspark", "openai.resources.beta.chat", "openai.resources.beta.chat.completions")
+OFFLINE_COST_MAP = "LITELLM_LOCAL_MODEL_COST_MAP"
+
+
+def import_litellm():
+    """litellm, imported with its bundled model cost map.
+
+    Without LITELLM_LOCAL_MODEL_COST_MAP, importing litellm tries to download the cost map
+    (3 retries, about 10 s offline). The variable is set only while litellm imports, and
+    restored: a user's own later imports and settings are untouched.
+    """
+    import sys
+
+    if "litellm" in sys.modules:
+        return sys.modules["litellm"]
+    with _lock:
+        previous = os.environ.get(OFFLINE_COST_MAP)
+        os.environ.setdefault(OFFLINE_COST_MAP, "True")
+        try:
+            import litellm
+        finally:
+            if previous is None:
+                os.environ.pop(OFFLINE_COST_MAP, None)
+    return litellm
 
 
 def guard_import_deadlock() -> None:
     """Make the imports that happen during a run happen now, once, in this thread.
 
-    While mlflow evaluates, its post-import hook lock is held around imports (openai
-    autolog), and every finder call takes that lock while holding the global import lock.
-    Any lazy import in another thread at that moment (litellm's success handler importing
-    `litellm.proxy.spend_tracking.savings`, mlflow's client probing for `pyspark`, pandas
-    formatting) can deadlock the run: seen in 5 of 20 offline runs. So: import what will be
-    imported, and mark absent optional modules as absent (`sys.modules[name] = None`, which
-    makes `import name` fail at once, exactly as it would, without touching any finder).
-    Also keeps litellm offline: it reads the bundled cost map instead of downloading it.
+    mlflow's evaluation harness holds its post-import-hook lock around imports (openai
+    autolog), and every finder call takes that lock while holding a module's import lock: a
+    lazy import in another thread at that moment (litellm's success handler importing
+    `litellm.proxy.spend_tracking.savings`, pandas formatting) can deadlock the run (seen in 5
+    of 20 offline runs). gepa-jupyter's own evaluation never takes that lock; this guard is
+    for `StreamingGepaOptimizer` under `mlflow.genai.optimize_prompts`. Importing modules
+    changes nothing a user can see.
     """
     if _guarded.is_set():
         return
+    import_litellm()
     with _lock:
         if _guarded.is_set():
             return
-        os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
         for module in PREIMPORT:
             try:
                 importlib.import_module(module)
             except Exception:
                 pass
-        for module in MAYBE_ABSENT:
-            if module not in sys.modules and not _importable(module):
-                sys.modules[module] = None
         _warm_pandas_rendering()
         _guarded.set()
 
@@ -69,10 +84,3 @@ def _warm_pandas_rendering() -> None:
         repr(frame)
     except Exception:
         pass
-
-
-def _importable(name: str) -> bool:
-    try:
-        return importlib.util.find_spec(name) is not None
-    except (ImportError, ValueError):
-        return False

@@ -1,29 +1,37 @@
 """StreamingGepaOptimizer: mlflow's GEPA prompt optimizer that streams every candidate and can stop.
 
 A drop-in for `mlflow.genai.optimize.GepaPromptOptimizer` (same constructor, artifacts, metrics
-and output), with three differences:
+and output, `gepa_kwargs` honoured as mlflow honours them), with these differences:
 - every validation candidate is logged and emitted as a `CandidateEvent`, not only the seed
   (mlflow's adapter misses accepted candidates with gepa 0.1.4 and any separate valset);
-- `stop()` from any thread ends the run at the next iteration, returning the best so far;
-- a proposal that drops or invents a `{{variable}}` is discarded before it is evaluated.
+- `stop()` from any thread ends the run within a fraction of a second: the evaluation or
+  reflection in flight is abandoned (it is not a candidate) and the best candidate so far
+  is returned;
+- a proposal that drops or invents a `{{variable}}` is discarded before it is evaluated;
+- optionally (`enforce_budget=True`) the metric calls never pass the budget by a minibatch or more.
 """
 
 import collections
 import logging
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+import uuid
 from typing import Any, Callable
 
 from mlflow.exceptions import MlflowException
 from mlflow.genai.optimize.optimizers import GepaPromptOptimizer
 
-from gepa_jupyter.core import tracking
+from gepa_jupyter.core.adapter import RecordingAdapter
+from gepa_jupyter.core.budget import MINIBATCH, BudgetGuard
+from gepa_jupyter.core.callbacks import CandidateLogger
+from gepa_jupyter.core.errors import Halt
+from gepa_jupyter.core.events import EventHub, best_candidate
 from gepa_jupyter.core.guards import guard_import_deadlock
-from gepa_jupyter.core.events import BudgetEvent, CandidateEvent, EventHub, ProposalEvent
-from gepa_jupyter.core.templates import template_variables, variable_mismatch
+from gepa_jupyter.core.proposals import VariableGuard
+from gepa_jupyter.core.writer import MlflowWriter
 
 _logger = logging.getLogger(__name__)
+FLUSH_TIMEOUT = 120.0  # seconds to wait for the MLflow writes of scored candidates
 
 
 class StreamingGepaOptimizer(GepaPromptOptimizer):
@@ -33,10 +41,16 @@ class StreamingGepaOptimizer(GepaPromptOptimizer):
         reflection_model: `"<provider>:/<model>"` URI, or a callable `(prompt) -> str`.
         max_metric_calls: evaluation budget (one call = one row scored).
         display_progress_bar: gepa's tqdm bar.
-        gepa_kwargs: extra `gepa.optimize` arguments (e.g. `valset`, `seed`, `reflection_prompt_template`).
+        gepa_kwargs: extra `gepa.optimize` arguments (e.g. `valset`, `seed`, `reflection_lm_kwargs`,
+            `reflection_prompt_template`, `reflection_minibatch_size`, `callbacks`, `stop_callbacks`).
     Extra keyword arguments:
         valset: validation records (same form as train_data); default: train_data, as mlflow.
         usage: callable returning model usage so far, attached to each CandidateEvent.
+        run_id: the MLflow run to log candidates to (default: the active run, as mlflow).
+        gepa_tracking: gepa's own MLflow logging (`use_mlflow`); default: as `enable_tracking`.
+        enforce_budget: refuse evaluations past the budget plus one minibatch (mlflow's class
+            lets gepa finish its last iteration, whatever it costs).
+        thread_name: prefix of the names of its threads (all daemons).
     """
 
     def __init__(
@@ -48,38 +62,54 @@ class StreamingGepaOptimizer(GepaPromptOptimizer):
         *,
         valset: list[dict] | None = None,
         usage: Callable[[], dict] | None = None,
+        run_id: str | None = None,
+        gepa_tracking: bool | None = None,
+        enforce_budget: bool = False,
+        thread_name: str | None = None,
     ):
         super().__init__(reflection_model, max_metric_calls, display_progress_bar, gepa_kwargs)
         self.valset = valset
         self.usage = usage
+        self.run_id = run_id
+        self.gepa_tracking = gepa_tracking
+        self.enforce_budget = enforce_budget
         self.events = EventHub()
-        self.candidates: list[CandidateEvent] = []
+        self.candidates: list = []
         self.invalid_proposals = 0
         self.log_lines: collections.deque[str] = collections.deque(maxlen=500)
-        self.logging_errors: list[str] = []
         self.metric_calls = 0
-        self._stop = threading.Event()
+        self.activity = "starting"
+        self.halted: str | None = None  # "stopped" or "budget" when a Halt ended the optimization
+        self.stop_event = threading.Event()
+        self.writer: MlflowWriter | None = None
+        self.client = None  # the MlflowClient candidates are written with (default: a new one)
+        self.thread_name = thread_name or f"gepa-jupyter-{uuid.uuid4().hex[:8]}"
 
     def subscribe(self, listener: Callable[[Any], None]) -> Callable[[], None]:
         """Call `listener(event)` for every CandidateEvent, BudgetEvent and ProposalEvent."""
         return self.events.subscribe(listener)
 
     def stop(self) -> None:
-        """Ask the optimization to stop at the next iteration; thread-safe."""
-        self._stop.set()
+        """Stop now: the evaluation or reflection in flight is abandoned; thread-safe."""
+        self.stop_event.set()
+        if self.writer is not None:
+            self.writer.ungated.set()
 
     @property
     def stop_requested(self) -> bool:
-        return self._stop.is_set()
+        return self.stop_event.is_set()
 
     @property
-    def best(self) -> CandidateEvent | None:
+    def best(self):
         """The best candidate scored so far (the earliest among equals)."""
-        return max(reversed(self.candidates), key=lambda c: c.score, default=None) if self.candidates else None
+        return best_candidate(self.candidates)
+
+    @property
+    def logging_errors(self) -> list[str]:
+        return list(self.writer.errors) if self.writer else []
 
     def optimize(self, eval_fn, train_data, target_prompts, enable_tracking=True):
         import gepa
-        from gepa.proposer.reflective_mutation.reflection_lm import StatelessReflectionLM
         from mlflow.genai.optimize.types import PromptOptimizerOutput
 
         if not train_data:
@@ -90,254 +120,94 @@ class StreamingGepaOptimizer(GepaPromptOptimizer):
         valset = kwargs.pop("valset", None) or self.valset
         logger = kwargs.pop("logger", None) or _LineLogger(self.log_lines)
         template = kwargs.pop("reflection_prompt_template", None)
-        inner = kwargs.pop("reflection_strategy", None) or StatelessReflectionLM(
-            self._reflection_lm(), template, logger
-        )
+        lm_kwargs = kwargs.pop("reflection_lm_kwargs", None) or {}
+        inner = kwargs.pop("reflection_strategy", None)
+        if inner is None:
+            from gepa.proposer.reflective_mutation.reflection_lm import StatelessReflectionLM
+
+            inner = StatelessReflectionLM(self._reflection_lm(lm_kwargs), template, logger)
+        minibatch = kwargs.get("reflection_minibatch_size") or MINIBATCH
+        if enable_tracking and self.run_id is None:
+            import mlflow
+
+            active = mlflow.active_run()
+            self.run_id = active.info.run_id if active else None
+        gate = threading.Lock()
+        self.writer = MlflowWriter(f"{self.thread_name}-mlflow", gate) if enable_tracking else None
         started = time.monotonic()
-        adapter = _RecordingAdapter(eval_fn, gepa)
-        listener = _CandidateLogger(self, adapter, valset or train_data, enable_tracking, started)
-        user_stops = kwargs.pop("stop_callbacks", None) or []
-        if callable(user_stops):
-            user_stops = [user_stops]
+        listener: CandidateLogger | None = None
+
+        def on_progress(done: int, total: int, minibatch_eval: bool) -> None:
+            self.metric_calls = adapter.completed + (done if done < total else 0)
+            listener.progress(_activity(listener.iteration, minibatch_eval, len(self.candidates)), done, total)
+
+        guard = BudgetGuard(self.max_metric_calls if self.enforce_budget else None, slack=minibatch)
+        adapter = RecordingAdapter(eval_fn, gepa, guard, self.stop_event, gate, on_progress, f"{self.thread_name}-eval")
+        listener = CandidateLogger(self, adapter, valset or train_data, self.writer, started)
+        stops = kwargs.pop("stop_callbacks", None) or []
+        stops = [stops] if callable(stops) else list(stops)
+        stops.append(lambda state: self.stop_event.is_set())
+        if self.enforce_budget:  # not even a proposal (2 minibatches) fits in what is left
+            stops.append(lambda state: state.total_num_evals > self.max_metric_calls - minibatch)
         kwargs |= {
             "seed_candidate": target_prompts,
             "trainset": train_data,
             "valset": valset,
             "adapter": adapter,
-            "reflection_strategy": _VariableGuard(inner, target_prompts, self, listener),
+            "reflection_strategy": VariableGuard(inner, target_prompts, self, listener),
             "max_metric_calls": self.max_metric_calls,
             "display_progress_bar": self.display_progress_bar,
-            "use_mlflow": enable_tracking,
+            "use_mlflow": enable_tracking if self.gepa_tracking is None else self.gepa_tracking,
             "logger": logger,
             "callbacks": list(kwargs.get("callbacks") or []) + [listener],
-            "stop_callbacks": [*user_stops, lambda state: self._stop.is_set()],
+            "stop_callbacks": stops,
         }
+        listener.progress("scoring the seed")
         try:
             gepa_result = gepa.optimize(**kwargs)
+            initial, final, initial_per, final_per = self._extract_eval_scores(gepa_result)
+            prompts = gepa_result.best_candidate
+        except Halt as halt:
+            self.halted = halt.reason
+            initial, final, initial_per, final_per, prompts = self._scores_so_far(target_prompts)
         finally:
-            listener.flush()  # every candidate scored is in MLflow before this returns or raises
-        initial, final, initial_per, final_per = self._extract_eval_scores(gepa_result)
+            self.activity = "writing the candidates to MLflow"
+            if self.writer is not None and not self.writer.flush(FLUSH_TIMEOUT):
+                self.writer.errors.append(f"{self.writer.pending} MLflow writes still pending after {FLUSH_TIMEOUT:.0f} s")
+        if self.stop_event.is_set():
+            self.halted = "stopped"
         return PromptOptimizerOutput(
-            optimized_prompts=gepa_result.best_candidate,
+            optimized_prompts=prompts,
             initial_eval_score=initial,
             final_eval_score=final,
             initial_eval_score_per_scorer=initial_per,
             final_eval_score_per_scorer=final_per,
         )
 
-    def _reflection_lm(self):
+    def _scores_so_far(self, target_prompts: dict[str, str]):
+        """(initial, final, initial per scorer, final per scorer, prompts) from the candidates scored."""
+        best = self.best
+        if best is None:
+            return None, None, {}, {}, dict(target_prompts)
+        seed = self.candidates[0]
+        return seed.score, best.score, dict(seed.scorer_scores), dict(best.scorer_scores), dict(best.prompts)
+
+    def _reflection_lm(self, lm_kwargs: dict):
         if callable(self.reflection_model):
             return self.reflection_model
         from gepa.lm import LM
         from mlflow.metrics.genai.model_utils import _parse_model_uri
 
         provider, model = _parse_model_uri(self.reflection_model)
-        return LM(f"{provider}/{model}")
+        return LM(f"{provider}/{model}", **lm_kwargs)
 
 
-class _RecordingAdapter:
-    """gepa adapter over mlflow's eval_fn that remembers each row's EvaluationResultRecord."""
-
-    propose_new_texts = None
-
-    def __init__(self, eval_fn, gepa_module):
-        self.eval_fn = eval_fn
-        self._gepa = gepa_module
-        self.recent: dict[tuple, Any] = {}
-        self.finished: dict[tuple, float] = {}  # candidate key -> time.time() its last evaluation returned
-        self._lock = threading.Lock()
-
-    @staticmethod
-    def key(candidate: dict[str, str]) -> tuple:
-        return tuple(sorted(candidate.items()))
-
-    def evaluate(self, batch, candidate, capture_traces=False):
-        results = self.eval_fn(candidate, batch)
-        key = self.key(candidate)
-        with self._lock:
-            self.finished[key] = time.time()
-            for record, result in zip(batch, results):
-                self.recent[(key, id(record))] = result
-        objective = [r.individual_scores for r in results]
-        return self._gepa.EvaluationBatch(
-            outputs=[r.outputs for r in results],
-            scores=[r.score for r in results],
-            trajectories=results if capture_traces else None,
-            objective_scores=objective if any(objective) else None,
-        )
-
-    def results_for(self, candidate: dict[str, str], records: list[dict]) -> list | None:
-        key = self.key(candidate)
-        with self._lock:
-            found = [self.recent.get((key, id(r))) for r in records]
-        return None if any(r is None for r in found) else found
-
-    def finished_at(self, candidate: dict[str, str]) -> float | None:
-        with self._lock:
-            return self.finished.get(self.key(candidate))
-
-    def forget(self) -> None:
-        with self._lock:
-            self.recent.clear()
-            self.finished.clear()
-
-    def make_reflective_dataset(self, candidate, eval_batch, components_to_update):
-        datasets = {}
-        for name in components_to_update:
-            rows = []
-            for i, (trajectory, score) in enumerate(zip(eval_batch.trajectories, eval_batch.scores)):
-                spans = []
-                if trajectory.trace:
-                    spans = [{"name": s.name, "inputs": s.inputs, "outputs": s.outputs} for s in trajectory.trace.data.spans]
-                rows.append({
-                    "component_name": name,
-                    "trace": spans,
-                    "score": score,
-                    "inputs": trajectory.inputs,
-                    "outputs": trajectory.outputs,
-                    "expectations": trajectory.expectations,
-                    "rationales": trajectory.rationales,
-                    "index": i,
-                })
-            datasets[name] = rows
-        return datasets
-
-
-class _CandidateLogger:
-    """gepa callback: turns each valset evaluation into a CandidateEvent and an MLflow step."""
-
-    def __init__(self, optimizer: StreamingGepaOptimizer, adapter: _RecordingAdapter, valset: list[dict],
-                 enable_tracking: bool, started: float):
-        self.optimizer = optimizer
-        self.adapter = adapter
-        self.valset = list(valset)
-        self.enable_tracking = enable_tracking
-        self.started = started
-        self.best_score = float("-inf")
-        self.iteration = 0
-        # MLflow writes go to one background thread, in order, so the optimization does not wait
-        # for the tracking server (tens of ms per candidate on sqlite, more over the network).
-        self._writer: ThreadPoolExecutor | None = None
-        self.run_id = None
-        if enable_tracking:
-            import mlflow
-
-            active = mlflow.active_run()
-            self.run_id = active.info.run_id if active else None
-
-    def elapsed(self) -> float:
-        return time.monotonic() - self.started
-
-    def on_budget_updated(self, event):
-        self.optimizer.metric_calls = event["metric_calls_used"]
-        self.optimizer.events.emit(
-            BudgetEvent(event["metric_calls_used"], self.optimizer.max_metric_calls, self.elapsed())
-        )
-
-    def on_iteration_start(self, event):
-        self.iteration = int(event["iteration"])
-
-    def on_iteration_end(self, event):
-        self.adapter.forget()
-
-    def on_valset_evaluated(self, event):
-        opt = self.optimizer
-        val_ids = sorted(event["scores_by_val_id"])
-        records = self.adapter.results_for(event["candidate"], [self.valset[i] for i in val_ids])
-        if records is not None:
-            aggregate, per_scorer = tracking.summarize(records)
-        else:  # served from gepa's evaluation cache: only the scores are known
-            aggregate, per_scorer = float(event["average_score"]), {}
-        if event["iteration"] == 0:
-            opt.metric_calls = max(opt.metric_calls, len(val_ids))
-        is_best = aggregate > self.best_score
-        self.best_score = max(self.best_score, aggregate)
-        candidate = CandidateEvent(
-            candidate=int(event["candidate_idx"]),
-            iteration=int(event["iteration"]),
-            parents=tuple(int(p) for p in event["parent_ids"] if p is not None),
-            score=float(aggregate),
-            scorer_scores=per_scorer,
-            prompts=dict(event["candidate"]),
-            metric_calls=opt.metric_calls,
-            elapsed=self.elapsed(),
-            is_best=is_best,
-            step=len(opt.candidates),
-            usage=opt.usage() if opt.usage else {},
-            validated_at=self.adapter.finished_at(event["candidate"]) or time.time(),
-        )
-        opt.candidates.append(candidate)
-        opt.events.emit(candidate)
-        if self.enable_tracking:
-            if self._writer is None:
-                self._writer = ThreadPoolExecutor(1, thread_name_prefix="gepa-jupyter-mlflow")
-            self._writer.submit(self._log, candidate, records or [], aggregate, per_scorer)
-
-    def _log(self, candidate: CandidateEvent, records: list, aggregate: float, per_scorer: dict) -> None:
-        try:
-            tracking.log_candidate(candidate.step, candidate.prompts, records, aggregate, per_scorer,
-                                   run_id=self.run_id)
-        except Exception as e:  # keep optimizing; the error is visible on the run
-            self.optimizer.logging_errors.append(f"candidate {candidate.candidate}: {type(e).__name__}: {e}")
-            _logger.exception("could not log candidate %s to MLflow", candidate.candidate)
-
-    def flush(self) -> None:
-        """Wait for the MLflow writes of every candidate so far."""
-        if self._writer is not None:
-            self._writer.shutdown(wait=True)
-            self._writer = None
-
-    def proposal(self, iteration: int, prompts: dict[str, str], reason: str | None) -> None:
-        self.optimizer.events.emit(ProposalEvent(iteration, dict(prompts), reason))
-
-
-class _VariableGuard:
-    """A gepa ReflectionLM wrapper that discards proposals whose `{{variables}}` differ from the seed's.
-
-    A discarded component never reaches evaluation, so it costs no metric calls.
-    """
-
-    def __init__(self, inner, seed: dict[str, str], optimizer: StreamingGepaOptimizer, listener: _CandidateLogger):
-        self.inner = inner
-        self.variables = {name: template_variables(text) for name, text in seed.items()}
-        self.optimizer = optimizer
-        self.listener = listener
-
-    @property
-    def total_cost(self):
-        return getattr(self.inner, "total_cost", 0.0)
-
-    def reflect(self, candidate, reflective_dataset, components_to_update):
-        return self.reflect_many([(candidate, reflective_dataset, components_to_update)])[0]
-
-    def reflect_many(self, jobs):
-        if hasattr(self.inner, "reflect_many"):
-            results = list(self.inner.reflect_many(jobs))
-        else:
-            results = [self.inner.reflect(*job) for job in jobs]
-        guarded = []
-        for proposal, next_lm in results:
-            self.inner = next_lm
-            self._check(proposal)
-            guarded.append((proposal, self))
-        return guarded
-
-    def _check(self, proposal) -> None:
-        iteration = self.listener.iteration
-        for name in list(proposal.new_texts):
-            text = proposal.new_texts[name]
-            missing, invented = variable_mismatch(self.variables.get(name, []), text)
-            if missing or invented:
-                del proposal.new_texts[name]
-                self.optimizer.invalid_proposals += 1
-                parts = []
-                if missing:
-                    parts.append("drops " + ", ".join("{{" + v + "}}" for v in missing))
-                if invented:
-                    parts.append("invents " + ", ".join("{{" + v + "}}" for v in invented))
-                self.listener.proposal(iteration, {name: text}, "; ".join(parts))
-            else:
-                self.listener.proposal(iteration, {name: text}, None)
+def _activity(iteration: int, minibatch: bool, candidates: int) -> str:
+    if candidates == 0:
+        return "scoring the seed"
+    if minibatch:
+        return f"iteration {iteration}: scoring a proposal on a minibatch"
+    return f"iteration {iteration}: validating a new candidate"
 
 
 class _LineLogger:

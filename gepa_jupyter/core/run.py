@@ -1,33 +1,33 @@
 """OptimizationRun: one optimization in a background thread, inside one MLflow run.
 
-`start_run(...)` validates, registers the seed prompt, creates the MLflow run and returns at
-once; the run's `scores` fill in while it goes on; `stop()` ends it at the next iteration.
-Callers pass resolved parts (a predict_fn, scorer objects, records); `gepa_jupyter.optimize`
-is the friendly entry point that resolves model URIs and scorer names first.
+`start_run(spec)` returns at once; the run's thread imports what it needs, registers the seed
+prompt, creates the MLflow run (with the tracking client only, so whatever experiment is
+active in the notebook does not matter), optimizes, scores the held-out rows and registers
+the best prompt. `scores` fills in while it goes on; `stop()` ends it within a second or two
+(the evaluation in flight is abandoned); every thread is a daemon, so a run never keeps a
+script, a test or a kernel alive, and at exit a running run is stopped and ended KILLED.
 """
 
-import logging
+import atexit
 import threading
 import time
 import traceback
 import uuid
-import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from gepa_jupyter.core.errors import RunConflictError
-from gepa_jupyter.core.events import EventHub, StatusEvent
+from gepa_jupyter.core import quiet, redact, registry
+from gepa_jupyter.core.errors import Halt, RunConflictError
+from gepa_jupyter.core.events import EventHub, StatusEvent, best_candidate
 from gepa_jupyter.core.frame import candidates_frame
 
-OPTIMIZED_ALIAS = "optimized"
-# mlflow's notices from the optimization thread would land, in red, under whatever cell runs:
-# the pre-run prediction check, temporary auto-tracing, and an ambiguous dataset source warning.
-_QUIET_LOGGERS = ("mlflow.genai.utils.data_validation", "mlflow.models.evaluation.utils.trace")
-warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted in multiple ways")
-_active_lock = threading.Lock()
-_active_run: "OptimizationRun | None" = None
-
+OPTIMIZED_ALIAS = registry.OPTIMIZED_ALIAS
 STATUSES = ("running", "finished", "stopped", "failed")
+STOP_GRACE = 1.5  # seconds a stopped run's thread gets to halt before the run is ended without it
+EXIT_WAIT = 3.0  # seconds the interpreter's exit waits for a stopped run to end its MLflow run
+_active_lock = threading.Lock()
+_current: "OptimizationRun | None" = None
+_exit_hook = False
 
 
 @dataclass
@@ -36,53 +36,68 @@ class RunSpec:
 
     seed_template: str
     prompt_name: str
-    predict_fn: Callable[..., Any]
-    train: list[dict]
-    holdout: list[dict]
+    program: Any  # core.programs: (candidate prompts, inputs) -> output
+    train_records: list[dict]
+    validation_records: list[dict]
+    holdout_records: list[dict]
     scorers: list
     reflection_model: Any  # URI string or callable (prompt) -> str
     max_metric_calls: int
+    workers: int = 10
+    traces: str = "off"
+    random_seed: int = 0
     experiment: str | None = None
-    seed_prompt_uri: str | None = None  # reuse an existing registered version instead of registering
+    seed_prompt_uri: str | None = None  # an existing registered version instead of registering
     gepa_kwargs: dict = field(default_factory=dict)
     params: dict = field(default_factory=dict)  # extra MLflow params (never secrets)
-    usage: Callable[[], dict] | None = None  # model usage so far, by role
+    read_usage: Callable[[], dict] | None = None  # model usage so far, by role
     on_close: Callable[[], None] | None = None
 
 
 class OptimizationRun:
-    """One optimization: watch `scores`, `status` and events; `stop()` and `wait()` it."""
+    """One optimization: watch `scores`, `status`, `activity` and events; `stop()` and `wait()` it."""
 
     def __init__(self, spec: RunSpec):
         from gepa_jupyter.core.optimizer import StreamingGepaOptimizer
 
         self.spec = spec
+        self.key = uuid.uuid4().hex[:8]  # names this run's threads: gepa-jupyter-<key>...
         self.seed_prompt = spec.seed_template
         self.prompt_name = spec.prompt_name
         self.status = "running"
         self.error: str | None = None
         self.exception: BaseException | None = None
         self.traceback: str | None = None
-        self.result = None
+        self.result = None  # mlflow's PromptOptimizerOutput
         self.holdout_scores: dict[str, dict] = {}
         self.registered_version: int | None = None
         self.optimized_alias = False
         self.started_at = time.time()
         self.ended_at: float | None = None
         self.events = EventHub()
+        self.log = quiet.RunLog()
         self.optimizer = StreamingGepaOptimizer(
             reflection_model=spec.reflection_model,
             max_metric_calls=spec.max_metric_calls,
-            gepa_kwargs=dict(spec.gepa_kwargs),
-            usage=spec.usage,
+            gepa_kwargs={"seed": spec.random_seed, **spec.gepa_kwargs},
+            valset=spec.validation_records,
+            usage=spec.read_usage,
+            gepa_tracking=False,
+            enforce_budget=True,
+            thread_name=f"{quiet.THREAD_PREFIX}{self.key}",
         )
+        self.optimizer.log_lines = _GepaLines(self.log)
         self.optimizer.subscribe(self.events.emit)
-        self._done = threading.Event()
-        self._thread: threading.Thread | None = None
         self.experiment_id: str | None = None
         self.run_id: str | None = None
+        self.tracking_uri: str | None = None
         self.seed_prompt_uri: str | None = spec.seed_prompt_uri
-        self._launch = uuid.uuid4().hex  # finds the MLflow run if _start is interrupted inside create_run
+        self.client = None
+        self._phase = "starting"
+        self._done = threading.Event()
+        self._finished = threading.Lock()  # _finish runs once
+        self._thread: threading.Thread | None = None
+        self._mlflow_ended: str | None = None
 
     # ----- what users read -------------------------------------------------------------
     @property
@@ -97,7 +112,7 @@ class OptimizationRun:
     @property
     def best(self):
         """The best CandidateEvent so far (None before the seed is scored)."""
-        return self.optimizer.best
+        return best_candidate(self.optimizer.candidates)
 
     @property
     def best_prompt(self) -> str:
@@ -118,6 +133,17 @@ class OptimizationRun:
         return self.spec.max_metric_calls
 
     @property
+    def validation_size(self) -> int:
+        return len(self.spec.validation_records)
+
+    @property
+    def activity(self) -> str:
+        """What the run is doing now: 'registering the seed prompt', 'scoring the seed', ..."""
+        if self.done:
+            return self.status
+        return self.optimizer.activity if self._phase == "optimizing" else self._phase
+
+    @property
     def invalid_proposals(self) -> int:
         """Proposals discarded because they dropped or invented a {{variable}}."""
         return self.optimizer.invalid_proposals
@@ -125,7 +151,12 @@ class OptimizationRun:
     @property
     def usage(self) -> dict:
         """Model calls, cache hits, tokens and cost so far, by role (empty without the models layer)."""
-        return self.spec.usage() if self.spec.usage else {}
+        return self.spec.read_usage() if self.spec.read_usage else {}
+
+    @property
+    def log_lines(self) -> list[str]:
+        """gepa's log and whatever third-party code printed, logged or warned on the run's threads."""
+        return [redact.redact(line) for line in self.log.lines]
 
     @property
     def elapsed(self) -> float:
@@ -136,162 +167,238 @@ class OptimizationRun:
         return self._done.is_set()
 
     @property
-    def tracking_uri(self) -> str:
-        import mlflow
-
-        return mlflow.get_tracking_uri()
-
-    @property
     def registered_prompt_uri(self) -> str | None:
         if self.registered_version is None:
             return None
         return f"prompts:/{self.prompt_name}/{self.registered_version}"
-
-    def compare(self):
-        """The side-by-side view of the seed and the best prompt (HTML in Jupyter, text elsewhere)."""
-        from gepa_jupyter.views import Comparison, snapshot
-
-        return Comparison(snapshot(self))
 
     def subscribe(self, listener: Callable[[Any], None]) -> Callable[[], None]:
         """Call `listener(event)` for each CandidateEvent, BudgetEvent, ProposalEvent, StatusEvent."""
         return self.events.subscribe(listener)
 
     def stop(self) -> None:
-        """Stop at the next iteration; the result is the best candidate so far."""
+        """Stop now: the evaluation in flight is abandoned, the best candidate so far is kept and
+        registered; `status` leaves 'running' within about two seconds whatever the model does."""
+        if self.done or self.optimizer.stop_requested:
+            return
         self.optimizer.stop()
+        threading.Thread(target=self._watch_stop, name=f"{quiet.THREAD_PREFIX}{self.key}-stop", daemon=True).start()
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Block until the run ends (or `timeout` seconds pass); True when it has ended."""
+        """Block until the run ended (or `timeout` seconds pass); True when it has ended."""
         return self._done.wait(timeout)
+
+    def register_best(self, force: bool = True, tags: dict | None = None) -> int | None:
+        """Register the best prompt now (after the run); `force` sets the alias even when it did
+        not beat the seed; `tags` are added to the version's. Returns the version."""
+        from mlflow import MlflowClient
+
+        client = self.client or MlflowClient()
+        self.registered_version, self.optimized_alias = registry.register_best(
+            client, self.prompt_name, self.best_prompt, run_id=self.run_id, best=self.best,
+            seed_score=self.seed_score, seed_version=_version_of(self.seed_prompt_uri),
+            holdout=self.holdout_scores, force=force, extra_tags=tags)
+        return self.registered_version
 
     def __repr__(self):
         best = self.best
         score = f", best {best.score:.3f} (seed {self.seed_score:.3f})" if best else ""
-        return (f"<OptimizationRun {self.status}: {len(self.optimizer.candidates)} candidates, "
+        count = len(self.optimizer.candidates)
+        return (f"<OptimizationRun {self.status}: {count} candidate{'' if count == 1 else 's'}, "
                 f"{self.metric_calls}/{self.max_metric_calls} metric calls{score}, run_id={self.run_id}>")
 
     # ----- lifecycle ---------------------------------------------------------------------
     def _start(self) -> None:
-        """Register the seed, create the MLflow run, start the thread (caller's thread)."""
-        import mlflow
-        from mlflow import MlflowClient
-
-        client = MlflowClient()
-        if self.seed_prompt_uri is None:
-            self.seed_prompt_uri = _register_seed(self.prompt_name, self.seed_prompt)
-        if self.spec.experiment:
-            experiment = client.get_experiment_by_name(self.spec.experiment)
-            self.experiment_id = (experiment.experiment_id if experiment
-                                  else client.create_experiment(self.spec.experiment))
-        else:
-            from mlflow.tracking.fluent import _get_experiment_id
-
-            self.experiment_id = _get_experiment_id()
-        run = client.create_run(self.experiment_id, run_name=f"gepa-{self.prompt_name}",
-                                tags={"gepa_jupyter.prompt": self.prompt_name,
-                                      "gepa_jupyter.launch": self._launch})
-        self.run_id = run.info.run_id
-        self._thread = threading.Thread(target=self._work, name=f"gepa-jupyter-{self.run_id[:8]}", daemon=True)
+        self._thread = threading.Thread(target=self._work, name=f"{quiet.THREAD_PREFIX}{self.key}", daemon=True)
         self._thread.start()
 
-    def _abandon(self) -> None:
-        """`_start` did not return: stop what it began (the thread, or the MLflow run it created)."""
-        global _active_run
-        if self._thread is not None:  # already running: it stops at once and ends itself as usual
-            self.optimizer.stop()
-            return
-        try:
-            from mlflow import MlflowClient
-
-            client = MlflowClient()
-            run_ids = [self.run_id] if self.run_id else []
-            if not run_ids and self.experiment_id:  # interrupted inside create_run
-                found = client.search_runs([self.experiment_id], f"tags.`gepa_jupyter.launch` = '{self._launch}'")
-                run_ids = [r.info.run_id for r in found]
-            for run_id in run_ids:
-                client.set_tag(run_id, "gepa_jupyter.status", "stopped")
-                client.set_terminated(run_id, status="KILLED")
-        except Exception:
-            pass
-        self.status, self.ended_at = "stopped", time.time()
-        with _active_lock:
-            if _active_run is self:
-                _active_run = None
-        self._done.set()
-
     def _work(self) -> None:
-        import mlflow
+        status = "failed"
+        with quiet.capture(self.key, self.log):
+            try:
+                self._prepare_mlflow()
+                stopped = self.optimizer.stop_requested or self._optimize()
+                if self.spec.holdout_records and not stopped:
+                    stopped = self._score_holdout()
+                if stopped:
+                    self.status = "stopped"
+                self._set_phase("registering the best prompt")
+                self.register_best(force=False)
+                status = "stopped" if stopped else "finished"
+            except BaseException as e:  # noqa: BLE001 - the thread must always end honestly
+                self.exception = e
+                self.error = redact.redact(f"{type(e).__name__}: {e}")
+                self.traceback = redact.redact(traceback.format_exc())
+            finally:
+                self._finish(status)
 
-        final_status, mlflow_status = "failed", "FAILED"
-        for name in _QUIET_LOGGERS:
-            logging.getLogger(name).setLevel(logging.WARNING)
-        try:
-            mlflow.start_run(run_id=self.run_id)
-            params = {"prompt_uri": self.seed_prompt_uri, "max_metric_calls": self.spec.max_metric_calls,
-                      "scorers": ",".join(s.name for s in self.spec.scorers),
-                      "num_holdout_rows": len(self.spec.holdout)} | self.spec.params
-            mlflow.log_params({f"gepa_jupyter.{k}": v for k, v in params.items()})
-            self.result = mlflow.genai.optimize_prompts(
-                predict_fn=self.spec.predict_fn,
-                train_data=self.spec.train,
-                prompt_uris=[self.seed_prompt_uri],
-                optimizer=self.optimizer,
-                scorers=self.spec.scorers,
-            )
-            stopped = self.optimizer.stop_requested
-            if self.spec.holdout and not stopped:
-                self._score_holdout()
-            self._register_best(self.result.optimized_prompts[0])
-            final_status, mlflow_status = ("stopped", "KILLED") if stopped else ("finished", "FINISHED")
-        except BaseException as e:  # noqa: BLE001 - the thread must always end honestly
-            self.exception = e
-            self.error = f"{type(e).__name__}: {e}"
-            self.traceback = traceback.format_exc()
-        finally:
-            self._finish(final_status, mlflow_status)
+    def _set_phase(self, phase: str) -> None:
+        self._phase = phase
+        self.optimizer.activity = phase
 
-    def _finish(self, status: str, mlflow_status: str) -> None:
+    def _prepare_mlflow(self) -> None:
+        """Imports, the seed's registered version, the MLflow run and its params (this thread)."""
+        self._set_phase("importing mlflow and gepa")
         import mlflow
         from mlflow import MlflowClient
+        from mlflow.tracking.fluent import _get_experiment_id
 
-        global _active_run
-        client = MlflowClient()
+        import gepa  # noqa: F401 - imported here so the first iteration does not pay for it
+
+        quiet.attach_filters()  # the handlers those imports added
+        self.tracking_uri = mlflow.get_tracking_uri()
+        self.client = client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=mlflow.get_registry_uri())
+        self._set_phase("registering the seed prompt")
+        if self.seed_prompt_uri is None:
+            self.seed_prompt_uri = registry.register_seed(client, self.prompt_name, self.seed_prompt)
+        self._set_phase("creating the MLflow run")
+        self.experiment_id = _experiment_id(client, self.spec.experiment) or _get_experiment_id()
+        run = client.create_run(self.experiment_id, run_name=f"gepa-{self.prompt_name}",
+                                tags={"gepa_jupyter.prompt": self.prompt_name, "gepa_jupyter.status": "running"})
+        self.run_id = run.info.run_id
+        self.optimizer.run_id, self.optimizer.client = self.run_id, client
+        params = {"optimizer": "StreamingGepaOptimizer", "num_prompts": 1,
+                  "num_training_samples": len(self.spec.train_records)}
+        ours = {"prompt_uri": self.seed_prompt_uri, "max_metric_calls": self.spec.max_metric_calls,
+                "scorers": ",".join(s.name for s in self.spec.scorers),
+                "num_validation_rows": len(self.spec.validation_records),
+                "num_holdout_rows": len(self.spec.holdout_records), "workers": self.spec.workers,
+                "traces": self.spec.traces, "random_seed": self.spec.random_seed} | self.spec.params
+        params |= {f"gepa_jupyter.{k}": v for k, v in ours.items()}
+        client.log_batch(self.run_id, params=[_param(k, v) for k, v in params.items()])
+
+    def _optimize(self) -> bool:
+        """Run gepa; True when it was stopped."""
+        from gepa_jupyter.core.evaluation import Evaluator
+
+        self._evaluator = Evaluator(self.spec.program, self.spec.scorers, workers=self.spec.workers,
+                                    traces=self.spec.traces, stop=self.optimizer.stop_event,
+                                    name=f"{quiet.THREAD_PREFIX}{self.key}", experiment_id=self.experiment_id,
+                                    run_id=self.run_id)
+        swap = getattr(self.spec.program, "swap", None)
+        if swap is not None:
+            swap.install()
+        try:
+            try:
+                self._check_program()
+            except Halt:
+                return True
+            self._phase = "optimizing"
+            self.result = self.optimizer.optimize(self._evaluator, self.spec.train_records,
+                                                  {self.prompt_name: self.seed_prompt}, enable_tracking=True)
+        finally:
+            if swap is not None:
+                swap.uninstall()
+        stopped = self.optimizer.halted == "stopped"
+        if stopped:
+            self.status = "stopped"  # at once; what follows (MLflow, registry) may take a moment
+        self._log_run_metrics()
+        return stopped
+
+    def _check_program(self) -> None:
+        """One call on the first row with the seed, as mlflow does before optimizing: a model that
+        fails from the start fails the run at once instead of scoring its error on every row."""
+        from gepa_jupyter.core.pool import call_abandonably
+
+        self._set_phase("checking the model on one row")
+        record = self.spec.train_records[0]
+        call_abandonably(self.spec.program, {self.prompt_name: self.seed_prompt}, record["inputs"],
+                         stop=self.optimizer.stop_event, name=f"{quiet.THREAD_PREFIX}{self.key}-check")
+
+    def _log_run_metrics(self) -> None:
+        """What mlflow's optimize_prompts logs for the run: initial and final scores."""
+        result = self.result
+        metrics = {}
+        for label, score, per in (("initial", result.initial_eval_score, result.initial_eval_score_per_scorer),
+                                  ("final", result.final_eval_score, result.final_eval_score_per_scorer)):
+            if score is not None:
+                metrics[f"{label}_eval_score"] = score
+            metrics |= {f"{label}_eval_score.{k}": v for k, v in (per or {}).items()}
+        if metrics:
+            self.client.log_batch(self.run_id, metrics=[_metric(k, v) for k, v in metrics.items()])
+
+    def _score_holdout(self) -> bool:
+        """Score the seed and the best prompt on the held-out rows, log and keep both; True if stopped."""
+        from gepa_jupyter.core.errors import Halt
+        from gepa_jupyter.core.tracking import summarize
+
+        scores = {}
+        try:
+            for label, template in (("seed", self.seed_prompt), ("best", self.best_prompt)):
+                aggregate, per_scorer = summarize(self._evaluator({self.prompt_name: template},
+                                                                  self.spec.holdout_records))
+                scores[label] = {"score": aggregate, **per_scorer}
+        except Halt:
+            return True
+        self.holdout_scores = scores
+        metrics = {f"holdout_{label}_score": s["score"] for label, s in scores.items()}
+        metrics |= {f"holdout_{label}_score.{k}": v for label, s in scores.items() for k, v in s.items() if k != "score"}
+        self.client.log_batch(self.run_id, metrics=[_metric(k, v) for k, v in metrics.items()])
+        return False
+
+    def _watch_stop(self) -> None:
+        """After stop(): if the run's thread has not halted within STOP_GRACE seconds (stuck in a
+        call that cannot be abandoned), end the run without it."""
+        deadline = time.monotonic() + STOP_GRACE
+        while time.monotonic() < deadline:
+            if self.done or self.optimizer.halted or self.status != "running":
+                return
+            time.sleep(0.05)
+        if not self.done and self.status == "running":
+            self.log.add("gepa-jupyter", "the run's thread did not halt in time; ending the run without it")
+            self._finish("stopped")
+
+    def _finish(self, status: str) -> None:
+        """End the run once: status, tags, the MLflow run's end, the models' clean-up, `done`.
+
+        When the stop watchdog ended the run first, the run's thread only ends an MLflow run it
+        created since."""
+        global _current
+        if not self._finished.acquire(blocking=False):
+            self._end_mlflow_run(self.status)
+            return
+        self.status = status
+        evaluator = getattr(self, "_evaluator", None)
+        if evaluator is not None:
+            evaluator.close()
+        self._end_mlflow_run(status)
+        self.ended_at = time.time()
+        with _active_lock:
+            if _current is self:
+                _current = None
+        if self.spec.on_close:
+            try:
+                self.spec.on_close()
+            except Exception:
+                pass
+        self._phase = status
+        self._done.set()
+        self.events.emit(StatusEvent(status, self.error))
+
+    def _end_mlflow_run(self, status: str) -> None:
+        if self.client is None or self.run_id is None or self._mlflow_ended == self.run_id:
+            return
+        self._mlflow_ended = self.run_id
         tags = {"gepa_jupyter.invalid_proposals": str(self.optimizer.invalid_proposals),
                 "gepa_jupyter.status": status}
         failures = {role: int(u.get("failures", 0)) for role, u in self._usage_safely().items()}
         if any(failures.values()):  # e.g. a reflection model down all run: gepa skips, the run "finishes"
             tags["gepa_jupyter.model_failures"] = ", ".join(f"{r}: {n}" for r, n in failures.items() if n)
         if self.optimizer.logging_errors:
-            tags["gepa_jupyter.logging_errors"] = "\n".join(self.optimizer.logging_errors)[:5000]
+            tags["gepa_jupyter.logging_errors"] = redact.redact("\n".join(self.optimizer.logging_errors))[:5000]
         if self.error:
             tags["gepa_jupyter.error"] = self.error[:5000]
         try:
-            for key, value in tags.items():
-                client.set_tag(self.run_id, key, value)
+            from mlflow.entities import RunTag
+
+            self.client.log_batch(self.run_id, tags=[RunTag(k, v) for k, v in tags.items()])
         except Exception:  # the store may be the thing that failed
             pass
         try:
-            active = mlflow.active_run()
-            if active is not None and active.info.run_id == self.run_id:
-                mlflow.end_run(status=mlflow_status)
-            else:
-                client.set_terminated(self.run_id, status=mlflow_status)
+            self.client.set_terminated(self.run_id, status={"finished": "FINISHED", "stopped": "KILLED"}.get(status, "FAILED"))
         except Exception as e:
             if self.error is None:
-                self.error, status = f"could not end the MLflow run: {e}", "failed"
-        self.ended_at = time.time()
-        self.status = status
-        with _active_lock:
-            if _active_run is self:
-                _active_run = None
-        if self.spec.on_close:
-            try:
-                self.spec.on_close()
-            except Exception:
-                pass
-        self._done.set()
-        self.events.emit(StatusEvent(status, self.error))
+                self.error, self.status = redact.redact(f"could not end the MLflow run: {e}"), "failed"
 
     def _usage_safely(self) -> dict:
         try:
@@ -299,93 +406,81 @@ class OptimizationRun:
         except Exception:
             return {}
 
-    def _score_holdout(self) -> None:
-        """Score the seed and the best prompt on the held-out rows, log and keep both."""
-        import mlflow
 
-        from gepa_jupyter.core.tracking import summarize
+class _GepaLines:
+    """gepa's logger lines, into the run's log."""
 
-        eval_fn = holdout_eval_fn(self.spec.predict_fn, self.spec.scorers, self.spec.holdout)
-        for label, template in (("seed", self.seed_prompt), ("best", self.best_prompt)):
-            aggregate, per_scorer = summarize(eval_fn({self.prompt_name: template}, self.spec.holdout))
-            self.holdout_scores[label] = {"score": aggregate, **per_scorer}
-            mlflow.log_metrics({f"holdout_{label}_score": aggregate}
-                               | {f"holdout_{label}_score.{k}": v for k, v in per_scorer.items()})
+    def __init__(self, log: quiet.RunLog):
+        self.log = log
 
-    def _register_best(self, version) -> None:
-        """Tag the version optimize_prompts registered; alias it only if it beat the seed."""
-        from mlflow import MlflowClient
-
-        client = MlflowClient()
-        self.registered_version = int(version.version)
-        best = self.best
-        tags = {"gepa_jupyter.run_id": self.run_id, "gepa_jupyter.role": "optimized"}
-        if best:
-            tags["gepa_jupyter.score"] = f"{best.score:.6g}"
-            tags["gepa_jupyter.seed_score"] = f"{self.seed_score:.6g}"
-            tags |= {f"gepa_jupyter.score.{k}": f"{v:.6g}" for k, v in best.scorer_scores.items()}
-        for label, scores in self.holdout_scores.items():
-            tags[f"gepa_jupyter.holdout_{label}_score"] = f"{scores['score']:.6g}"
-        for key, value in tags.items():
-            client.set_prompt_version_tag(self.prompt_name, self.registered_version, key, value)
-        beat_seed = best is not None and self.seed_score is not None and best.score > self.seed_score
-        if beat_seed and self.holdout_scores:
-            beat_seed = self.holdout_scores["best"]["score"] >= self.holdout_scores["seed"]["score"]
-        if beat_seed:
-            client.set_prompt_alias(self.prompt_name, OPTIMIZED_ALIAS, self.registered_version)
-            self.optimized_alias = True
+    def append(self, line: str) -> None:
+        self.log.add("gepa", line)
 
 
-def _register_seed(name: str, template: str) -> str:
-    """The URI of the latest version of `name` if it already holds this template, else a new version."""
-    import mlflow
-
+def _experiment_id(client, name: str | None) -> str | None:
+    """The id of experiment `name`, created if needed (another process may create it at once)."""
+    if not name:
+        return None
+    found = client.get_experiment_by_name(name)
+    if found is not None:
+        return found.experiment_id
     try:
-        latest = mlflow.genai.load_prompt(f"prompts:/{name}@latest")
-        if latest.is_text_prompt and latest.template == template:
-            return f"prompts:/{name}/{latest.version}"
-    except Exception:  # no such prompt yet
-        pass
-    version = mlflow.genai.register_prompt(
-        name=name, template=template, commit_message="seed prompt of a gepa-jupyter optimization",
-        tags={"gepa_jupyter.role": "seed"},
-    )
-    return f"prompts:/{name}/{version.version}"
+        return client.create_experiment(name)
+    except Exception:
+        found = client.get_experiment_by_name(name)
+        if found is None:
+            raise
+        return found.experiment_id
 
 
-def holdout_eval_fn(predict_fn, scorers, records):
-    """mlflow's own eval function (same prompt patching and scoring as the optimization)."""
-    from mlflow.genai.optimize.optimize import _build_eval_fn
-    from mlflow.genai.optimize.util import create_metric_from_scorers
-    from mlflow.genai.utils.trace_utils import convert_predict_fn
+def _version_of(uri: str | None) -> int | None:
+    try:
+        return int(uri.rsplit("/", 1)[1]) if uri else None
+    except ValueError:
+        return None
 
-    predict = convert_predict_fn(predict_fn=predict_fn, sample_input=records[0]["inputs"])
-    return _build_eval_fn(predict, create_metric_from_scorers(scorers))
+
+def _param(key: str, value):
+    from mlflow.entities import Param
+
+    return Param(key, str(value)[:6000])
+
+
+def _metric(key: str, value: float, step: int = 0):
+    from mlflow.entities import Metric
+
+    return Metric(key=key, value=float(value), timestamp=int(time.time() * 1000), step=step)
 
 
 def start_run(spec: RunSpec) -> OptimizationRun:
     """Start an optimization in the background; refuse if another one is running here."""
-    from gepa_jupyter.core.guards import guard_import_deadlock
-
-    global _active_run
-    guard_import_deadlock()
+    global _current, _exit_hook
     with _active_lock:
-        if _active_run is not None and not _active_run.done:
+        if _current is not None and not _current.done:
             raise RunConflictError(
-                f"Another optimization is still running (MLflow run {_active_run.run_id}). "
-                "mlflow patches prompts class-wide, so two at once would mix their candidates: "
-                "stop it (run.stop()) or wait for it (run.wait()) first."
+                f"Another optimization is still running (MLflow run {_current.run_id}). "
+                "A user's predict_fn reads candidate prompts through PromptVersion, patched for the "
+                "whole class, so two at once would mix their candidates: stop it (run.stop()) or wait "
+                "for it (run.wait()) first."
             )
         run = OptimizationRun(spec)
-        _active_run = run
-    try:
-        run._start()
-    except BaseException:  # e.g. a KeyboardInterrupt: the caller gets no run, so leave nothing behind
-        run._abandon()
-        raise
+        _current = run
+        if not _exit_hook:
+            atexit.register(_stop_at_exit)
+            _exit_hook = True
+    run._start()
     return run
 
 
-def active_run() -> OptimizationRun | None:
+def current_optimization() -> OptimizationRun | None:
     """The optimization running in this process, if any."""
-    return _active_run
+    run = _current
+    return run if run is not None and not run.done else None
+
+
+def _stop_at_exit() -> None:
+    """At interpreter exit: stop a running optimization and end its MLflow run KILLED (bounded)."""
+    run = _current
+    if run is not None and not run.done:
+        run.stop()
+        run.wait(EXIT_WAIT)

@@ -27,10 +27,12 @@ def summarize(eval_results: list) -> tuple[float, dict[str, float]]:
 
 
 def log_candidate(step: int, prompts: dict[str, str], eval_results: list, aggregate: float,
-                  per_scorer: dict[str, float], run_id: str | None = None) -> None:
+                  per_scorer: dict[str, float], run_id: str | None = None, client=None) -> None:
     """Write one candidate's table, scores, prompt texts and metrics to the run."""
     import mlflow
 
+    client = client or mlflow.MlflowClient()
+    run_id = run_id or mlflow.active_run().info.run_id
     directory = f"{PROMPT_CANDIDATES_DIR}/iteration_{step}"
     table = {
         "inputs": [r.inputs for r in eval_results],
@@ -40,9 +42,7 @@ def log_candidate(step: int, prompts: dict[str, str], eval_results: list, aggreg
     }
     for name in per_scorer:
         table[name] = [r.individual_scores.get(name) for r in eval_results]
-    mlflow.log_table(data=table, artifact_file=f"{directory}/{EVAL_RESULTS_FILE}", run_id=run_id)
-    client = mlflow.MlflowClient()
-    run_id = run_id or mlflow.active_run().info.run_id
+    client.log_table(run_id, data=table, artifact_file=f"{directory}/{EVAL_RESULTS_FILE}")
     metrics = {"eval_score": aggregate} | {f"eval_score.{n}": s for n, s in per_scorer.items()}
     client.log_batch(run_id, metrics=[_metric(k, v, step) for k, v in metrics.items()])
     with tempfile.TemporaryDirectory() as tmp:

@@ -1,25 +1,35 @@
 """The magic's live view: one output updated in place (HTML) or sparse progress lines (text).
 
-Both are `render(snapshot)` targets for `LiveUpdater`, so they run on its thread, coalesced.
-When the run has ended, the same output also shows the side-by-side view of seed and best.
+The view exists before the run does: `say(text)` shows what is being prepared (checking the
+inputs, importing mlflow) within a fraction of a second of running the cell; then each
+`render(snapshot)` (from `LiveUpdater`'s thread, coalesced) redraws it. When the run has
+ended, the same output also shows the side-by-side view of seed and best.
 """
 
 import sys
 import time
+from html import escape
 
 from gepa_jupyter.views import comparison_html, comparison_text, live_html, live_text, progress_text
 from gepa_jupyter.views.state import RunSnapshot
+
+SIDE_BY_SIDE = "Seed and best prompt, side by side"
 
 
 def final_html(snap: RunSnapshot, max_rows: int | None = None) -> str:
     """The live view's last state (every candidate) followed by the side-by-side view."""
     return (f'<div class="gepa-final">{live_html(snap, max_rows)}'
-            f'<h4 style="margin:12px 0 4px 0">Seed and best prompt, side by side</h4>'
+            f'<h4 style="margin:12px 0 4px 0">{SIDE_BY_SIDE}</h4>'
             f"{comparison_html(snap)}</div>")
 
 
 def final_text(snap: RunSnapshot) -> str:
     return f"{live_text(snap, max_rows=10_000)}\n\n{comparison_text(snap)}"
+
+
+def note_html(text: str) -> str:
+    return (f'<div class="gepa-live gepa-note" style="font-family:monospace;font-size:12px;'
+            f'color:var(--jp-ui-font-color1, inherit)">{escape(text)}</div>')
 
 
 class HtmlLiveView:
@@ -29,15 +39,24 @@ class HtmlLiveView:
     any viewer. The bundle is published only when it changed.
     """
 
-    def __init__(self, snap: RunSnapshot, max_rows: int = 50):
-        from IPython.display import display
-
+    def __init__(self, max_rows: int = 50):
         self.max_rows = max_rows
         self.updates = 0
+        self.handle = None  # displayed at the first say() or render(): bad input shows nothing
         self._last: dict | None = None
-        bundle = self._bundle(snap)
-        self.handle = display(bundle, raw=True, display_id=True)
-        self._last = bundle
+
+    @staticmethod
+    def _note(text: str) -> dict:
+        return {"text/html": note_html(text), "text/plain": text}
+
+    def say(self, text: str) -> None:
+        """Show what is being prepared before the run exists (checks that import mlflow, litellm)."""
+        self._publish(self._note(f"starting: {text}"))
+
+    def clear(self) -> None:
+        """The inputs were refused: the error says it all, leave no placeholder behind."""
+        if self.handle is not None:
+            self._publish({"text/html": "", "text/plain": ""})
 
     def _bundle(self, snap: RunSnapshot) -> dict:
         if snap.status == "running":
@@ -45,10 +64,17 @@ class HtmlLiveView:
         return {"text/html": final_html(snap), "text/plain": final_text(snap)}
 
     def render(self, snap: RunSnapshot) -> None:
-        bundle = self._bundle(snap)
+        self._publish(self._bundle(snap))
+
+    def _publish(self, bundle: dict) -> None:
         if bundle == self._last:
             return
-        self.handle.update(bundle, raw=True)
+        if self.handle is None:
+            from IPython.display import display
+
+            self.handle = display(bundle, raw=True, display_id=True)
+        else:
+            self.handle.update(bundle, raw=True)
         self._last = bundle
         self.updates += 1
 
@@ -57,21 +83,26 @@ class TextLiveView:
     """Where HTML cannot show (a terminal): a progress line per new candidate or status, a
     heartbeat at most every `heartbeat` seconds, and the table and comparison at the end."""
 
-    def __init__(self, snap: RunSnapshot, heartbeat: float = 30.0, stream=None):
+    def __init__(self, heartbeat: float = 30.0, stream=None):
         self.heartbeat = heartbeat
         self.stream = stream
         self.updates = 0
-        self._seen = (len(snap.scores), snap.status)
+        self._seen: tuple | None = None
         self._printed_at = time.monotonic()
-        self._print(progress_text(snap))
 
     def _print(self, text: str) -> None:
         print(text, file=self.stream or sys.stdout, flush=True)
 
+    def say(self, text: str) -> None:
+        self._print(f"starting: {text}")
+
+    def clear(self) -> None:
+        pass
+
     def render(self, snap: RunSnapshot) -> None:
         state = (len(snap.scores), snap.status)
         if snap.status != "running":
-            if self._seen[1] == "running":
+            if self._seen is None or self._seen[1] == "running":
                 self._print(final_text(snap))
                 self.updates += 1
             self._seen = state

@@ -10,7 +10,12 @@ from gepa_jupyter.views.progress import live_html, live_text, progress_html, pro
 from gepa_jupyter.views.state import RunSnapshot, snapshot
 from gepa_jupyter.views.table import scores_html
 
+
+def compare(run) -> Comparison:
+    """The side-by-side view of a run's seed and best prompt (HTML in Jupyter, text elsewhere)."""
+    return Comparison(snapshot(run))
+
 __all__ = [
-    "Comparison", "RunSnapshot", "comparison_html", "comparison_text", "live_html", "live_text",
+    "Comparison", "RunSnapshot", "compare", "comparison_html", "comparison_text", "live_html", "live_text",
     "progress_html", "progress_text", "score_chart_svg", "scores_html", "snapshot",
 ]

@@ -97,7 +97,7 @@ def comparison_text(snap: RunSnapshot) -> str:
 
 
 class Comparison:
-    """What `run.compare()` returns: HTML in Jupyter, text elsewhere."""
+    """What `gepa_jupyter.compare(run)` returns: HTML in Jupyter, text elsewhere."""
 
     def __init__(self, snap: RunSnapshot):
         self.snapshot = snap

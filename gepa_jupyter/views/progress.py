@@ -46,6 +46,6 @@ def live_text(snap: RunSnapshot, max_rows: int = 20) -> str:
     frame = snap.scores
     if frame.empty:
         return progress_text(snap)
-    columns = ["candidate", "iteration", "score", *snap.scorer_names, "metric_calls", "best_so_far"]
+    columns = ["candidate", "iteration", "score", *snap.scorer_names, "metric_calls", "new_best"]
     table = frame[columns].tail(max_rows).to_string(index=False, float_format=lambda v: f"{v:.3f}")
     return f"{progress_text(snap)}\n{table}"

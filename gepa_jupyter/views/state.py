@@ -4,7 +4,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from gepa_jupyter.core.frame import BASE_COLUMNS, TAIL_COLUMNS, usage_totals
+from gepa_jupyter.core.events import best_candidate
+from gepa_jupyter.core.frame import BASE_COLUMNS, TAIL_COLUMNS, candidates_frame, usage_totals
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,9 @@ class RunSnapshot:
     registered_prompt_uri: str | None = None
     optimized_alias: bool = False
     invalid_proposals: int = 0
+    best_index: int | None = None  # candidate number of the best (core.events.best_candidate)
+    activity: str = ""
+    validation_size: int = 0
 
     @property
     def seed_row(self):
@@ -33,9 +37,10 @@ class RunSnapshot:
 
     @property
     def best_row(self):
-        if self.scores.empty:
+        if self.scores.empty or self.best_index is None:
             return None
-        return self.scores.loc[self.scores["score"].idxmax()]
+        rows = self.scores[self.scores["candidate"] == self.best_index]
+        return rows.iloc[0] if not rows.empty else None
 
     @property
     def scorer_names(self) -> list[str]:
@@ -52,14 +57,14 @@ class RunSnapshot:
 
 def snapshot(run) -> RunSnapshot:
     """Copy what the views need from an OptimizationRun (safe while it runs)."""
-    scores = run.scores
-    best_prompt = scores.loc[scores["score"].idxmax(), "prompt"] if not scores.empty else run.seed_prompt
+    candidates = run.candidates
+    best = best_candidate(candidates)
     return RunSnapshot(
         status=run.status,
         prompt_name=run.prompt_name,
         seed_prompt=run.seed_prompt,
-        best_prompt=best_prompt,
-        scores=scores,
+        best_prompt=best.prompts.get(run.prompt_name, run.seed_prompt) if best else run.seed_prompt,
+        scores=candidates_frame(candidates, run.prompt_name),
         metric_calls=run.metric_calls,
         max_metric_calls=run.max_metric_calls,
         elapsed=run.elapsed,
@@ -72,6 +77,9 @@ def snapshot(run) -> RunSnapshot:
         registered_prompt_uri=run.registered_prompt_uri,
         optimized_alias=run.optimized_alias,
         invalid_proposals=run.invalid_proposals,
+        best_index=best.index if best else None,
+        activity=run.activity,
+        validation_size=getattr(run, "validation_size", 0),
     )
 
 

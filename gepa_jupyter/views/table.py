@@ -22,7 +22,7 @@ def scores_html(snap: RunSnapshot, max_rows: int | None = 50) -> str:
     frame = snap.scores
     if frame.empty:
         return '<div class="gepa-table gepa-empty">No candidate scored yet.</div>'
-    best_index = frame["score"].idxmax()
+    best_index = snap.best_row.name if snap.best_row is not None else None
     columns = ["candidate", "iteration", "parent", "score", *snap.scorer_names, "metric_calls",
                "elapsed_s", "cost_usd", "prompt"]
     shown = frame if max_rows is None or len(frame) <= max_rows else frame.tail(max_rows)

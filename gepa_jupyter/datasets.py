@@ -1,11 +1,34 @@
-"""48 short labelled product/restaurant reviews for measuring small-model prompt optimization.
+"""Labelled product and restaurant reviews of three kinds (plain, negation, sarcasm).
 
-The 16 reviews of `gepa_jupyter.testing` plus 32 more of the same three kinds (plain,
-negation, sarcasm); labels are `positive` / `negative`, 24 of each.
+`REVIEWS_16` is the set the deterministic fakes of `gepa_jupyter.testing` know; `REVIEWS_48`
+adds 32 more of the same kinds (24 positive, 24 negative) for measuring small-model prompt
+optimization with a held-out split. Each entry is (text, label, kind).
 """
 
-from gepa_jupyter.testing import REVIEWS as _BASE
-
+_PLAIN = [
+    ("I love this blender, it works great.", "positive"),
+    ("Fantastic battery life and a bright screen.", "positive"),
+    ("The staff were friendly and the food was delicious.", "positive"),
+    ("Excellent sound, I use these headphones every day.", "positive"),
+    ("Terrible blender, it broke in a day.", "negative"),
+    ("The screen cracked and support never answered.", "negative"),
+    ("Cold food and a rude waiter.", "negative"),
+    ("Awful fit, the shoes hurt after an hour.", "negative"),
+]
+_NEGATION = [
+    ("This kettle is not good at all.", "negative"),
+    ("Not bad, it does the job.", "positive"),
+    ("I would not recommend this hotel.", "negative"),
+    ("Never had a problem with it, not once.", "positive"),
+]
+_SARCASM = [
+    ("Oh great, another charger that died in a week.", "negative"),
+    ("Wonderful, the app crashed again before I could pay.", "negative"),
+    ("Just perfect, the box arrived empty.", "negative"),
+    ("Lovely, the paint peeled off on day two.", "negative"),
+]
+REVIEWS_16 = ([(t, l, "plain") for t, l in _PLAIN] + [(t, l, "negation") for t, l in _NEGATION]
+           + [(t, l, "sarcasm") for t, l in _SARCASM])
 _MORE = [
     ("The coffee machine is quiet and makes a perfect espresso.", "positive", "plain"),
     ("Comfortable chair, my back pain is gone.", "positive", "plain"),
@@ -40,13 +63,16 @@ _MORE = [
     ("Fantastic, a waterproof watch that stopped in the rain.", "negative", "sarcasm"),
     ("Thanks a lot, the warranty covers nothing.", "negative", "sarcasm"),
 ]
-REVIEWS = list(_BASE) + _MORE
+REVIEWS_48 = list(REVIEWS_16) + _MORE
 
 
-def review_data(with_kind: bool = False):
-    """A DataFrame with columns `review` and `target` (and `kind`), 48 rows in a fixed order."""
+def review_data(count: int = 48, with_kind: bool = False):
+    """A DataFrame with columns `review` and `target` (and `kind`), `count` (16 or 48) rows in a fixed order."""
     import pandas as pd
 
+    if count not in (16, 48):
+        raise ValueError(f"count must be 16 or 48, got {count!r}")
+    reviews = REVIEWS_16 if count == 16 else REVIEWS_48
     rows = [{"review": text, "target": label, **({"kind": kind} if with_kind else {})}
-            for text, label, kind in REVIEWS]
+            for text, label, kind in reviews]
     return pd.DataFrame(rows)

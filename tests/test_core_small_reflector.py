@@ -3,7 +3,7 @@ writes nothing usable (fast: scripted models stand in for SmolLM2 here; see test
 
 import gepa_jupyter
 from gepa_jupyter.core.templates import template_variables
-from gepa_jupyter.models.reflection import SmallModelReflector, clean_sentence, split_template
+from gepa_jupyter.core.small_reflector import SmallModelReflector, clean_sentence, split_template
 from gepa_jupyter.testing import SEED_PROMPT, FakeTaskModel, register_fake_provider, sentiment_data
 
 

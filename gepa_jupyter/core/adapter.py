@@ -1,0 +1,103 @@
+"""The gepa adapter over an mlflow-style `eval_fn`: budget guard, stop, progress, reflective data."""
+
+import threading
+import time
+from typing import Any, Callable
+
+from gepa_jupyter.core.budget import BudgetGuard
+from gepa_jupyter.core.pool import call_abandonably
+
+
+class RecordingAdapter:
+    """gepa adapter that remembers each row's result (for logging) and reports progress.
+
+    An `eval_fn` of ours (`abandons_on_stop`) stops by itself; mlflow's runs on a daemon thread
+    of its own, holding `gate` (see core.writer), so a stop does not wait for it either.
+    `on_progress(done_rows, total_rows, capture_traces)` fires while an evaluation goes on.
+    """
+
+    propose_new_texts = None
+
+    def __init__(self, eval_fn, gepa_module, guard: BudgetGuard, stop: threading.Event,
+                 gate: threading.Lock, on_progress: Callable[[int, int, bool], None], thread_name: str):
+        self.eval_fn = eval_fn
+        self._gepa = gepa_module
+        self.guard = guard
+        self.stop = stop
+        self.gate = gate
+        self.on_progress = on_progress
+        self.thread_name = thread_name
+        self.completed = 0  # rows of finished evaluations: the metric calls spent
+        self.recent: dict[tuple, Any] = {}
+        self.finished: dict[tuple, float] = {}  # candidate key -> time.time() its last evaluation returned
+        self._lock = threading.Lock()
+        self._ours = getattr(eval_fn, "abandons_on_stop", False)
+
+    @staticmethod
+    def key(prompts: dict[str, str]) -> tuple:
+        return tuple(sorted(prompts.items()))
+
+    def evaluate(self, batch, candidate, capture_traces=False):
+        self.guard.reserve(len(batch))
+        self.on_progress(0, len(batch), capture_traces)
+        if self._ours:
+            self.eval_fn.on_row = lambda done, total: self.on_progress(done, total, capture_traces)
+            results = self.eval_fn(candidate, batch)
+        else:
+            results = call_abandonably(self._gated, candidate, batch, stop=self.stop, name=self.thread_name)
+        key = self.key(candidate)
+        with self._lock:
+            self.completed += len(batch)
+            self.finished[key] = time.time()
+            for record, result in zip(batch, results):
+                self.recent[(key, id(record))] = result
+        self.on_progress(len(batch), len(batch), capture_traces)
+        objective = [r.individual_scores for r in results]
+        return self._gepa.EvaluationBatch(
+            outputs=[r.outputs for r in results],
+            scores=[r.score for r in results],
+            trajectories=results if capture_traces else None,
+            objective_scores=objective if any(objective) else None,
+        )
+
+    def _gated(self, candidate, batch):
+        with self.gate:
+            return self.eval_fn(candidate, batch)
+
+    def results_for(self, prompts: dict[str, str], records: list[dict]) -> list | None:
+        key = self.key(prompts)
+        with self._lock:
+            found = [self.recent.get((key, id(r))) for r in records]
+        return None if any(r is None for r in found) else found
+
+    def finished_at(self, prompts: dict[str, str]) -> float | None:
+        with self._lock:
+            return self.finished.get(self.key(prompts))
+
+    def forget(self) -> None:
+        with self._lock:
+            self.recent.clear()
+            self.finished.clear()
+
+    def make_reflective_dataset(self, candidate, eval_batch, components_to_update):
+        """mlflow's layout; without a trace, the row's recorded steps stand in for its spans."""
+        datasets = {}
+        for name in components_to_update:
+            rows = []
+            for i, (row, score) in enumerate(zip(eval_batch.trajectories, eval_batch.scores)):
+                if row.trace:
+                    spans = [{"name": s.name, "inputs": s.inputs, "outputs": s.outputs} for s in row.trace.data.spans]
+                else:
+                    spans = list(getattr(row, "steps", None) or [])
+                rows.append({
+                    "component_name": name,
+                    "trace": spans,
+                    "score": score,
+                    "inputs": row.inputs,
+                    "outputs": row.outputs,
+                    "expectations": row.expectations,
+                    "rationales": row.rationales,
+                    "index": i,
+                })
+            datasets[name] = rows
+        return datasets

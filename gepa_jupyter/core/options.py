@@ -1,0 +1,202 @@
+"""The run options, declared once: name, kind, default, help, check.
+
+`gepa_jupyter.optimize`'s signature, docstring and validation, the magic's arguments and
+`%config GepaMagic` traits, `%optimize_panel`'s arguments, the panel's inputs and the README's
+option table are all derived from `OPTIONS`. To add an option, add one `Option` here.
+
+Kinds say how a front-end turns text into a value: `int`, `float`, `str`, `choice`, `bool`,
+`model` (a URI, or a variable holding a URI or a callable), `callable` (a variable), `scorers`
+(names or variables, repeatable), `dict` (a variable), `value` (Python only).
+"""
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from gepa_jupyter.core.errors import InputError
+
+MAX_WORKERS = 256
+
+
+@dataclass(frozen=True)
+class Option:
+    name: str
+    kind: str
+    default: Any
+    help: str
+    check: Callable[[str, Any], Any] | None = None  # (name, value) -> normalized value, or InputError
+    flag: str | None = None  # the magic's flag; default: --name-with-dashes ("" for none)
+    short: str | None = None
+    metavar: str | None = None
+    choices: tuple = ()
+    config: bool = True  # settable once with %config GepaMagic.<name>
+    panel: bool = True  # an input of the panel
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def cli_flag(self) -> str | None:
+        if self.flag == "":
+            return None
+        return self.flag or "--" + self.name.replace("_", "-")
+
+    def validate(self, value: Any) -> Any:
+        if self.choices and value not in self.choices:
+            raise InputError(f"{self.name} must be one of {', '.join(map(repr, self.choices))}, got {value!r}.")
+        return self.check(self.name, value) if self.check else value
+
+
+# ----- checks (light: no mlflow or litellm import, they also run for %config) --------------------
+def positive_int(name: str, value: Any, upper: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise InputError(f"{name} must be a positive whole number, got {value!r}.")
+    if upper is not None and value > upper:
+        raise InputError(f"{name} must be at most {upper}, got {value}.")
+    return value
+
+
+def optional_positive_int(name: str, value: Any) -> int | None:
+    return None if value is None else positive_int(name, value)
+
+
+def workers_count(name: str, value: Any) -> int:
+    return positive_int(name, value, MAX_WORKERS)
+
+
+def fraction(name: str, value: Any) -> float | None:
+    if value is None or value == 0:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
+        raise InputError(f"{name} must be a fraction between 0 and 1 (e.g. 0.25), got {value!r}.")
+    return float(value)
+
+
+def whole_number(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InputError(f"{name} must be a whole number, got {value!r}.")
+    return value
+
+
+def text(name: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InputError(f"{name} must be a non-empty string, got {value!r}.")
+    return value.strip()
+
+
+def optional_text(name: str, value: Any) -> str | None:
+    return None if value is None else text(name, value)
+
+
+def model_like(name: str, value: Any) -> Any:
+    if value is None or callable(value):
+        return value
+    if not isinstance(value, str) or ":/" not in value:
+        raise InputError(f"{name} {value!r} is not a model URI of the form 'provider:/model' (e.g. "
+                         "'openai:/gpt-4o-mini', 'local:/smollm2') nor a callable (prompt) -> answer.")
+    return value.strip()
+
+
+def optional_callable(name: str, value: Any) -> Any:
+    if value is not None and not callable(value):
+        raise InputError(f"{name} must be callable, got {type(value).__name__}.")
+    return value
+
+
+def mapping(name: str, value: Any) -> dict | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise InputError(f"{name} must be a dict such as {{'api_base': 'http://127.0.0.1:8000/v1'}}, "
+                         f"got {type(value).__name__}.")
+    return dict(value)
+
+
+def scorer_list(name: str, value: Any) -> list:
+    from gepa_jupyter.core.scorers import BUILTIN
+
+    items = [value] if isinstance(value, str) or not isinstance(value, (list, tuple)) else list(value)
+    if not items:
+        raise InputError(f"No scorers given ({name}): name at least one, e.g. 'exact_match'.")
+    for item in items:
+        if isinstance(item, str) and item not in BUILTIN:
+            raise InputError(f"Unknown scorer {item!r}. Built-in scorers: {', '.join(sorted(BUILTIN))}; "
+                             "or pass an MLflow scorer object (mlflow.genai.scorers).")
+    return items
+
+
+def prompt_name(name: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    from gepa_jupyter.core.names import check_prompt_name
+
+    return check_prompt_name(text(name, value))
+
+
+def cache_setting(name: str, value: Any) -> Any:
+    if value is None or isinstance(value, (bool, str)) or hasattr(value, "__fspath__"):
+        return value
+    raise InputError(f"{name} must be True, False, None or a path, got {type(value).__name__}.")
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("target", "str", "target", "Column of expected outputs.", text, short="-t", metavar="COL"),
+    Option("model", "model", "local:/smollm2",
+           "Task model: a URI (local:/smollm2, openai:/gpt-4o-mini) or a callable (filled prompt) -> answer.",
+           model_like, short="-m", metavar="URI_OR_VAR"),
+    Option("predict_fn", "callable", None,
+           "An MLflow predict_fn (called with the row's variables as keyword arguments) instead of model.",
+           optional_callable, metavar="VAR", config=False, panel=False),
+    Option("reflection_model", "model", None,
+           "Model that proposes new prompts (URI or callable); None: the task model.",
+           model_like, short="-r", metavar="URI_OR_VAR"),
+    Option("scorers", "scorers", ("exact_match",),
+           "Scorers: exact_match, contains, f1, or MLflow scorer objects; the score is their mean.",
+           scorer_list, flag="--scorer", short="-s", metavar="NAME_OR_VAR"),
+    Option("max_metric_calls", "int", 100, "Budget in metric calls (one call = one row scored by one candidate).",
+           positive_int, flag="--budget", short="-b", metavar="N"),
+    Option("val_size", "int", None,
+           "Validation rows (a seeded sample of the data); None: at most a quarter of the budget, at least 4.",
+           optional_positive_int, metavar="N"),
+    Option("holdout", "float", None,
+           "Fraction of rows held out; the seed and the best prompt are scored on them at the end.",
+           fraction, metavar="FRACTION"),
+    Option("prompt_name", "str", "gepa-prompt", "Prompt registry name of the seed and the optimized prompt.",
+           prompt_name, flag="--name", short="-n", metavar="NAME"),
+    Option("experiment", "str", None, "MLflow experiment; None: the active one.", optional_text, short="-e",
+           metavar="NAME"),
+    Option("model_kwargs", "dict", None,
+           "Extra litellm arguments for the task model (api_base, api_key_env, temperature, ...).",
+           mapping, metavar="VAR", panel=False),
+    Option("reflection_kwargs", "dict", None, "The same for the reflection model; None: as the task model.",
+           mapping, metavar="VAR", panel=False),
+    Option("workers", "int", 10, f"Rows evaluated at once (1-{MAX_WORKERS}); raise it for a served model.",
+           workers_count, metavar="N"),
+    Option("traces", "choice", "off",
+           "off: no MLflow trace per evaluated row (fast); all: one trace per row, as mlflow's harness.",
+           choices=("off", "all"), metavar="off|all"),
+    Option("random_seed", "int", 0, "Random seed of the optimizer, the validation sample and the held-out split.",
+           whole_number, metavar="N"),
+    Option("cache", "value", None,
+           "Response cache for deterministic model calls: True/None (default file), False, or a path.",
+           cache_setting, flag="", panel=False),
+    Option("gepa_kwargs", "dict", None, "Extra gepa.optimize arguments (advanced).", mapping, metavar="VAR",
+           config=False, panel=False),
+)
+BY_NAME = {option.name: option for option in OPTIONS}
+
+
+def validate_options(values: dict) -> dict:
+    """Every option's value (the default where none is given), checked; InputError names the first bad one."""
+    unknown = sorted(set(values) - set(BY_NAME))
+    if unknown:
+        raise InputError(f"Unknown option{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
+                         f"the options are: {', '.join(BY_NAME)}.")
+    return {option.name: option.validate(values.get(option.name, option.default)) for option in OPTIONS}
+
+
+def options_markdown() -> str:
+    """The README's option table."""
+    rows = ["| option | magic | default | meaning |", "|---|---|---|---|"]
+    for option in OPTIONS:
+        flag = option.cli_flag
+        magic = f"`{flag}{' ' + option.metavar if option.metavar else ''}`" if flag else "(Python, `%config`)"
+        rows.append(f"| `{option.name}` | {magic} | `{option.default!r}` | {option.help} |")
+    return "\n".join(rows)

@@ -1,0 +1,56 @@
+"""Proposals from the reflection model: abandoned on stop, discarded when they change the `{{variables}}`."""
+
+from gepa_jupyter.core.events import ProposalEvent
+from gepa_jupyter.core.pool import call_abandonably
+from gepa_jupyter.core.templates import template_variables, variable_mismatch
+
+
+class VariableGuard:
+    """A gepa ReflectionLM wrapper: reflects on a daemon thread (a stop does not wait for the
+    reflection model) and drops each proposed text whose `{{variables}}` differ from the seed's.
+
+    A dropped text never reaches evaluation, so it costs no metric calls.
+    """
+
+    def __init__(self, inner, seed: dict[str, str], optimizer, listener):
+        self.inner = inner
+        self.variables = {name: template_variables(text) for name, text in seed.items()}
+        self.optimizer = optimizer
+        self.listener = listener
+
+    @property
+    def total_cost(self):
+        return getattr(self.inner, "total_cost", 0.0)
+
+    def reflect(self, candidate, reflective_dataset, components_to_update):
+        return self.reflect_many([(candidate, reflective_dataset, components_to_update)])[0]
+
+    def reflect_many(self, jobs):
+        self.listener.progress(f"iteration {self.listener.iteration}: asking the reflection model")
+        results = call_abandonably(self._reflect_all, jobs, stop=self.optimizer.stop_event,
+                                   name=f"{self.optimizer.thread_name}-reflection")
+        guarded = []
+        for proposal, next_lm in results:
+            self.inner = next_lm
+            self._check(proposal)
+            guarded.append((proposal, self))
+        return guarded
+
+    def _reflect_all(self, jobs):
+        if hasattr(self.inner, "reflect_many"):
+            return list(self.inner.reflect_many(jobs))
+        return [self.inner.reflect(*job) for job in jobs]
+
+    def _check(self, proposal) -> None:
+        iteration = self.listener.iteration
+        for name in list(proposal.new_texts):
+            text = proposal.new_texts[name]
+            missing, invented = variable_mismatch(self.variables.get(name, []), text)
+            reason = None
+            if missing or invented:
+                del proposal.new_texts[name]
+                self.optimizer.invalid_proposals += 1
+                parts = (["drops " + ", ".join("{{" + v + "}}" for v in missing)] if missing else []) + (
+                    ["invents " + ", ".join("{{" + v + "}}" for v in invented)] if invented else [])
+                reason = "; ".join(parts)
+            self.optimizer.events.emit(ProposalEvent(iteration, {name: text}, reason))

@@ -1,0 +1,71 @@
+"""The prompt registry side of a run: the seed's version, and the best prompt's version and alias.
+
+No version spam: a template already registered under the name (seed or optimized) is reused,
+and a best prompt identical to the seed registers nothing new.
+"""
+
+from gepa_jupyter.core.events import CandidateEvent
+
+OPTIMIZED_ALIAS = "optimized"
+SEARCH_LIMIT = 200  # most recent versions looked at for an identical template
+
+
+def find_version(client, name: str, template: str) -> int | None:
+    """The newest version of prompt `name` whose template is exactly `template`, if any."""
+    try:
+        versions = list(client.search_prompt_versions(name, max_results=SEARCH_LIMIT))
+    except Exception:  # no such prompt yet, or a registry without search
+        return None
+    matches = [int(v.version) for v in versions if v.is_text_prompt and v.template == template]
+    return max(matches) if matches else None
+
+
+def register_seed(client, name: str, template: str) -> str:
+    """The URI of a version of `name` holding this template (an existing one if there is one)."""
+    version = find_version(client, name, template)
+    if version is None:
+        version = client.register_prompt(
+            name=name, template=template, commit_message="seed prompt of a gepa-jupyter optimization",
+            tags={"gepa_jupyter.role": "seed"},
+        ).version
+    return f"prompts:/{name}/{version}"
+
+
+def register_best(client, name: str, template: str, *, run_id: str, best: CandidateEvent | None,
+                  seed_score: float | None, seed_version: int | None, holdout: dict[str, dict],
+                  force: bool = False, extra_tags: dict | None = None) -> tuple[int | None, bool]:
+    """(version, alias set) for the best prompt: tagged with its scores, aliased `optimized`
+    only if it beat the seed (and did not lose on the held-out rows).
+
+    A best prompt identical to the seed is not registered again (`seed_version` is returned),
+    unless `force`.
+    """
+    beat_seed = best is not None and seed_score is not None and best.score > seed_score
+    if beat_seed and holdout:
+        beat_seed = holdout["best"]["score"] >= holdout["seed"]["score"]
+    if best is None or (best.index == 0 and not force):
+        return seed_version, False
+    version = find_version(client, name, template)
+    if version is None:
+        version = int(client.register_prompt(
+            name=name, template=template, commit_message="best prompt of a gepa-jupyter optimization",
+            tags={"gepa_jupyter.role": "optimized"},
+        ).version)
+    tags = {"gepa_jupyter.run_id": run_id, "gepa_jupyter.score": f"{best.score:.6g}",
+            "gepa_jupyter.candidate": str(best.index)}
+    if seed_score is not None:
+        tags["gepa_jupyter.seed_score"] = f"{seed_score:.6g}"
+    tags |= {f"gepa_jupyter.score.{k}": f"{v:.6g}" for k, v in best.scorer_scores.items()}
+    for label, scores in holdout.items():
+        tags[f"gepa_jupyter.holdout_{label}_score"] = f"{scores['score']:.6g}"
+    tags |= extra_tags or {}
+    for key, value in tags.items():
+        client.set_prompt_version_tag(name, version, key, value)
+    try:
+        client.link_prompt_version_to_run(run_id, f"prompts:/{name}/{version}")
+    except Exception:
+        pass
+    aliased = beat_seed or force
+    if aliased:
+        client.set_prompt_alias(name, OPTIMIZED_ALIAS, version)
+    return version, aliased

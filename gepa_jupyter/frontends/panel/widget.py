@@ -1,0 +1,364 @@
+"""`OptimizerPanel`: an ipywidgets control panel over `gepa_jupyter.optimize` and the views.
+
+A small composition built in one place (like tqdm.notebook): the seed prompt and the data,
+one input per run option (`panel/inputs.py`), four buttons, a message area, a progress bar and
+HTML areas filled by the views. It owns no optimization logic: Run calls `api.prepare` and
+`api.start`, Stop calls `run.stop()`, Register calls `run.register_best()`, the areas are
+redrawn from `views` by a `LiveUpdater`, so the kernel stays free while the run goes on.
+Where widgets cannot render, `repr(panel)` is the same state as text.
+"""
+
+import threading
+from html import escape
+from typing import Any
+
+import ipywidgets as widgets
+
+from gepa_jupyter.core.errors import InputError, RunConflictError
+from gepa_jupyter.core.options import BY_NAME, validate_options
+from gepa_jupyter.core.registry import OPTIMIZED_ALIAS
+from gepa_jupyter.frontends.panel import inputs, namespace as notebook
+from gepa_jupyter.frontends.updates import LiveUpdater
+from gepa_jupyter.views import (comparison_html, comparison_text, live_text, progress_text, score_chart_svg,
+                                scores_html, snapshot)
+
+MODEL_SUGGESTIONS = (BY_NAME["model"].default, "openai:/gpt-4o-mini", "anthropic:/claude-3-5-haiku-latest",
+                     "ollama:/llama3.2")
+BAR_STYLES = {"running": "info", "finished": "success", "stopped": "warning", "failed": "danger"}
+NO_DATA = ""
+SIDE_BY_SIDE = "Seed and best prompt, side by side"
+
+
+class OptimizerPanel(widgets.VBox):
+    """Choose a seed prompt, data, models, scorers and budget; Run, watch, Stop, keep the best.
+
+    prompt: seed template, or a `prompts:/name/N` URI whose template prefills the text area.
+    data: a DataFrame, or the name of one in `namespace`; the dropdown lists every DataFrame there.
+    namespace: where DataFrames and model callables are looked up (default: the notebook's).
+    options: those of `gepa_jupyter.optimize`; a model may also be the name of a callable in
+        `namespace`. Options without an input in the panel (`model_kwargs`, `cache`, ...) are
+        passed to `optimize` unchanged.
+    """
+
+    def __init__(self, prompt: str | None = None, data: Any = None, namespace: dict | None = None, *,
+                 interval: float = 0.25, **options: Any):
+        from gepa_jupyter.api import is_prompt_uri, load_registered_prompt
+
+        self.namespace = notebook.notebook_namespace() if namespace is None else namespace
+        self._given_models: dict[str, Any] = {}
+        for key in ("model", "reflection_model"):
+            if options.get(key) is not None:
+                options[key] = self._name_of_model(options[key])
+        values = validate_options({k: self._resolve(k, v) if k in ("model", "reflection_model") else v
+                                   for k, v in options.items()})  # every check before the widget exists
+        self._seed_uri = prompt.strip() if is_prompt_uri(prompt) else None
+        if self._seed_uri:
+            version = load_registered_prompt(self._seed_uri)
+            self._seed_template = version.template
+            options.setdefault("prompt_name", version.name)
+        elif prompt is not None and not isinstance(prompt, str):
+            raise InputError(f"The prompt must be a template string or a prompts:/name/N URI, "
+                             f"not {type(prompt).__name__}.")
+        else:
+            self._seed_template = prompt or ""
+        super().__init__()
+        self.interval = interval
+        self.run = None  # the OptimizationRun of the last Run click
+        self.updater: LiveUpdater | None = None
+        self._lock = threading.RLock()
+        self._given_frames: dict[str, Any] = {}
+        self._stopping = False
+        self.passthrough = {o.name: values[o.name] for o in BY_NAME.values() if not o.panel and o.name in options}
+        self.experiment = values["experiment"]
+        names, self._scorer_objects = inputs.scorer_choices(list(values["scorers"]))
+        shown = {o.name: options.get(o.name, o.default) for o in inputs.PANEL_OPTIONS}
+        shown["scorers"] = [getattr(s, "name", s) for s in values["scorers"]]
+        self._build(shown, names)
+        data_name = self._name_of_data(data)
+        if data_name is None and len(self._frames()) == 1:
+            data_name = next(iter(self._frames()))
+        self.refresh(select=data_name)
+        self._cell_hook = notebook.watch_cells(self.refresh) if notebook.is_live(self.namespace) else None
+
+    # ----- the composition ---------------------------------------------------------------
+    def _build(self, shown: dict, scorer_names: list[str]) -> None:
+        self.prompt_box = widgets.Textarea(value=self._seed_template, description="seed prompt",
+                                           placeholder="Classify the sentiment of this review: {{review}}",
+                                           rows=4, layout=widgets.Layout(width="98%"), style=inputs.STYLE)
+        self.prompt_box.add_class("gepa-prompt")
+        self.data_select = widgets.Dropdown(description="data", style=inputs.STYLE)
+        self.data_select.add_class("gepa-data")
+        self.option_widgets = {}
+        for option in inputs.PANEL_OPTIONS:
+            widget = inputs.make_widget(option, shown[option.name], models=list(MODEL_SUGGESTIONS),
+                                        scorer_names=scorer_names)
+            self.option_widgets[option.name] = widget
+            setattr(self, inputs.attribute(option), widget)
+        self._preferred_target = shown["target"]
+        self.run_button = widgets.Button(description="Run", button_style="primary", icon="play")
+        self.stop_button = widgets.Button(description="Stop", icon="stop", disabled=True)
+        self.register_button = widgets.Button(description="Register best prompt", icon="bookmark",
+                                              disabled=True, layout=widgets.Layout(width="auto"))
+        self.copy_button = widgets.Button(description="Copy best prompt", icon="copy", disabled=True,
+                                          layout=widgets.Layout(width="auto"))
+        self.message, self.status, self.live, self.comparison = (widgets.HTML() for _ in range(4))
+        self.progress = widgets.IntProgress(value=0, min=0, max=100, description="metric calls", style=inputs.STYLE)
+        for name in ("run", "stop", "register", "copy"):
+            getattr(self, f"{name}_button").add_class(f"gepa-{name}")
+        for name in ("message", "status", "live", "comparison"):
+            getattr(self, name).add_class(f"gepa-panel-{name}")
+        self.inputs = [self.prompt_box, self.data_select, *self.option_widgets.values()]
+        self.data_select.observe(lambda _: self._update_targets(), names="value")
+        self.run_button.on_click(self._on_run)
+        self.stop_button.on_click(self._on_stop)
+        self.register_button.on_click(self._on_register)
+        self.copy_button.on_click(self._on_copy)
+        self.add_class("gepa-panel")
+        grid = widgets.GridBox(list(self.option_widgets.values()),
+                               layout=widgets.Layout(grid_template_columns="repeat(3, 1fr)", width="98%"))
+        self.children = [
+            self.prompt_box, self.data_select, grid,
+            widgets.HBox([self.run_button, self.stop_button, self.register_button, self.copy_button]),
+            self.message, widgets.HBox([self.progress, self.status]), self.live, self.comparison,
+        ]
+
+    # ----- what the namespace offers --------------------------------------------------------
+    def refresh(self, select: str | None = None) -> None:
+        """Re-read the DataFrames and model callables of the namespace (after each cell runs)."""
+        frames = self._frames()
+        current = select if select is not None else self.data_select.value
+        options = [("— choose a DataFrame —", NO_DATA)] + [(f"{n} ({len(f)} rows)", n) for n, f in frames.items()]
+        if list(self.data_select.options) != options:
+            self.data_select.options = options
+        self.data_select.value = current if current in frames else NO_DATA
+        self._update_targets()
+        models = [*self._given_models, *notebook.model_names(self.namespace), *MODEL_SUGGESTIONS]
+        self.model_box.options = models
+        self.reflection_box.options = models
+
+    def _frames(self) -> dict:
+        return {**notebook.frames(self.namespace), **self._given_frames}  # a DataFrame passed in wins
+
+    def _name_of_data(self, data) -> str | None:
+        if data is None or isinstance(data, str):
+            return data
+        name = notebook.name_of(self.namespace, data, "data")
+        if self.namespace.get(name) is not data:
+            self._given_frames[name] = data
+        return name
+
+    def _name_of_model(self, model):
+        if model is None or isinstance(model, str):
+            return model
+        name = notebook.name_of(self.namespace, model, getattr(model, "__name__", "model"))
+        if self.namespace.get(name) is not model:
+            self._given_models[name] = model
+        return name
+
+    def _update_targets(self) -> None:
+        frame = self._frames().get(self.data_select.value)
+        columns = [str(c) for c in frame.columns] if frame is not None else []
+        keep = self.target_select.value if self.target_select.value in columns else None
+        preferred = self._preferred_target if self._preferred_target in columns else None
+        if list(self.target_select.options) != columns:
+            self.target_select.options = columns
+        self.target_select.value = keep or preferred or (columns[-1] if columns else None)
+
+    # ----- from the widgets to optimize(...) -----------------------------------------------------
+    def optimize_arguments(self) -> dict:
+        """The keyword arguments Run passes to `gepa_jupyter.optimize`; InputError if one is wrong."""
+        name = self.data_select.value
+        if not name:
+            raise InputError("Choose the data: a DataFrame with a column per {{variable}} and a target column.")
+        frame = self._frames().get(name)
+        if frame is None:
+            raise InputError(f"The DataFrame {name!r} is no longer in the notebook: pick another one.")
+        if not self.target_select.value:
+            raise InputError(f"{name} has no columns to use as the target.")
+        text = self.prompt_box.value
+        values = {o.name: inputs.read_widget(o, w) for o, w in zip(inputs.PANEL_OPTIONS, self.option_widgets.values())}
+        values["scorers"] = [self._scorer_objects.get(s, s) for s in values["scorers"]]
+        values["model"] = None if "predict_fn" in self.passthrough else self._resolve("task", values["model"])
+        values["reflection_model"] = self._resolve("reflection", values["reflection_model"])
+        values = {k: v for k, v in values.items() if v is not None or k in ("model", "reflection_model", "holdout")}
+        return dict(prompt=self._seed_uri if self._seed_uri and text == self._seed_template else text,
+                    data=frame, **values, **self.passthrough)
+
+    def _resolve(self, role: str, text):
+        """A model URI as is, or the callable a name stands for (InputError for anything else)."""
+        if text is None or callable(text):
+            return text
+        text = text.strip()
+        if not text:
+            return None
+        if text in self._given_models or text in self.namespace:
+            value = self._given_models.get(text, self.namespace.get(text))
+            if not callable(value):
+                raise InputError(f"The {role} model {text!r} is a {type(value).__name__}, "
+                                 "not a callable (prompt) -> answer.")
+            return value
+        if ":/" not in text:
+            raise InputError(f"Unknown {role} model {text!r}: give a model URI such as {MODEL_SUGGESTIONS[0]!r} or "
+                             "'openai:/gpt-4o-mini', or the name of a callable (prompt) -> answer in the notebook.")
+        return text
+
+    # ----- buttons -----------------------------------------------------------------------------
+    def _on_run(self, _button=None) -> None:
+        import gepa_jupyter.api as api
+
+        with self._lock:
+            if self.running or self.run_button.disabled:
+                return
+            self.run_button.disabled = True
+            self._say("Starting: checking the inputs…")
+            try:
+                arguments = self.optimize_arguments()
+                spec = api.prepare(arguments.pop("prompt"), arguments.pop("data"),
+                                   progress=lambda text: self._say(f"Starting: {text}…"), **arguments)
+                run = api.start(spec)
+            except Exception as e:  # e.g. the tracking store: show it here, not in a hidden log
+                self._set_controls()
+                known = isinstance(e, (InputError, RunConflictError))
+                return self._say(str(e) if known else f"Could not start: {type(e).__name__}: {e}", error=True)
+            self._say("")
+            self.run, self._stopping = run, False
+            self.progress.max, self.progress.value, self.progress.bar_style = max(1, run.max_metric_calls), 0, ""
+            self.live.value = self.comparison.value = ""
+            self._set_controls()
+            self.updater = LiveUpdater(run, lambda snap: self._render(run, snap), interval=self.interval)
+
+    def _on_stop(self, _button=None) -> None:
+        with self._lock:
+            if self.running:
+                self.run.stop()
+                self._stopping = True
+                self.stop_button.disabled = True
+                self.stop_button.description = "Stopping…"
+                self._say("Stopping: the best prompt so far is kept.")
+
+    def _on_register(self, _button=None) -> None:
+        """Register the best prompt (tagged with the run's scores) and give it the alias."""
+        with self._lock:
+            run = self.run
+            if run is None or not run.done or run.best is None:
+                return
+            try:
+                run.register_best(force=True, tags={"gepa_jupyter.registered_by": "panel"})
+            except Exception as e:
+                self._say(f"Could not register: {type(e).__name__}: {e}", error=True)
+            else:
+                self._say(f"Registered {run.registered_prompt_uri} with the alias "
+                          f"'{OPTIMIZED_ALIAS}' (prompts:/{run.prompt_name}@{OPTIMIZED_ALIAS}).")
+            self.comparison.value = _side_by_side(snapshot(run))
+            self._set_controls()
+
+    def _on_copy(self, _button=None) -> None:
+        """Put the best prompt in the seed box (Run continues from it) and in a new cell."""
+        with self._lock:
+            if self.run is None or self.run.best is None:
+                return
+            best = self.run.best_prompt
+            self.prompt_box.value = best
+            self._seed_uri = None
+            note = "Copied into the seed box: Run continues from it."
+            shell = notebook.shell()
+            if shell is not None:
+                shell.set_next_input(f"best_prompt = {best!r}")
+                note += (" A new cell holding it comes with the next cell you run "
+                         "(a button click has no cell of its own to add it to).")
+            self._say(note)
+
+    # ----- state ---------------------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return self.run is not None and not self.run.done
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the run ended and the panel drew its final state; True if it did."""
+        if self.run is None:
+            return True
+        return self.run.wait(timeout) and (self.updater is None or self.updater.join(timeout))
+
+    def _render(self, run, snap) -> None:
+        """Redraw from a snapshot (the updater's thread); the end of the run also resets the controls."""
+        with self._lock:
+            if run is not self.run:
+                return
+            self.progress.value = min(snap.metric_calls, self.progress.max)
+            line = escape(progress_text(snap).splitlines()[0])
+            self.status.value = f'<span style="font-family:monospace;font-size:12px">{line}</span>'
+            self.live.value = (f'<div class="gepa-live">{score_chart_svg(snap)}{scores_html(snap)}</div>'
+                               if not snap.scores.empty else scores_html(snap))
+            if snap.status == "running":
+                return
+            self.progress.bar_style = BAR_STYLES.get(snap.status, "")
+            self.comparison.value = _side_by_side(snap) if not snap.scores.empty else ""
+            if snap.error:
+                kept = f" {len(snap.scores)} candidates scored before it are kept." if not snap.scores.empty else ""
+                self._say(f"The run failed: {snap.error.rstrip('.')}.{kept}", error=True)
+            elif snap.status == "stopped":
+                self._say("Stopped: the best prompt so far is kept.")
+            else:
+                self._say("")
+            self._set_controls()
+
+    def _set_controls(self) -> None:
+        running = self.running
+        run = self.run
+        has_best = run is not None and run.done and run.best is not None
+        for control in self.inputs:
+            control.disabled = running
+        self.run_button.disabled = running
+        self.stop_button.disabled = not running or self._stopping
+        if not running:
+            self.stop_button.description = "Stop"
+        self.register_button.disabled = not has_best or (run.registered_version is not None and run.optimized_alias)
+        self.copy_button.disabled = not has_best
+
+    def _say(self, text: str, error: bool = False) -> None:
+        kind = "gepa-error" if error else "gepa-info"
+        color = "var(--jp-error-color1, #cf222e)" if error else "var(--jp-ui-font-color2, #57606a)"
+        self.message.value = (f'<div class="{kind}" style="color:{color};white-space:pre-wrap">{escape(text)}</div>'
+                              if text else "")
+
+    def close(self) -> None:
+        unregister = getattr(self, "_cell_hook", None)
+        if unregister:
+            unregister()
+            self._cell_hook = None
+        super().close()
+
+    # ----- where widgets cannot render ---------------------------------------------------------------
+    def __repr__(self) -> str:
+        if self.run is None:
+            return (f"OptimizerPanel (idle): data={self.data_select.value or '(none chosen)'}, "
+                    f"target={self.target_select.value}, model={self.model_box.value}, "
+                    f"budget={self.budget_box.value}\nseed prompt: {self.prompt_box.value}")
+        snap = snapshot(self.run)
+        text = f"OptimizerPanel\n{live_text(snap)}"
+        return text if snap.status == "running" or snap.scores.empty else f"{text}\n{comparison_text(snap)}"
+
+    def _repr_pretty_(self, printer, cycle) -> None:
+        printer.text(repr(self))
+
+    def _repr_mimebundle_(self, **kwargs) -> dict:
+        bundle = super()._repr_mimebundle_(**kwargs) or {}
+        bundle["text/plain"] = repr(self)  # whole, not cut at 110 characters
+        return bundle
+
+    @classmethod
+    def from_magic_line(cls, line: str, user_ns: dict, config=None) -> "OptimizerPanel":
+        """The panel `%optimize_panel [options]` shows; see `panel.line`."""
+        from gepa_jupyter.frontends.panel.line import panel_arguments
+
+        prompt, data, options = panel_arguments(line, user_ns, config)
+        live = notebook.notebook_namespace()
+        if user_ns is not live and live:  # a copy (with locals): new variables still show up
+            from collections import ChainMap
+
+            user_ns = ChainMap(live, user_ns)
+        return cls(prompt, data=data, namespace=user_ns, **options)
+
+
+def _side_by_side(snap) -> str:
+    return f'<h4 style="margin:8px 0 4px 0">{SIDE_BY_SIDE}</h4>{comparison_html(snap)}'
