@@ -35,7 +35,7 @@ def test_accepts_what_mlflow_accepts(name):
     if _mlflow_accepts(name):
         assert check_prompt_name(name) == name
     else:
-        with pytest.raises(InputError, match="letters, digits, hyphens, underscores and dots only"):
+        with pytest.raises(InputError, match="only letters, digits, hyphens, underscores and dots"):
             check_prompt_name(name)
 
 

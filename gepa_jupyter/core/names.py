@@ -13,7 +13,7 @@ import unicodedata
 from gepa_jupyter.core.errors import InputError
 
 PROMPT_NAME_RULE = re.compile(r"^[a-zA-Z0-9_.-]+$")
-RULE = "letters, digits, hyphens, underscores and dots only, and not '.' nor starting with '..'"
+RULE = "only letters, digits, hyphens, underscores and dots, and may not be '.' or start with '..'"
 
 
 def check_prompt_name(name: object) -> str:
