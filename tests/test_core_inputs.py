@@ -74,3 +74,100 @@ def test_unknown_provider_and_missing_key(tracking, monkeypatch):
     with pytest.raises(InputError, match="provider:/model"):
         gepa_jupyter.optimize(SEED_PROMPT, sentiment_data(), model="gpt-4o-mini",
                               reflection_model=FakeReflectionModel())
+
+
+def _reviews(n=12, index=None):
+    import pandas as pd
+
+    from gepa_jupyter.testing import REVIEWS
+
+    rows = [{"review": text, "target": label} for text, label, _ in REVIEWS[:n]]
+    return pd.DataFrame(rows, index=index)
+
+
+def test_missing_values_in_a_variable_column_name_rows_by_index_label(tracking, models):
+    data = _reviews(index=range(100, 112))
+    data.loc[[103, 104, 107, 110, 111], "review"] = None
+    with pytest.raises(InputError) as info:
+        call(models, data=data)
+    message = str(info.value)
+    assert "column 'review' in 5 rows: rows 103, 104, 107 (and 2 more)" in message
+    assert "data.dropna(subset=['review'])" in message and "target" not in message
+    assert models[0].calls == 0 and models[1].calls == 0
+
+
+@pytest.mark.parametrize("blank", ["nan", "na", "nat"])
+def test_missing_values_in_the_target_and_a_variable_are_all_named(tracking, models, blank):
+    import numpy as np
+    import pandas as pd
+
+    data = _reviews(index=[f"r{i}" for i in range(12)]).astype(object)
+    data.loc["r2", "target"] = {"nan": np.nan, "na": pd.NA, "nat": pd.NaT}[blank]
+    data.loc["r5", "review"] = np.nan
+    with pytest.raises(InputError) as info:
+        call(models, data=data)
+    message = str(info.value)
+    assert "column 'review' in 1 row: row 'r5'" in message
+    assert "column 'target' in 1 row: row 'r2'" in message
+    assert "data.dropna(subset=['review', 'target'])" in message
+    assert models[0].calls == 0 and models[1].calls == 0
+
+
+def test_empty_strings_and_unused_missing_columns_are_accepted():
+    from gepa_jupyter.core.data import prepare_records
+
+    data = _reviews(3)
+    data.loc[1, "review"] = ""
+    data["notes"] = [None, None, None]
+    records = prepare_records(data, ["review"], "target")
+    assert records[1]["inputs"]["review"] == "" and len(records) == 3
+
+
+def test_missing_key_in_a_list_of_plain_dicts_names_the_record(tracking, models):
+    rows = [{"review": "Great!", "target": "positive"}, {"review": "Awful."}, {"review": None, "target": "negative"}]
+    with pytest.raises(InputError) as info:
+        call(models, data=rows)
+    message = str(info.value)
+    assert "column 'target' in 1 record: record 1" in message
+    assert "column 'review' in 1 record: record 2" in message
+    assert "dropna" not in message
+    assert models[0].calls == 0 and models[1].calls == 0
+
+
+def test_missing_values_in_mlflow_records_name_record_and_key(tracking, models):
+    records = [
+        {"inputs": {"review": "Great!"}, "expectations": {"expected_response": "positive"}},
+        {"inputs": {"review": None}, "expectations": {"expected_response": "negative"}},
+        {"inputs": {"review": "Fine."}, "outputs": float("nan")},
+        {"inputs": {"review": ""}, "outputs": "positive"},
+    ]
+    with pytest.raises(InputError) as info:
+        call(models, data=records)
+    message = str(info.value)
+    assert "inputs['review'] in 1 record: record 1" in message
+    assert "expectations['expected_response'] in 1 record: record 2" in message
+    assert "record 3" not in message  # an empty string is accepted
+    assert models[0].calls == 0 and models[1].calls == 0
+
+
+def test_duplicate_columns_are_named(tracking, models):
+    import pandas as pd
+
+    data = _reviews(4)
+    doubled = pd.concat([data, data[["review"]].assign(review="other text")], axis=1)
+    with pytest.raises(InputError, match=r"more than one column named 'review'"):
+        call(models, data=doubled)
+    doubled_target = pd.concat([data, data[["target"]]], axis=1)
+    with pytest.raises(InputError, match=r"more than one column named 'target'"):
+        call(models, data=doubled_target)
+    assert models[0].calls == 0 and models[1].calls == 0
+
+
+def test_duplicate_unused_columns_are_left_alone():
+    import pandas as pd
+
+    from gepa_jupyter.core.data import prepare_records
+
+    data = _reviews(2)
+    data = pd.concat([data, pd.DataFrame({"note": ["a", "b"]}), pd.DataFrame({"note": ["c", "d"]})], axis=1)
+    assert [r["inputs"]["review"] for r in prepare_records(data, ["review"], "target")] == list(data["review"])

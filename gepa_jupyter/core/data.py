@@ -1,4 +1,9 @@
-"""Turn a DataFrame or MLflow-style records into the records `optimize_prompts` takes."""
+"""Turn a DataFrame or MLflow-style records into the records `optimize_prompts` takes.
+
+Missing values (None, NaN, pandas NA/NaT) in a template variable or an expected output are
+refused: the prompt would show them as the text 'None' or 'nan'. Empty strings are kept as
+they are, since a user may mean them.
+"""
 
 import random
 from typing import Any
@@ -29,10 +34,15 @@ def _from_mlflow_records(rows: list[dict], variables: list[str]) -> list[dict]:
         else:
             raise InputError(f"Record {i} has neither 'expectations' nor 'outputs': nothing to score against.")
         records.append({"inputs": {v: inputs[v] for v in variables}, "expectations": expectations})
+    missing = _missing_values(records, range(len(records)))
+    if missing:
+        where = {f"{part}[{key!r}]": labels for (part, key), labels in missing.items()}
+        raise InputError(f"Missing values (None/NaN) in the records: {_describe(where, 'record')}. "
+                         "Drop those records or fill them in (empty strings are accepted).")
     return records
 
 
-def _from_frame(frame, variables: list[str], target: str) -> list[dict]:
+def _from_frame(frame, variables: list[str], target: str, from_list: bool = False) -> list[dict]:
     columns = [str(c) for c in frame.columns]
     missing = [v for v in variables if v not in columns]
     if missing:
@@ -47,10 +57,61 @@ def _from_frame(frame, variables: list[str], target: str) -> list[dict]:
         )
     if target in variables:
         raise InputError(f"The target column {target!r} is also a template variable: the prompt would leak the answer.")
-    return [
+    used = [*variables, target]
+    duplicated = [c for c in used if columns.count(c) > 1]
+    if duplicated:
+        raise InputError(
+            f"The data has more than one column named {', '.join(map(repr, duplicated))}: pandas would keep "
+            "only the last of each. Rename or drop the extra ones (e.g. data.loc[:, ~data.columns.duplicated()])."
+        )
+    frame = frame.set_axis(columns, axis=1)[used]
+    records = [
         {"inputs": {v: row[v] for v in variables}, "expectations": {"expected_response": row[target]}}
         for row in frame.to_dict("records")
     ]
+    found = {(target if part == "expectations" else key): labels
+             for (part, key), labels in _missing_values(records, frame.index).items()}
+    missing = {name: found[name] for name in used if name in found}
+    if missing:
+        where = {f"column {name!r}": labels for name, labels in missing.items()}
+        unit, fix = (("record", "Drop those records") if from_list else
+                     ("row", f"Drop those rows with data.dropna(subset={list(missing)!r})"))
+        raise InputError(f"Missing values (None/NaN) in the data: {_describe(where, unit)}. "
+                         f"{fix} or fill them in (empty strings are accepted).")
+    return records
+
+
+def _missing_values(records: list[dict], labels) -> dict[tuple[str, str], list]:
+    """{(part, key): labels of the records whose `part` ("inputs"/"expectations") value is missing}."""
+    found: dict[tuple[str, str], list] = {}
+    for label, record in zip(labels, records):
+        for part in ("inputs", "expectations"):
+            for key, value in record[part].items():
+                if _is_missing(value):
+                    found.setdefault((part, key), []).append(label)
+    return found
+
+
+def _is_missing(value: Any) -> bool:
+    """None, NaN, pandas NA or NaT; not an empty string, nor a list (whatever it holds)."""
+    import pandas as pd
+
+    return value is None or (pd.api.types.is_scalar(value) and bool(pd.isna(value)))
+
+
+def _describe(where: dict[str, list], unit: str, shown: int = 3) -> str:
+    """'column 'a' in 8 rows: rows 3, 17, 40 (and 5 more); column 'b' in 1 row: row 2'."""
+    parts = []
+    for name, labels in where.items():
+        listed = ", ".join(_label(x) for x in labels[:shown])
+        more = f" (and {len(labels) - shown} more)" if len(labels) > shown else ""
+        units = _plural(unit, labels)
+        parts.append(f"{name} in {len(labels)} {units}: {units} {listed}{more}")
+    return "; ".join(parts)
+
+
+def _label(label: Any) -> str:
+    return repr(label) if isinstance(label, str) else str(label)
 
 
 def prepare_records(data: Any, variables: list[str], target: str = "target") -> list[dict]:
@@ -58,6 +119,8 @@ def prepare_records(data: Any, variables: list[str], target: str = "target") -> 
 
     `data` is a pandas DataFrame (one column per template variable plus `target`), or a
     list of MLflow-style records with `inputs` and `expectations` (or `outputs`).
+    Raises InputError naming the rows/records and columns/keys of any missing value
+    (None, NaN, NA, NaT; empty strings are fine) and any duplicated column the run uses.
     """
     import pandas as pd
 
@@ -77,7 +140,7 @@ def prepare_records(data: Any, variables: list[str], target: str = "target") -> 
         if _is_mlflow_records(list(data)):
             return _from_mlflow_records(list(data), variables)
         if all(isinstance(r, dict) for r in data):
-            return _from_frame(pd.DataFrame(list(data)), variables, target)
+            return _from_frame(pd.DataFrame(list(data)), variables, target, from_list=True)
     raise InputError(f"Data must be a pandas DataFrame or a list of records, not {type(data).__name__}.")
 
 

@@ -1,14 +1,19 @@
-"""Built-in scorers by name (`exact_match`, `contains`, `f1`) and scorer resolution."""
+"""Built-in scorers by name (`exact_match`, `contains`, `f1`), scorer resolution and a dry run."""
 
+import inspect
 import re
 from typing import Any
 
 from gepa_jupyter.core.errors import InputError
 
 
+def expected_value(expectations: dict) -> Any:
+    """The expected answer of a record: `expected_response`, else its first expectation."""
+    return expectations.get("expected_response", next(iter(expectations.values()), ""))
+
+
 def _expected(expectations: dict) -> str:
-    value = expectations.get("expected_response", next(iter(expectations.values()), ""))
-    return str(value)
+    return str(expected_value(expectations))
 
 
 def _normalize(text: Any) -> str:
@@ -92,3 +97,69 @@ def resolve_scorers(scorers: Any) -> list:
     if len(set(names)) != len(names):
         raise InputError(f"Scorer names must be unique, got {names}.")
     return resolved
+
+
+ALLOWED = ("a number (float, int or bool), the string 'yes' or 'no' (CategoricalRating), "
+           "or an mlflow Feedback whose value is one of those")
+
+
+def check_scorers(scorers: list, record: dict) -> None:
+    """Dry-run each scorer on `record`, as mlflow's optimization metric calls it, before any model call.
+
+    `outputs` is the record's expected answer (a plausible reply), `trace` is None. Raises
+    InputError naming each scorer that raises or returns what mlflow cannot aggregate (see
+    `ALLOWED`). Scorers that may call a model are skipped: mlflow's LLM judges (Judge,
+    BuiltInScorer such as Correctness, make_judge) and scorers of its third-party integrations
+    (ragas, deepeval, phoenix, ...). An error from a scorer that reads `trace` is not counted,
+    since the real run passes one. A scorer that calls a model itself would be run.
+    """
+    outputs = expected_value(record["expectations"])
+    problems = []
+    for scorer in scorers:
+        if _may_call_a_model(scorer):
+            continue
+        try:
+            value = scorer.run(inputs=record["inputs"], outputs=outputs,
+                               expectations=record["expectations"], trace=None)
+        except Exception as e:
+            if "trace" not in inspect.signature(scorer.__call__).parameters:
+                problems.append(f"scorer {scorer.name!r} raised {type(e).__name__}: {_short(e, 160)}")
+            continue
+        if not _aggregatable(value):
+            problems.append(f"scorer {scorer.name!r} returned {_returned(value)}")
+    if problems:
+        raise InputError(
+            f"Scorer check on one record (inputs={_short(record['inputs'])}, outputs={_short(outputs)}, "
+            f"its expected answer): {'; '.join(problems)}. Fix the scorer: it must return {ALLOWED}, "
+            "e.g. 1.0 when the output is right and 0.0 when it is wrong."
+        )
+
+
+def _may_call_a_model(scorer) -> bool:
+    from mlflow.genai.judges.base import Judge
+
+    module = type(scorer).__module__
+    return isinstance(scorer, Judge) or (module.startswith("mlflow.") and module != "mlflow.genai.scorers.base")
+
+
+def _aggregatable(value: Any) -> bool:
+    """What `create_metric_from_scorers` (mlflow.genai.optimize.util) can turn into a number."""
+    from mlflow.entities import Feedback
+
+    if isinstance(value, Feedback):
+        value = value.value
+    return isinstance(value, (int, float, bool)) or (isinstance(value, str) and value in ("yes", "no"))
+
+
+def _returned(value: Any) -> str:
+    from mlflow.entities import Feedback
+
+    if isinstance(value, Feedback):
+        error = f", error={_short(value.error.error_message)}" if value.error else ""
+        return f"a Feedback with value {type(value.value).__name__} {_short(value.value)}{error}"
+    return f"{type(value).__name__} {_short(value)}"
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value) if not isinstance(value, BaseException) else str(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
