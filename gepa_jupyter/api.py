@@ -64,9 +64,7 @@ def _scorers(names_or_scorers, sample: dict) -> list:
     from gepa_jupyter.core import scorers as scoring
 
     resolved = scoring.resolve_scorers(names_or_scorers)
-    check = getattr(scoring, "check_scorers", None)
-    if check is not None:
-        check(resolved, sample)
+    scoring.check_scorers(resolved, sample)
     return resolved
 
 
