@@ -22,9 +22,9 @@ def tracking(tmp_path, monkeypatch):
     from gepa_jupyter.core.run import current_optimization
 
     run = current_optimization()
-    if run is not None:
+    if run is not None:  # a test that left its run going (or hung): stop it, so the next tests can run
         run.stop()
-        run.wait(60)
+        assert run.wait(30), "a stopped run did not end within 30 s"
 
 
 @pytest.fixture
@@ -32,3 +32,12 @@ def reviews():
     from gepa_jupyter.testing import sentiment_data
 
     return sentiment_data()
+
+
+@pytest.fixture
+def openai_server():
+    """A real OpenAI-compatible server on 127.0.0.1 with model names litellm does not know."""
+    from tests.openai_server import FakeOpenAIServer
+
+    with FakeOpenAIServer() as server:
+        yield server

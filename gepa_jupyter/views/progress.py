@@ -10,14 +10,23 @@ STATUS_COLORS = {"running": "#0969da", "finished": "#1a7f37", "stopped": "#9a670
 
 
 def progress_text(snap: RunSnapshot) -> str:
-    """'running: 40/120 metric calls (33%), 12.3 s, $0.0000, 3 candidates, best 0.750 (seed 0.250)'."""
-    share = f" ({100 * snap.metric_calls / snap.max_metric_calls:.0f}%)" if snap.max_metric_calls else ""
-    text = (f"{snap.status}: {snap.metric_calls}/{snap.max_metric_calls} metric calls{share}, "
-            f"{snap.elapsed:.1f} s, ${snap.cost:.4f}, {len(snap.scores)} candidates")
+    """'running: 40/120 metric calls (33%), 16 validation rows, 12.3 s, $0.0012, 3 candidates, best 0.750
+    (seed 0.250) - iteration 4: asking the reflection model'."""
+    share = f" ({min(100, round(100 * snap.metric_calls / snap.max_metric_calls))}%)" if snap.max_metric_calls else ""
+    count = len(snap.scores)
+    text = f"{snap.status}: {snap.metric_calls}/{snap.max_metric_calls} metric calls{share}"
+    if snap.validation_size:
+        text += f", {snap.validation_size} validation rows"
+    text += f", {snap.elapsed:.1f} s"
+    if snap.cost:
+        text += f", ${snap.cost:.4f}"
+    text += f", {count} candidate{'' if count == 1 else 's'}"
     if snap.best_row is not None:
         text += f", best {snap.best_row['score']:.3f} (seed {snap.seed_row['score']:.3f})"
     if snap.invalid_proposals:
         text += f", {snap.invalid_proposals} proposals discarded for changed {{{{variables}}}}"
+    if snap.status == "running" and snap.activity:
+        text += f" - {snap.activity}"
     if snap.error:
         text += f"\nerror: {snap.error}"
     return text
