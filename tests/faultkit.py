@@ -10,6 +10,7 @@ import os
 import threading
 import time
 
+from gepa_jupyter.core.budget import MINIBATCH
 from gepa_jupyter.core.frame import BASE_COLUMNS, TAIL_COLUMNS
 from tests.helpers import candidate_dirs, candidate_files, eval_score_history
 
@@ -55,14 +56,20 @@ def status_problems(run, stop_requested: bool) -> list[str]:
     problems = []
     if run.status not in MLFLOW_STATUS:
         return [f"status {run.status!r} after the run ended"]
-    info = MlflowClient().get_run(run.run_id)
-    if info.info.status != MLFLOW_STATUS[run.status]:
-        problems.append(f"run.status {run.status} but MLflow {info.info.status}")
-    if info.data.tags.get("gepa_jupyter.status") != run.status:
-        problems.append(f"tag gepa_jupyter.status {info.data.tags.get('gepa_jupyter.status')!r} != {run.status}")
+    if run.run_id is None:  # ended before its MLflow run was created: only a stop may do that
+        if run.status != "stopped" or run.candidates:
+            problems.append(f"{run.status} with {len(run.candidates)} candidates but no MLflow run")
+    else:
+        info = MlflowClient().get_run(run.run_id)
+        if info.info.status != MLFLOW_STATUS[run.status]:
+            problems.append(f"run.status {run.status} but MLflow {info.info.status}")
+        if info.data.tags.get("gepa_jupyter.status") != run.status:
+            problems.append(f"tag gepa_jupyter.status {info.data.tags.get('gepa_jupyter.status')!r} != {run.status}")
     if run.status == "failed" and not run.error:
         problems.append("failed without an error message")
-    if run.status == "finished" and run.metric_calls < run.max_metric_calls:
+    if run.status == "finished" and run.metric_calls <= run.max_metric_calls - run.validation_size - MINIBATCH:
+        # "finished" means the budget could not afford another candidate: the next validation
+        # (or minibatch) would have gone past it by more than one minibatch
         problems.append(f"finished with {run.metric_calls}/{run.max_metric_calls} metric calls (not the budget)")
     if run.status == "stopped" and not stop_requested:
         problems.append("stopped though nobody asked it to stop")

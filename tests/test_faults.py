@@ -359,7 +359,7 @@ def test_kernel_interrupt_at_a_random_moment(tracking, seed):
     assert MlflowClient().get_run(run.run_id).info.status == "KILLED"
 
 
-@pytest.mark.parametrize("moment", ["after the MLflow run is created", "after the run's thread started"])
+@pytest.mark.parametrize("moment", ["while the inputs are checked", "after the run's thread started"])
 def test_kernel_interrupt_inside_optimize(tracking, monkeypatch, moment):
     """An interrupt that lands inside optimize() itself, at its two risky moments: the caller gets
     no run object, so nothing may be left behind: no MLflow run RUNNING, no optimization still
@@ -367,16 +367,14 @@ def test_kernel_interrupt_inside_optimize(tracking, monkeypatch, moment):
     from mlflow import MlflowClient
 
     from gepa_jupyter.core import run as run_module
+    from gepa_jupyter.models import session
 
     client = MlflowClient()
     client.search_experiments()
-    if moment.startswith("after the MLflow"):
-        original = MlflowClient.create_run
-
-        def create_run(self, *args, **kwargs):
-            created = original(self, *args, **kwargs)
+    if moment.startswith("while the inputs"):
+        def interrupted(*args, **kwargs):
             raise KeyboardInterrupt
-        monkeypatch.setattr(MlflowClient, "create_run", create_run)
+        monkeypatch.setattr(session.ModelSession, "model", interrupted)
     else:
         original = threading.Thread.start
 
@@ -422,7 +420,7 @@ data = sentiment_data().iloc[::4].reset_index(drop=True)
 for i in range(runs):
     witness = GepaWitness()
     run = gepa_jupyter.optimize(SEED_PROMPT, data, model="fake:/task", reflection_model="fake:/reflection",
-                                max_metric_calls=10, cache=False, gepa_kwargs={"callbacks": [witness]})
+                                max_metric_calls=14, cache=False, gepa_kwargs={"callbacks": [witness]})
     ended, waited = wait_bounded(run, timeout)
     for thread in threading.enumerate():
         if thread.name.startswith(OURS):

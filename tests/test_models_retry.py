@@ -150,7 +150,7 @@ def test_flaky_task_server_every_call_succeeds_on_a_retry(tracking, stub_factory
     stub = stub_factory(first_try_fails, reply="positive")
     run = gepa_jupyter.optimize(SEED_PROMPT, sentiment_data(), model="openai:/stub",
                                 reflection_model=lambda request: "```\nSay: {{review}}\n```",
-                                cache=False, max_metric_calls=40,
+                                cache=False, max_metric_calls=40, val_size=16,
                                 model_kwargs={"api_base": stub.api_base, "backoff": 0.01})
     assert run.wait(120) and run.status == "finished", run.error
     task = run.usage["task"]

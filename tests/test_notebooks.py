@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.openai_server import REFLECTION_MODEL
+
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
 KEYS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY")
@@ -77,7 +79,7 @@ def test_quickstart_notebook(tmp_path):
     assert table_rows(view["text/html"]) == count, "the live table's final state has one row per candidate"
     assert 'class="gepa-compare" data-status="finished"' in view["text/html"]
     assert "Classify the sentiment of this review" in view["text/html"]
-    compare = outputs_of(book, "run.compare()")
+    compare = outputs_of(book, "gepa_jupyter.compare(run)")
     assert any('class="gepa-compare"' in o.data.get("text/html", "") for o in compare if "data" in o)
     mlflow_text = text_of(outputs_of(book, "from mlflow import MlflowClient"))
     assert "FINISHED" in mlflow_text and "metric eval_score step 0" in mlflow_text
@@ -159,7 +161,7 @@ def test_the_stop_button_interrupts_a_blocking_magic_in_a_real_kernel(tmp_path):
         assert client.execute_interactive(setup, timeout=120)["content"]["status"] == "ok"
         msg_id = client.execute("%%optimize_prompt --data reviews --model task --reflection-model reflect "
                                 "--budget 5000 --out run\nClassify the sentiment of this review: {{review}}")
-        view, errors, interrupted, deadline = {}, [], False, time.time() + 180
+        view, errors, printed, interrupted, deadline = {}, [], [], False, time.time() + 180
         while True:
             assert time.time() < deadline, "the interrupted cell did not end"
             message = client.get_iopub_msg(timeout=60)
@@ -171,8 +173,8 @@ def test_the_stop_button_interrupts_a_blocking_magic_in_a_real_kernel(tmp_path):
                 if not interrupted and re.search(r"running: .* [2-9] candidates", view["text/plain"]):
                     manager.interrupt_kernel()
                     interrupted = True
-            elif kind == "stream" and content["name"] == "stderr":
-                errors.append(content["text"])
+            elif kind == "stream":
+                (errors if content["name"] == "stderr" else printed).append(content["text"])
             elif kind == "error":
                 pytest.fail(f"the cell raised: {content['ename']}: {content['evalue']}")
             elif kind == "status" and content["execution_state"] == "idle":
@@ -187,8 +189,8 @@ def test_the_stop_button_interrupts_a_blocking_magic_in_a_real_kernel(tmp_path):
                 break
             if message["msg_type"] == "update_display_data":
                 view = message["content"]["data"]
-        stderr = "".join(errors)
-        assert "Interrupted: stopping" in stderr and "ended as KILLED" in stderr
+        assert not "".join(errors).strip(), "a stop is a normal outcome: nothing in red"
+        assert "Stopped by the interrupt" in "".join(printed) and "ended as KILLED" in "".join(printed)
         assert 'class="gepa-compare" data-status="stopped"' in view["text/html"]
         printed = []
         reply = client.execute_interactive(
@@ -202,3 +204,41 @@ def test_the_stop_button_interrupts_a_blocking_magic_in_a_real_kernel(tmp_path):
     finally:
         client.stop_channels()
         manager.shutdown_kernel(now=True)
+
+
+def test_a_served_model_litellm_does_not_know_leaves_nothing_but_the_view(tmp_path, openai_server):
+    """A user's own OpenAI-compatible server (a model name litellm has no price for), run from a
+    notebook cell in a fresh kernel: the cell shows the view and not one stream line (litellm's
+    banners, mlflow's INFO lines, warnings) while the run goes on."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    book = nbformat.v4.new_notebook()
+    book.cells = [
+        nbformat.v4.new_code_cell("%load_ext gepa_jupyter\nfrom gepa_jupyter.testing import sentiment_data\n"
+                                  f"reviews = sentiment_data(repeat=2)\nserver = {{'api_base': {openai_server.url!r}}}"),
+        nbformat.v4.new_code_cell(
+            "%%optimize_prompt --data reviews --model openai:/my-own-model-7b --model-kwargs server "
+            "--reflection-model openai:/my-own-reflector-7b --reflection-kwargs server --budget 60 --out run\n"
+            "Classify the sentiment of this review: {{review}}"),
+        nbformat.v4.new_code_cell("print(run.status, len(run.candidates), len(run.log_lines) > 0)"),
+    ]
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/fresh.db",  # a new store: mlflow's INFO lines
+           "GEPA_JUPYTER_CACHE_DIR": str(tmp_path / "cache")}
+    env.pop("LITELLM_LOCAL_MODEL_COST_MAP", None)
+    client = NotebookClient(book, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
+    old = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)  # the kernel inherits this environment
+    try:
+        client.execute()
+    finally:
+        os.environ.clear()
+        os.environ.update(old)
+    magic = book.cells[1].outputs
+    streams = [o for o in magic if o.output_type == "stream"]
+    assert not streams, "".join(o.text for o in streams)[:3000]
+    assert [o.output_type for o in magic] == ["display_data"], [o.output_type for o in magic]
+    status = text_of(book.cells[2].outputs).split()
+    assert status[0] == "finished" and int(status[1]) >= 1 and status[2] == "True"
+    assert openai_server.calls() > 0 and openai_server.calls(REFLECTION_MODEL) > 0

@@ -169,7 +169,8 @@ def test_openai_keys_from_kwargs_and_environment_never_leak(tracking, tmp_path, 
         SEED_PROMPT, sentiment_data().iloc[::2].reset_index(drop=True),
         model="openai:/gpt-4o-mini", model_kwargs={"api_key": TASK_KEY, "api_base": openai_server},
         reflection_model="openai:/gpt-4o", reflection_kwargs={},  # key and server from the environment
-        max_metric_calls=60, prompt_name="secret-test", cache=str(cache_dir))
+        max_metric_calls=60, prompt_name="secret-test", cache=str(cache_dir),
+        traces="all")  # traces too: they hold every model call's inputs and outputs
     assert run.wait(180), "run did not end"
     assert run.status == "finished", run.error
     assert run.scores["score"].max() > run.scores["score"].iloc[0], "the models were not really used"
@@ -206,7 +207,7 @@ def test_keys_in_kwargs_of_a_custom_provider_and_a_failing_endpoint_never_leak(t
         SEED_PROMPT, sentiment_data().iloc[::4].reset_index(drop=True),
         model="fake:/task", model_kwargs={"api_key": TASK_KEY, "api_base": f"http://127.0.0.1:{closed}/v1"},
         reflection_model="fake:/reflection", reflection_kwargs={"api_key": REFLECTION_KEY},
-        max_metric_calls=30, prompt_name="secret-fake", cache=False)
+        max_metric_calls=30, prompt_name="secret-fake", cache=False, traces="all")
     assert run.wait(180) and run.status == "finished", run.error
     failing = gepa_jupyter.optimize(
         SEED_PROMPT, sentiment_data().iloc[::4].reset_index(drop=True),

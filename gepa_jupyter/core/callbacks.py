@@ -23,7 +23,7 @@ class CandidateLogger:
 
     def progress(self, activity: str, done: int = 0, total: int = 0) -> None:
         opt = self.optimizer
-        opt.activity = activity
+        opt.activity = f"{activity} ({done}/{total} rows)" if total else activity
         opt.events.emit(BudgetEvent(opt.metric_calls, opt.max_metric_calls, self.elapsed(), activity, done, total))
 
     def on_iteration_start(self, event):

@@ -172,8 +172,11 @@ class StreamingGepaOptimizer(GepaPromptOptimizer):
             initial, final, initial_per, final_per, prompts = self._scores_so_far(target_prompts)
         finally:
             self.activity = "writing the candidates to MLflow"
-            if self.writer is not None and not self.writer.flush(FLUSH_TIMEOUT):
-                self.writer.errors.append(f"{self.writer.pending} MLflow writes still pending after {FLUSH_TIMEOUT:.0f} s")
+            if self.writer is not None:
+                if not self.writer.flush(FLUSH_TIMEOUT):
+                    self.writer.errors.append(f"{self.writer.pending} MLflow writes still pending after "
+                                              f"{FLUSH_TIMEOUT:.0f} s")
+                self.writer.close()
         if self.stop_event.is_set():
             self.halted = "stopped"
         return PromptOptimizerOutput(

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from gepa_jupyter.core import quiet, redact, registry
-from gepa_jupyter.core.errors import Halt, RunConflictError
+from gepa_jupyter.core.errors import Halt, RunConflictError, RunStopped
 from gepa_jupyter.core.events import EventHub, StatusEvent, best_candidate
 from gepa_jupyter.core.frame import candidates_frame
 
@@ -225,6 +225,8 @@ class OptimizationRun:
                 self._set_phase("registering the best prompt")
                 self.register_best(force=False)
                 status = "stopped" if stopped else "finished"
+            except Halt:  # stopped before the optimization began
+                status = "stopped"
             except BaseException as e:  # noqa: BLE001 - the thread must always end honestly
                 self.exception = e
                 self.error = redact.redact(f"{type(e).__name__}: {e}")
@@ -248,9 +250,11 @@ class OptimizationRun:
         quiet.attach_filters()  # the handlers those imports added
         self.tracking_uri = mlflow.get_tracking_uri()
         self.client = client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=mlflow.get_registry_uri())
+        self._halt_if_stopped()
         self._set_phase("registering the seed prompt")
         if self.seed_prompt_uri is None:
             self.seed_prompt_uri = registry.register_seed(client, self.prompt_name, self.seed_prompt)
+        self._halt_if_stopped()
         self._set_phase("creating the MLflow run")
         self.experiment_id = _experiment_id(client, self.spec.experiment) or _get_experiment_id()
         run = client.create_run(self.experiment_id, run_name=f"gepa-{self.prompt_name}",
@@ -266,6 +270,10 @@ class OptimizationRun:
                 "traces": self.spec.traces, "random_seed": self.spec.random_seed} | self.spec.params
         params |= {f"gepa_jupyter.{k}": v for k, v in ours.items()}
         client.log_batch(self.run_id, params=[_param(k, v) for k, v in params.items()])
+
+    def _halt_if_stopped(self) -> None:
+        if self.optimizer.stop_requested:
+            raise RunStopped()
 
     def _optimize(self) -> bool:
         """Run gepa; True when it was stopped."""
@@ -302,8 +310,12 @@ class OptimizationRun:
 
         self._set_phase("checking the model on one row")
         record = self.spec.train_records[0]
-        call_abandonably(self.spec.program, {self.prompt_name: self.seed_prompt}, record["inputs"],
-                         stop=self.optimizer.stop_event, name=f"{quiet.THREAD_PREFIX}{self.key}-check")
+        try:
+            call_abandonably(self.spec.program, {self.prompt_name: self.seed_prompt}, record["inputs"],
+                             stop=self.optimizer.stop_event, name=f"{quiet.THREAD_PREFIX}{self.key}-check")
+        except Exception as e:
+            raise RuntimeError(f"Failed to run the prediction function on the first row before optimizing: "
+                               f"{type(e).__name__}: {e}") from e
 
     def _log_run_metrics(self) -> None:
         """What mlflow's optimize_prompts logs for the run: initial and final scores."""
@@ -468,7 +480,14 @@ def start_run(spec: RunSpec) -> OptimizationRun:
         if not _exit_hook:
             atexit.register(_stop_at_exit)
             _exit_hook = True
-    run._start()
+    try:
+        run._start()
+    except BaseException:  # e.g. a KeyboardInterrupt: the caller gets no run, so leave nothing behind
+        if run._thread is not None and run._thread.is_alive():
+            run.stop()
+        else:
+            run._finish("stopped")
+        raise
     return run
 
 

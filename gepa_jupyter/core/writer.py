@@ -40,10 +40,17 @@ class MlflowWriter:
         while True:
             label, job = self._queue.get()
             try:
-                if job is not None:
-                    self._run(label, job)
+                if job is None:
+                    return
+                self._run(label, job)
             finally:
                 self._queue.task_done()
+
+    def close(self) -> None:
+        """The thread ends after the writes queued before this (it is a daemon either way)."""
+        with self._lock:
+            if self._thread is not None:
+                self._queue.put((None, None))
 
     def _run(self, label: str, job: Callable[[], None]) -> None:
         held = False
