@@ -87,7 +87,7 @@ def check(scenario: str, run, witness: GepaWitness, *, plans=(), faults=0, stop_
             fault_kinds[kind] = fault_kinds.get(kind, 0) + count
     faults = (faults() if callable(faults) else faults) + sum(plan.injected for plan in plans)
     problems = [] if ended else [f"did not end within {timeout} s"]
-    problems += status_problems(run, stop_requested or run.optimizer.stop_requested)
+    problems += status_problems(run, stop_requested)  # the scenario's own stop, not the run's flag
     lost, differences = audit(run, witness)
     problems += differences
     latency = (run.ended_at - stop_time) if (stop_time is not None and run.ended_at) else None

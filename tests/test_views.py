@@ -36,10 +36,12 @@ def test_html_views_escape_prompt_text(render):
 
 
 def test_comparison_highlights_differences_and_shows_scores():
-    html = comparison_html(_snap(holdout_scores={"seed": {"score": 0.2}, "best": {"score": 0.7}}))
+    html = comparison_html(_snap(holdout_scores={"seed": {"score": 0.2}, "best": {"score": 0.9}}))
     assert "<ins" in html and "Answer" in html.split("<ins", 1)[1]
     assert "<del" in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html.split("<del", 1)[1]
-    assert "held-out score" in html and "+0.500" in html and "+0.500" in html
+    rows = {row.split("</td>", 1)[0].rsplit(">", 1)[-1]: row for row in html.split("<tr>")[1:]}
+    assert "+0.500" in rows["score (validation)"], "validation: 0.250 -> 0.750"
+    assert "+0.700" in rows["held-out score"], "held-out: 0.200 -> 0.900"
     assert "prompts:/p/2" in html and "alias" in html
     text = comparison_text(_snap())
     assert "+Answer with one word." in text and "exact_match" in text and "0.750" in text

@@ -109,12 +109,11 @@ class StreamingGepaOptimizer(GepaPromptOptimizer):
         return list(self.writer.errors) if self.writer else []
 
     def optimize(self, eval_fn, train_data, target_prompts, enable_tracking=True):
-        import gepa
-        from mlflow.genai.optimize.types import PromptOptimizerOutput
-
         if not train_data:
             raise MlflowException.invalid_parameter_value("GEPA optimizer requires `train_data` to be provided.")
         guard_import_deadlock()  # also when used directly with mlflow.genai.optimize_prompts
+        import gepa
+        from mlflow.genai.optimize.types import PromptOptimizerOutput
 
         kwargs = dict(self.gepa_kwargs)
         valset = kwargs.pop("valset", None) or self.valset

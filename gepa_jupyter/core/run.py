@@ -241,6 +241,9 @@ class OptimizationRun:
     def _prepare_mlflow(self) -> None:
         """Imports, the seed's registered version, the MLflow run and its params (this thread)."""
         self._set_phase("importing mlflow and gepa")
+        from gepa_jupyter.core.guards import import_litellm
+
+        import_litellm()  # before gepa, which imports it: offline, with its bundled price map
         import mlflow
         from mlflow import MlflowClient
         from mlflow.tracking.fluent import _get_experiment_id
