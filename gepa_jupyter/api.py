@@ -49,9 +49,8 @@ def prepare(prompt: str, data: Any, *, progress: Callable[[str], None] | None = 
     return RunSpec(
         seed_template=template, prompt_name=name, program=program, train_records=train,
         validation_records=validation, holdout_records=held, scorers=scorers, reflection_model=reflection,
-        max_metric_calls=values["max_metric_calls"], workers=values["workers"], traces=values["traces"],
-        random_seed=values["random_seed"], experiment=values["experiment"], seed_prompt_uri=seed_uri,
-        gepa_kwargs=gepa_kwargs, params=params, read_usage=session.usage, on_close=session.close,
+        options=values, seed_prompt_uri=seed_uri, gepa_kwargs=gepa_kwargs, params=params,
+        read_usage=session.usage, on_close=session.close,
     )
 
 

@@ -123,7 +123,7 @@ def test_run_streams_rows_stop_keeps_the_best_and_shows_the_side_by_side(trackin
     panel.run_button.click()
     assert panel.run is run, "Run does nothing while a run goes on"
     wait_for(lambda: table_rows(panel) >= 2)  # the seed and a better candidate
-    assert "running:" in panel.status.value and "$0.0000" in panel.status.value
+    assert "running:" in panel.status.value and "$" not in panel.status.value, "no cost shown while it is zero"
     assert "<svg" in panel.live.value, "the score chart is drawn with the table"
     panel.stop_button.click()
     assert panel.stop_button.disabled and panel.stop_button.description == "Stopping…"

@@ -32,7 +32,12 @@ _exit_hook = False
 
 @dataclass
 class RunSpec:
-    """Everything a run needs, already validated and resolved."""
+    """Everything a run needs, already validated and resolved.
+
+    `options` holds every run option of `core.options` (validated, defaults filled): the run reads
+    the simple ones (`max_metric_calls`, `workers`, `traces`, `random_seed`, `experiment`, ...) from
+    there, and logs each scalar one as an MLflow param, so a new option needs no plumbing.
+    """
 
     seed_template: str
     prompt_name: str
@@ -42,16 +47,16 @@ class RunSpec:
     holdout_records: list[dict]
     scorers: list
     reflection_model: Any  # URI string or callable (prompt) -> str
-    max_metric_calls: int
-    workers: int = 10
-    traces: str = "off"
-    random_seed: int = 0
-    experiment: str | None = None
+    options: dict
     seed_prompt_uri: str | None = None  # an existing registered version instead of registering
     gepa_kwargs: dict = field(default_factory=dict)
     params: dict = field(default_factory=dict)  # extra MLflow params (never secrets)
     read_usage: Callable[[], dict] | None = None  # model usage so far, by role
     on_close: Callable[[], None] | None = None
+
+    @property
+    def max_metric_calls(self) -> int:
+        return self.options["max_metric_calls"]
 
 
 class OptimizationRun:
@@ -79,7 +84,7 @@ class OptimizationRun:
         self.optimizer = StreamingGepaOptimizer(
             reflection_model=spec.reflection_model,
             max_metric_calls=spec.max_metric_calls,
-            gepa_kwargs={"seed": spec.random_seed, **spec.gepa_kwargs},
+            gepa_kwargs={"seed": spec.options["random_seed"], **spec.gepa_kwargs},
             valset=spec.validation_records,
             usage=spec.read_usage,
             gepa_tracking=False,
@@ -259,18 +264,17 @@ class OptimizationRun:
             self.seed_prompt_uri = registry.register_seed(client, self.prompt_name, self.seed_prompt)
         self._halt_if_stopped()
         self._set_phase("creating the MLflow run")
-        self.experiment_id = _experiment_id(client, self.spec.experiment) or _get_experiment_id()
+        self.experiment_id = _experiment_id(client, self.spec.options["experiment"]) or _get_experiment_id()
         run = client.create_run(self.experiment_id, run_name=f"gepa-{self.prompt_name}",
                                 tags={"gepa_jupyter.prompt": self.prompt_name, "gepa_jupyter.status": "running"})
         self.run_id = run.info.run_id
         self.optimizer.run_id, self.optimizer.client = self.run_id, client
         params = {"optimizer": "StreamingGepaOptimizer", "num_prompts": 1,
                   "num_training_samples": len(self.spec.train_records)}
-        ours = {"prompt_uri": self.seed_prompt_uri, "max_metric_calls": self.spec.max_metric_calls,
-                "scorers": ",".join(s.name for s in self.spec.scorers),
-                "num_validation_rows": len(self.spec.validation_records),
-                "num_holdout_rows": len(self.spec.holdout_records), "workers": self.spec.workers,
-                "traces": self.spec.traces, "random_seed": self.spec.random_seed} | self.spec.params
+        ours = {k: v for k, v in self.spec.options.items() if v is None or isinstance(v, (bool, int, float, str))}
+        ours |= {"prompt_uri": self.seed_prompt_uri, "scorers": ",".join(s.name for s in self.spec.scorers),
+                 "num_validation_rows": len(self.spec.validation_records),
+                 "num_holdout_rows": len(self.spec.holdout_records)} | self.spec.params
         params |= {f"gepa_jupyter.{k}": v for k, v in ours.items()}
         client.log_batch(self.run_id, params=[_param(k, v) for k, v in params.items()])
 
@@ -282,8 +286,8 @@ class OptimizationRun:
         """Run gepa; True when it was stopped."""
         from gepa_jupyter.core.evaluation import Evaluator
 
-        self._evaluator = Evaluator(self.spec.program, self.spec.scorers, workers=self.spec.workers,
-                                    traces=self.spec.traces, stop=self.optimizer.stop_event,
+        self._evaluator = Evaluator(self.spec.program, self.spec.scorers, workers=self.spec.options["workers"],
+                                    traces=self.spec.options["traces"], stop=self.optimizer.stop_event,
                                     name=f"{quiet.THREAD_PREFIX}{self.key}", experiment_id=self.experiment_id,
                                     run_id=self.run_id)
         swap = getattr(self.spec.program, "swap", None)
