@@ -25,6 +25,7 @@ def prepare(prompt: str, data: Any, *, progress: Callable[[str], None] | None = 
     """
     from gepa_jupyter.core.budget import check_budget, sample_validation
     from gepa_jupyter.core.data import prepare_records, split_holdout
+    from gepa_jupyter.core.sampling import BudgetedSampling, proposals_per_iteration
     from gepa_jupyter.core.templates import template_variables
 
     say = progress or (lambda text: None)
@@ -38,6 +39,9 @@ def prepare(prompt: str, data: Any, *, progress: Callable[[str], None] | None = 
     minibatch = gepa_kwargs.get("reflection_minibatch_size") or 3
     size = check_budget(len(train), values["max_metric_calls"], values["val_size"], minibatch)
     validation = sample_validation(train, size, values["random_seed"])
+    proposals = proposals_per_iteration(values["proposals"], values["workers"], len(train), minibatch)
+    if proposals > 1 and "sampling_strategy" not in gepa_kwargs:
+        gepa_kwargs["sampling_strategy"] = BudgetedSampling(proposals, values["max_metric_calls"], minibatch)
     say("checking the scorers (importing mlflow)")
     scorers = _scorers(values["scorers"], train[0])
     say("checking the models (importing litellm)")

@@ -254,3 +254,17 @@ def test_threads_of_a_run_are_all_daemons(tracking, reviews):
         seen.update(t for t in threading.enumerate() if t.name.startswith("gepa-jupyter"))
         time.sleep(0.01)
     assert seen and all(t.daemon for t in seen), [t.name for t in seen if not t.daemon]
+
+
+def test_many_workers_make_several_proposals_per_iteration_within_the_budget(tracking):
+    proposals = []
+    data = sentiment_data(repeat=4)  # 64 rows
+    run = start(data, model=FakeTaskModel(latency=0.02), max_metric_calls=300, workers=32, val_size=16)
+    run.subscribe(lambda e: proposals.append(e.iteration) if type(e).__name__ == "ProposalEvent" else None)
+    assert run.wait(120) and run.status == "finished", run.error
+    per_iteration = [proposals.count(i) for i in set(proposals)]
+    assert max(per_iteration) == 5, per_iteration  # 32 workers // (2 minibatches of 3 rows)
+    assert run.metric_calls <= 300 + MINIBATCH - 1
+    assert run.scores["score"].max() == 1.0
+    params = MlflowClient().get_run(run.run_id).data.params
+    assert params["gepa_jupyter.workers"] == "32" and params["gepa_jupyter.proposals"] == "None"

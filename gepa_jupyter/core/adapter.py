@@ -13,13 +13,14 @@ class RecordingAdapter:
 
     An `eval_fn` of ours (`abandons_on_stop`) stops by itself; mlflow's runs on a daemon thread
     of its own, holding `gate` (see core.writer), so a stop does not wait for it either.
-    `on_progress(done_rows, total_rows, capture_traces)` fires while an evaluation goes on.
+    `on_progress(done_rows, total_rows, validation)` fires while an evaluation goes on.
     """
 
     propose_new_texts = None
 
     def __init__(self, eval_fn, gepa_module, guard: BudgetGuard, stop: threading.Event,
-                 gate: threading.Lock, on_progress: Callable[[int, int, bool], None], thread_name: str):
+                 gate: threading.Lock, on_progress: Callable[[int, int, bool], None], thread_name: str,
+                 valset: list[dict]):
         self.eval_fn = eval_fn
         self._gepa = gepa_module
         self.guard = guard
@@ -27,6 +28,7 @@ class RecordingAdapter:
         self.gate = gate
         self.on_progress = on_progress
         self.thread_name = thread_name
+        self.valset_ids = {id(r) for r in valset}
         self.completed = 0  # rows of finished evaluations: the metric calls spent
         self.recent: dict[tuple, Any] = {}
         self.finished: dict[tuple, float] = {}  # candidate key -> time.time() its last evaluation returned
@@ -38,27 +40,43 @@ class RecordingAdapter:
         return tuple(sorted(prompts.items()))
 
     def evaluate(self, batch, candidate, capture_traces=False):
-        self.guard.reserve(len(batch))
-        self.on_progress(0, len(batch), capture_traces)
+        return self.batch_evaluate([(candidate, batch)], capture_traces)[0]
+
+    def batch_evaluate(self, items, capture_traces=True):
+        """Every (candidate, batch) pair of an iteration at once (gepa calls this for the parents'
+        minibatches, the children's, and the validation of accepted candidates)."""
+        total = sum(len(batch) for _, batch in items)
+        self.guard.reserve(total)
+        validation = self._is_validation(items)
+        self.on_progress(0, total, validation)
         if self._ours:
-            self.eval_fn.on_row = lambda done, total: self.on_progress(done, total, capture_traces)
-            results = self.eval_fn(candidate, batch)
+            self.eval_fn.on_row = lambda done, count: self.on_progress(done, count, validation)
+            per_pair = self.eval_fn.evaluate_many(items)
         else:
-            results = call_abandonably(self._gated, candidate, batch, stop=self.stop, name=self.thread_name)
-        key = self.key(candidate)
+            per_pair = [call_abandonably(self._gated, candidate, batch, stop=self.stop, name=self.thread_name)
+                        for candidate, batch in items]
+        batches = []
         with self._lock:
-            self.completed += len(batch)
-            self.finished[key] = time.time()
-            for record, result in zip(batch, results):
-                self.recent[(key, id(record))] = result
-        self.on_progress(len(batch), len(batch), capture_traces)
-        objective = [r.individual_scores for r in results]
-        return self._gepa.EvaluationBatch(
-            outputs=[r.outputs for r in results],
-            scores=[r.score for r in results],
-            trajectories=results if capture_traces else None,
-            objective_scores=objective if any(objective) else None,
-        )
+            self.completed += total
+            for (candidate, batch), results in zip(items, per_pair):
+                key = self.key(candidate)
+                self.finished[key] = time.time()
+                for record, result in zip(batch, results):
+                    self.recent[(key, id(record))] = result
+        self.on_progress(total, total, validation)
+        for results in per_pair:
+            objective = [r.individual_scores for r in results]
+            batches.append(self._gepa.EvaluationBatch(
+                outputs=[r.outputs for r in results],
+                scores=[r.score for r in results],
+                trajectories=results if capture_traces else None,
+                objective_scores=objective if any(objective) else None,
+            ))
+        return batches
+
+    def _is_validation(self, items) -> bool:
+        return bool(self.valset_ids) and all(
+            len(batch) == len(self.valset_ids) and all(id(r) in self.valset_ids for r in batch) for _, batch in items)
 
     def _gated(self, candidate, batch):
         with self.gate:

@@ -58,14 +58,24 @@ class Evaluator:
         self._traced = threading.local()
 
     def __call__(self, candidate: dict[str, str], rows: list[dict]) -> list[RowResult]:
-        total = len(rows)
-        jobs = [self.pool.submit(self.score_row, candidate, row) for row in rows]
+        return self.evaluate_many([(candidate, rows)])[0]
+
+    def evaluate_many(self, pairs: list[tuple[dict[str, str], list[dict]]]) -> list[list[RowResult]]:
+        """Several (candidate, rows) evaluations at once, all rows in one pool: results per pair."""
+        jobs = [self.pool.submit(self.score_row, candidate, row) for candidate, rows in pairs for row in rows]
+        total = len(jobs)
         progress = (lambda done: self.on_row(done, total)) if self.on_row else None
         swap = getattr(self.program, "swap", None)
-        if swap is None:
-            return wait_all(jobs, self.stop, progress)
-        with swap.batch(candidate):
-            return wait_all(jobs, self.stop, progress)
+        if swap is None or len(pairs) != 1:  # rows carry their own candidate; threads they start see none
+            results = wait_all(jobs, self.stop, progress)
+        else:
+            with swap.batch(pairs[0][0]):
+                results = wait_all(jobs, self.stop, progress)
+        split, start = [], 0
+        for _, rows in pairs:
+            split.append(results[start:start + len(rows)])
+            start += len(rows)
+        return split
 
     def score_row(self, candidate: dict[str, str], record: dict) -> RowResult:
         """Run the program on one record and score it (on a worker thread)."""

@@ -136,12 +136,13 @@ class StreamingGepaOptimizer(GepaPromptOptimizer):
         started = time.monotonic()
         listener: CandidateLogger | None = None
 
-        def on_progress(done: int, total: int, minibatch_eval: bool) -> None:
+        def on_progress(done: int, total: int, validation: bool) -> None:
             self.metric_calls = adapter.completed + (done if done < total else 0)
-            listener.progress(_activity(listener.iteration, minibatch_eval, len(self.candidates)), done, total)
+            listener.progress(_activity(listener.iteration, validation, len(self.candidates)), done, total)
 
         guard = BudgetGuard(self.max_metric_calls if self.enforce_budget else None, slack=minibatch)
-        adapter = RecordingAdapter(eval_fn, gepa, guard, self.stop_event, gate, on_progress, f"{self.thread_name}-eval")
+        adapter = RecordingAdapter(eval_fn, gepa, guard, self.stop_event, gate, on_progress, f"{self.thread_name}-eval",
+                                   valset or train_data)
         listener = CandidateLogger(self, adapter, valset or train_data, self.writer, started)
         stops = kwargs.pop("stop_callbacks", None) or []
         stops = [stops] if callable(stops) else list(stops)
@@ -204,12 +205,12 @@ class StreamingGepaOptimizer(GepaPromptOptimizer):
         return LM(f"{provider}/{model}", **lm_kwargs)
 
 
-def _activity(iteration: int, minibatch: bool, candidates: int) -> str:
+def _activity(iteration: int, validation: bool, candidates: int) -> str:
     if candidates == 0:
         return "scoring the seed"
-    if minibatch:
-        return f"iteration {iteration}: scoring a proposal on a minibatch"
-    return f"iteration {iteration}: validating a new candidate"
+    if validation:
+        return f"iteration {iteration}: validating a new candidate"
+    return f"iteration {iteration}: scoring proposals on minibatches"
 
 
 class _LineLogger:
