@@ -55,7 +55,7 @@ class Stub:
         self.server.request_queue_size = 256  # many workers at once: no refused connections
         self.server.server_bind()
         self.server.server_activate()
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
         self.thread.start()
         self.api_base = f"http://127.0.0.1:{self.server.server_port}/v1"
 

@@ -239,5 +239,5 @@ class ModelSession:
 
 
 def _short(error: Exception, limit: int = 300) -> str:
-    text = str(error).replace("\n", " ")
+    text = redact(str(error)).replace("\n", " ")  # redacted before it is cut: no half key left
     return text if len(text) <= limit else text[:limit] + "..."
