@@ -73,6 +73,12 @@ def test_the_server_shown_and_keyed_never_carries_credentials(clean_env):
     assert cloud.model_id == "openai/gpt-4o-mini@https://api.openai.com/v1"
 
 
+def test_base_url_is_an_api_base_and_wins_as_in_litellm(stub_factory, clean_env):
+    stub, other = stub_factory([], reply="ok"), stub_factory([], reply="other")
+    model = ModelSession(cache=False).model("openai:/m", role="task", base_url=stub.api_base, api_base=other.api_base)
+    assert ask(model) == "ok" and model.describe() == f"openai:/m @ {stub.api_base}" and other.hits == 0
+
+
 def test_models_without_a_chat_route_or_a_server_are_refused(clean_env):
     with pytest.raises(InputError, match="no chat route for openai_like"):
         ModelSession(cache=False).model("openai_like:/m", role="task", api_base="http://127.0.0.1:9/v1")

@@ -77,12 +77,13 @@ class Endpoint:
 
 
 def resolve(provider: str, model: str, kwargs: dict) -> Endpoint:
-    """The endpoint of `provider:/model`. `kwargs` (model kwargs) gets `base_url` renamed `api_base`."""
+    """The endpoint of `provider:/model`. `kwargs` (model kwargs) gets `base_url` renamed `api_base`
+    (litellm.completion lets `base_url` win over `api_base`)."""
     import litellm
 
     if provider in NO_CHAT_ROUTE:
         raise InputError(f"{provider}:/{model}: {NO_CHAT_ROUTE[provider]}; use 'openai:/{model}' with api_base.")
-    if kwargs.get("base_url") and not kwargs.get("api_base"):
+    if kwargs.get("base_url"):
         kwargs["api_base"] = kwargs.pop("base_url")
     kwargs.pop("base_url", None)
     values = {KWARG: kwargs.get("api_base") or None, GLOBAL: litellm.api_base or None}
