@@ -2,7 +2,6 @@
 
 import os
 import sqlite3
-import threading
 
 import pytest
 
@@ -10,6 +9,7 @@ import gepa_jupyter
 from gepa_jupyter.models import ModelSession
 from gepa_jupyter.models.cache import ResponseCache, request_key
 from gepa_jupyter.testing import SEED_PROMPT, FakeReflectionModel, FakeTaskModel, register_fake_provider, sentiment_data
+from tests.test_models_retry import in_threads
 
 
 @pytest.fixture
@@ -103,24 +103,15 @@ def test_the_api_key_is_neither_in_the_key_nor_in_the_file(tmp_path, fakes):
 def test_concurrent_threads_and_connections(tmp_path):
     path = str(tmp_path / "shared.sqlite")
     caches = [ResponseCache(path), ResponseCache(path)]
-    errors = []
-
     def work(worker):
         cache = caches[worker % 2]
-        try:
-            for i in range(150):
-                key = f"{worker}-{i}"
-                cache.put(key, "m", {"text": key})
-                assert cache.get(key) == {"text": key}
-                assert cache.get(f"{(worker + 1) % 8}-{i}") in (None, {"text": f"{(worker + 1) % 8}-{i}"})
-        except Exception as e:  # noqa: BLE001
-            errors.append(e)
+        for i in range(150):
+            key = f"{worker}-{i}"
+            cache.put(key, "m", {"text": key})
+            assert cache.get(key) == {"text": key}
+            assert cache.get(f"{(worker + 1) % 8}-{i}") in (None, {"text": f"{(worker + 1) % 8}-{i}"})
 
-    threads = [threading.Thread(target=work, args=(w,)) for w in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
+    errors = in_threads(work, 8, timeout=60)
     assert not errors and len(caches[0]) == 8 * 150
     for cache in caches:
         cache.close()

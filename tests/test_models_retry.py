@@ -14,23 +14,34 @@ from gepa_jupyter.testing import SEED_PROMPT, FakeTaskModel, sentiment_data
 
 
 class Stub:
-    """An OpenAI-compatible chat endpoint. `script`: a list of (status, delay) steps, then 200s;
-    or a function (request body) -> (status, delay)."""
+    """An OpenAI-compatible chat endpoint on 127.0.0.1. `script`: a list of (status, delay) or
+    (status, delay, headers) steps, then 200s; or a function (request body) -> such a step.
+    `requests` records each request's path, Authorization header, model and arrival time;
+    `echo_auth` puts the Authorization header into error texts (as some servers do); with
+    `require` set, a request without `Authorization: Bearer <require>` gets a 401."""
 
-    def __init__(self, script, reply="```\nClassify: {{review}}\n```"):
+    def __init__(self, script, reply="```\nClassify: {{review}}\n```", echo_auth=False, require=None):
         self.script, self.reply, self.hits = script if callable(script) else list(script), reply, 0
+        self.echo_auth, self.require, self.requests = echo_auth, require, []
         self.lock = threading.Lock()
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                auth = self.headers.get("Authorization", "")
                 with stub.lock:
                     stub.hits += 1
-                    status, delay = stub.next(body)
+                    stub.requests.append({"path": self.path, "auth": auth, "time": time.monotonic(),
+                                          "headers": {k.lower(): v for k, v in self.headers.items()},
+                                          "model": (json.loads(body or b"{}") or {}).get("model")})
+                    refused = stub.require is not None and auth != f"Bearer {stub.require}"
+                    status, delay, *headers = (401, 0) if refused else stub.next(body)
                 time.sleep(delay)
-                body = stub.body(status)
+                body = stub.body(status, auth)
                 self.send_response(status)
+                for name, value in (headers[0] if headers else {}).items():
+                    self.send_header(name, value)
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(body)))
                 self.end_headers()
@@ -39,20 +50,25 @@ class Stub:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler, bind_and_activate=False)
         self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.server.request_queue_size = 256  # many workers at once: no refused connections
+        self.server.server_bind()
+        self.server.server_activate()
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
         self.thread.start()
         self.api_base = f"http://127.0.0.1:{self.server.server_port}/v1"
 
-    def next(self, body: bytes) -> tuple[int, float]:
+    def next(self, body: bytes) -> tuple:
         if callable(self.script):
             return self.script(body)
         return self.script.pop(0) if self.script else (200, 0)
 
-    def body(self, status: int) -> bytes:
+    def body(self, status: int, auth: str = "") -> bytes:
         if status != 200:
-            return json.dumps({"error": {"message": f"stub status {status}", "type": "stub", "code": status}}).encode()
+            echo = f" (you sent {auth!r})" if self.echo_auth else ""
+            return json.dumps({"error": {"message": f"stub status {status}{echo}", "type": "stub",
+                                         "code": status}}).encode()
         return json.dumps({
             "id": "c1", "object": "chat.completion", "created": 0, "model": "stub",
             "choices": [{"index": 0, "message": {"role": "assistant", "content": self.reply}, "finish_reason": "stop"}],
@@ -62,6 +78,24 @@ class Stub:
     def close(self):
         self.server.shutdown()
         self.server.server_close()
+
+
+def in_threads(work, count: int, timeout: float = 120) -> list[Exception]:
+    """Run `work(n)` for n in range(count), each in its own thread, all at once; what they raised."""
+    errors = []
+
+    def run(n):
+        try:
+            work(n)
+        except Exception as e:  # noqa: BLE001 - reported to the test
+            errors.append(e)
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout)
+    return errors
 
 
 @pytest.fixture

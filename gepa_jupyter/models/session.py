@@ -5,18 +5,18 @@ import time
 from typing import Any, Callable
 
 from gepa_jupyter.core.errors import InputError
+from gepa_jupyter.core.redact import redact, redact_exception
 from gepa_jupyter.models import cache as response_cache
-from gepa_jupyter.models import retry
-from gepa_jupyter.models.uris import LOCAL_PROVIDER, check_credentials, parse_model_uri
+from gepa_jupyter.models import costs, endpoints, keys, retry
+from gepa_jupyter.models.uris import LOCAL_PROVIDER, parse_model_uri
 
 USAGE_FIELDS = ("calls", "cache_hits", "failures", "retries", "prompt_tokens", "completion_tokens", "cost")
-OPENAI_COMPATIBLE = ("openai", "hosted_vllm", "openai_like", "lm_studio")
 DEFAULT_TIMEOUT = 180.0
 
 
 class Usage(dict):
     """{role: {calls, cache_hits, failures, retries, prompt_tokens, completion_tokens, cost}};
-    `.errors` holds the last failed calls' messages ("role: Error: message")."""
+    `.errors` holds the last failed calls' messages ("role: Error: message"), secrets redacted."""
 
     def __init__(self, by_role=(), errors=()):
         super().__init__(by_role)
@@ -38,8 +38,9 @@ class UsageMeter:
                 row[key] = row.get(key, 0) + value
 
     def error(self, role: str, message: str) -> None:
+        message = redact(f"{role}: {message}")
         with self._lock:
-            self.errors.append(f"{role}: {message}")
+            self.errors.append(message)
             del self.errors[:-50]
 
     def snapshot(self) -> Usage:
@@ -52,7 +53,9 @@ class Model:
 
     `uri` is `provider:/model` (through litellm) or a plain callable (called as is: no cache,
     no retries). Extra kwargs go to litellm (`api_base`, `api_key`, `temperature`, `max_tokens`...),
-    except `retries`, `backoff` and `reflector` ("small", "gepa" or None: small for local models).
+    except `retries`, `backoff`, `reflector` ("small", "gepa" or None: small for local models) and
+    `api_key_env` (the name of the variable holding this server's key: see models/keys.py).
+    `endpoint` is where requests go (models/endpoints.py); `cooldown` is shared by all calls.
     """
 
     def __init__(self, uri: str | Callable[[str], str], role: str, meter: UsageMeter,
@@ -70,24 +73,32 @@ class Model:
         self.local_path: str | None = None
         self.litellm_model: str | None = None
         self.model_id: str | None = None  # what the response cache keys this model on
+        self.endpoint: endpoints.Endpoint | None = None
+        self.cooldown = retry.Cooldown()
+        self._transport: dict = {}  # api_base, api_version, api_key: passed on every call, never cached
         if callable(uri):
             self.uri, self.provider, self.name, self.fn = None, None, getattr(uri, "__name__", "callable"), uri
             self.reflector = reflector or "gepa"
             return
         self.uri = uri
         self.provider, self.name = parse_model_uri(uri)
-        check_credentials(self.provider, self.name, kwargs)
         self.reflector = reflector or ("small" if self.provider == LOCAL_PROVIDER else "gepa")
         self.kwargs.setdefault("temperature", 0.0)
         if self.provider == LOCAL_PROVIDER:
             self._prepare_local()
         else:
-            self.kwargs.setdefault("timeout", DEFAULT_TIMEOUT)
-            self.kwargs.setdefault("max_retries", 0)  # the SDK's own retries: ours are counted
-            if (self.provider in OPENAI_COMPATIBLE and self.kwargs.get("api_base")
-                    and not self.kwargs.get("api_key")):
-                self.kwargs["api_key"] = "not-needed"  # the OpenAI SDK insists on some key
+            self._prepare_remote()
         self.model_id = self._model_id()
+
+    def _prepare_remote(self) -> None:
+        """Resolve the endpoint and the key (models/keys.py), refuse a missing key before any call."""
+        api_key, api_key_env = self.kwargs.pop("api_key", None), self.kwargs.pop("api_key_env", None)
+        self.endpoint = endpoints.resolve(self.provider, self.name, self.kwargs)
+        key = keys.choose(self.endpoint, api_key, api_key_env)
+        keys.check(self.endpoint, key)
+        self._transport = {**self.endpoint.call_kwargs(), **key.call_kwargs()}
+        self.kwargs.setdefault("timeout", DEFAULT_TIMEOUT)
+        self.kwargs.setdefault("max_retries", 0)  # the SDK's own retries: ours are counted
 
     def _prepare_local(self) -> None:
         from gepa_jupyter.models import local
@@ -104,15 +115,14 @@ class Model:
             from gepa_jupyter.models.local import file_identity
 
             return "local/" + file_identity(self.local_path)
-        base = self.kwargs.get("api_base")
-        return f"{self.provider}/{self.name}" + (f"@{base}" if base else "")
+        return self.endpoint.cache_id()
 
     def describe(self) -> str:
-        """The URI and server, for params and views; never the API key."""
+        """The URI and the server requests really go to, for params and views; never a key."""
         if self.uri is None:
             return f"callable:{self.name}"
-        base = self.kwargs.get("api_base")
-        return f"{self.uri} @ {base}" if base else self.uri
+        url = self.endpoint.url if self.endpoint else None
+        return f"{self.uri} @ {url}" if url else self.uri
 
     def gepa_kwargs(self) -> dict:
         """Extra gepa.optimize arguments this model wants when it reflects."""
@@ -132,6 +142,7 @@ class Model:
         try:
             text = self.fn(prompt)
         except Exception as e:
+            redact_exception(e)
             self.meter.add(self.role, failures=1)
             self.meter.error(self.role, f"{type(e).__name__}: {_short(e)}")
             raise
@@ -159,32 +170,36 @@ class Model:
         return text
 
     def _request(self, messages: list[dict], params: dict):
-        """litellm.completion with bounded retries on timeouts, rate limits and 5xx."""
+        """litellm.completion with bounded retries on timeouts, rate limits and 5xx. A rate limit
+        (429 or Retry-After) holds the shared cooldown: every call to this model waits it out."""
         import litellm
 
         model = self.litellm_model or f"{self.provider}/{self.name}"
+        call = {**params, **self._transport}
         retries = 0 if self.provider == LOCAL_PROVIDER else self.retries
         for attempt in range(retries + 1):
+            self.cooldown.wait()
             try:
-                return litellm.completion(model=model, messages=messages, **params)
+                return litellm.completion(model=model, messages=messages, **call)
             except Exception as e:
+                redact_exception(e)  # a server may echo the key: not in the text we raise or keep
+                delay = retry.wait_time(attempt, self.backoff, e)
+                limited = retry.is_rate_limit(e)
+                if limited:
+                    self.cooldown.hold(delay)
                 if attempt >= retries or not retry.is_retryable(e):
                     self.meter.add(self.role, failures=1)
                     tries = f" (after {attempt + 1} tries)" if attempt else ""
                     self.meter.error(self.role, f"{type(e).__name__}{tries}: {_short(e)}")
                     raise
                 self.meter.add(self.role, retries=1)
-                time.sleep(retry.wait_time(attempt, self.backoff, e))
+                if not limited:
+                    time.sleep(delay)
 
     def _cost(self, response) -> float:
         if self.provider == LOCAL_PROVIDER:
             return 0.0
-        try:
-            import litellm
-
-            return float(litellm.completion_cost(completion_response=response) or 0.0)
-        except Exception:
-            return 0.0
+        return costs.reply_cost(response, self.provider, self.name)
 
 
 class ModelSession:
@@ -224,5 +239,5 @@ class ModelSession:
 
 
 def _short(error: Exception, limit: int = 300) -> str:
-    text = str(error).replace("\n", " ")
+    text = redact(str(error)).replace("\n", " ")  # redacted before it is cut: no half key left
     return text if len(text) <= limit else text[:limit] + "..."

@@ -1,6 +1,4 @@
-"""Model URIs in MLflow's `provider:/model` form, checked before any call."""
-
-import os
+"""Model URIs in MLflow's `provider:/model` form, checked before any call (keys: models/keys.py)."""
 
 from gepa_jupyter.core.errors import InputError
 
@@ -29,24 +27,3 @@ def parse_model_uri(uri: str) -> tuple[str, str]:
                 f"such as openai, anthropic, ollama, gemini, mistral, groq, together_ai."
             )
     return provider, model
-
-
-def check_credentials(provider: str, model: str, kwargs: dict) -> None:
-    """Raise if the provider needs an API key that is neither set nor passed (names the variable)."""
-    if provider == LOCAL_PROVIDER or kwargs.get("api_key"):
-        return
-    if kwargs.get("api_base") and provider in ("openai", "hosted_vllm", "openai_like", "lm_studio"):
-        return  # an OpenAI-compatible server: keys are optional
-    import litellm
-
-    try:
-        report = litellm.validate_environment(model=f"{provider}/{model}")
-    except Exception:
-        return
-    missing = [k for k in report.get("missing_keys", []) if not os.environ.get(k)]
-    key_vars = [k for k in missing if "KEY" in k or "TOKEN" in k]
-    if key_vars:
-        raise InputError(
-            f"{provider}:/{model} needs an API key: set the environment variable {key_vars[0]} "
-            "(or pass api_key in the model kwargs)."
-        )
