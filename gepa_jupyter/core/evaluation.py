@@ -108,7 +108,8 @@ class Evaluator:
         def predict_fn(**kwargs):
             if self.run_id:
                 mlflow.update_current_trace(tags={"gepa_jupyter.run_id": self.run_id})
-            return self._call(candidate, kwargs)
+            with steps.traced():
+                return self._call(candidate, kwargs)
 
         with set_prediction_context(Context(request_id=request_id, is_evaluate=True)):
             outputs = predict_fn(**inputs)

@@ -10,18 +10,18 @@ A lookup with the provider prints nothing. litellm's own success handler prices 
 
 import functools
 
+from gepa_jupyter.core.guards import import_litellm
+
 
 def has_price(provider: str, model: str) -> bool:
     """Whether litellm's cost map prices `model` for `provider` (cached; re-read when the map grows)."""
-    import litellm
-
+    litellm = import_litellm()
     return _has_price(provider, model, len(litellm.model_cost))
 
 
 @functools.lru_cache(maxsize=512)
 def _has_price(provider: str, model: str, _map_size: int) -> bool:
-    import litellm
-
+    litellm = import_litellm()
     try:
         info = litellm.get_model_info(model=model, custom_llm_provider=provider)
     except Exception:  # noqa: BLE001 - "This model isn't mapped yet"
@@ -31,8 +31,7 @@ def _has_price(provider: str, model: str, _map_size: int) -> bool:
 
 def reply_cost(response, provider: str, model: str) -> float:
     """USD cost of `response` to `provider/model`; 0.0 when litellm has no price for it."""
-    import litellm
-
+    litellm = import_litellm()
     for name in dict.fromkeys((getattr(response, "model", None), model)):
         if isinstance(name, str) and name and has_price(provider, name):
             try:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlsplit
 
 from gepa_jupyter.core.errors import InputError
+from gepa_jupyter.core.guards import import_litellm
 from gepa_jupyter.core.redact import REDACTED, redact
 
 KWARG, GLOBAL, DEFAULT = "api_base", "litellm.api_base", "default"
@@ -79,8 +80,7 @@ class Endpoint:
 def resolve(provider: str, model: str, kwargs: dict) -> Endpoint:
     """The endpoint of `provider:/model`. `kwargs` (model kwargs) gets `base_url` renamed `api_base`
     (litellm.completion lets `base_url` win over `api_base`)."""
-    import litellm
-
+    litellm = import_litellm()
     if provider in NO_CHAT_ROUTE:
         raise InputError(f"{provider}:/{model}: {NO_CHAT_ROUTE[provider]}; use 'openai:/{model}' with api_base.")
     if kwargs.get("base_url"):
@@ -113,16 +113,14 @@ def _api_version(provider: str, kwargs: dict) -> str | None:
     """Azure's API version as _complete_azure picks it."""
     if provider != "azure":
         return None
-    import litellm
-
+    litellm = import_litellm()
     return (kwargs.get("api_version") or litellm.api_version or os.environ.get("AZURE_API_VERSION")
             or litellm.AZURE_DEFAULT_API_VERSION)
 
 
 def _other(provider: str, model: str, values: dict) -> Endpoint:
     """A provider without a rule here: litellm's own lookup; only an explicit api_base is pinned."""
-    import litellm
-
+    litellm = import_litellm()
     if values[KWARG]:
         return Endpoint(provider, model, values[KWARG], KWARG, True)
     base = None

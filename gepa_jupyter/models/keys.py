@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from gepa_jupyter.core import redact
 from gepa_jupyter.core.errors import InputError
+from gepa_jupyter.core.guards import import_litellm
 from gepa_jupyter.models.endpoints import KWARG, Endpoint, host
 
 PLACEHOLDER = "not-needed"
@@ -84,8 +85,7 @@ def _from_variable(name) -> str:
 
 
 def _litellm_choice(endpoint: Endpoint) -> Key:
-    import litellm
-
+    litellm = import_litellm()
     for source in KEY_RULES.get(endpoint.provider, ()):
         if source.startswith("litellm."):
             value = getattr(litellm, source.split(".", 1)[1], None)
@@ -100,8 +100,7 @@ def check(endpoint: Endpoint, key: Key) -> None:
     """Raise, before any call, if the provider needs a key and none will be sent (names the variable)."""
     if key.value or endpoint.provider in KEYLESS:
         return
-    import litellm
-
+    litellm = import_litellm()
     try:
         report = litellm.validate_environment(model=f"{endpoint.provider}/{endpoint.model}")
     except Exception:  # noqa: BLE001 - litellm cannot tell: let the call say

@@ -12,6 +12,7 @@ import os
 import threading
 
 from gepa_jupyter.core.errors import InputError
+from gepa_jupyter.core.guards import import_litellm
 
 SMOLLM2 = "smollm2"
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -117,7 +118,7 @@ def _close_all() -> None:
 
 def register_provider() -> None:
     """Make `local/<name>` reachable through litellm (and mlflow's `local:/<name>`); idempotent."""
-    import litellm
+    litellm = import_litellm()
     from litellm.utils import custom_llm_setup
 
     with _lock:
@@ -139,7 +140,7 @@ def _handler_class() -> type:
     if _handler is None:
         import asyncio
 
-        import litellm
+        litellm = import_litellm()
         from litellm import CustomLLM
 
         class LocalLLM(CustomLLM):

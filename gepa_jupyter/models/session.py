@@ -4,7 +4,9 @@ import threading
 import time
 from typing import Any, Callable
 
+from gepa_jupyter.core import steps
 from gepa_jupyter.core.errors import InputError
+from gepa_jupyter.core.guards import import_litellm
 from gepa_jupyter.core.redact import redact, redact_exception
 from gepa_jupyter.models import cache as response_cache
 from gepa_jupyter.models import costs, endpoints, keys, retry
@@ -124,19 +126,12 @@ class Model:
         url = self.endpoint.url if self.endpoint else None
         return f"{self.uri} @ {url}" if url else self.uri
 
-    def gepa_kwargs(self) -> dict:
-        """Extra gepa.optimize arguments this model wants when it reflects."""
-        if self.reflector != "small":
-            return {}
-        from gepa_jupyter.models.reflection import SmallModelReflector
-
-        return {"reflection_strategy": SmallModelReflector(self)}
-
     def __call__(self, prompt) -> str:
+        """The reply to a prompt (text or chat messages); a step of the row being evaluated, if any."""
         if self.fn is not None:
-            return self._call_function(prompt)
+            return steps.call(f"{self.role} model", {"prompt": prompt}, lambda: self._call_function(prompt))
         messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
-        return self.complete(messages)
+        return steps.call(f"{self.role} model {self.uri}", {"messages": messages}, lambda: self.complete(messages))
 
     def _call_function(self, prompt) -> str:
         try:
@@ -172,8 +167,7 @@ class Model:
     def _request(self, messages: list[dict], params: dict):
         """litellm.completion with bounded retries on timeouts, rate limits and 5xx. A rate limit
         (429 or Retry-After) holds the shared cooldown: every call to this model waits it out."""
-        import litellm
-
+        litellm = import_litellm()
         model = self.litellm_model or f"{self.provider}/{self.name}"
         call = {**params, **self._transport}
         retries = 0 if self.provider == LOCAL_PROVIDER else self.retries

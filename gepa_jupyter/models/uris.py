@@ -1,6 +1,7 @@
 """Model URIs in MLflow's `provider:/model` form, checked before any call (keys: models/keys.py)."""
 
 from gepa_jupyter.core.errors import InputError
+from gepa_jupyter.core.guards import import_litellm
 
 LOCAL_PROVIDER = "local"
 
@@ -17,8 +18,7 @@ def parse_model_uri(uri: str) -> tuple[str, str]:
     if not provider or not model:
         raise InputError(f"Model URI {uri!r} needs both a provider and a model name.")
     if provider != LOCAL_PROVIDER:
-        import litellm
-
+        litellm = import_litellm()
         known = {str(getattr(p, "value", p)) for p in litellm.provider_list}
         known |= {str(p.get("provider")) for p in (litellm.custom_provider_map or [])}
         if provider not in known:
