@@ -165,7 +165,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("model_kwargs", "dict", None,
            "Extra litellm arguments for the task model (api_base, api_key_env, temperature, ...).",
            mapping, metavar="VAR", panel=False),
-    Option("reflection_kwargs", "dict", None, "The same for the reflection model; None: as the task model.",
+    Option("reflection_kwargs", "dict", None,
+           "The same for the reflection model; None: the task model's when it is the task model, else none.",
            mapping, metavar="VAR", panel=False),
     Option("workers", "int", 10, f"Rows evaluated at once (1-{MAX_WORKERS}); raise it for a served model.",
            workers_count, metavar="N"),
@@ -201,5 +202,6 @@ def options_markdown() -> str:
     for option in OPTIONS:
         flag = option.cli_flag
         magic = f"`{flag}{' ' + option.metavar if option.metavar else ''}`" if flag else "(Python, `%config`)"
-        rows.append(f"| `{option.name}` | {magic} | `{option.default!r}` | {option.help} |")
+        cells = [f"`{option.name}`", magic, f"`{option.default!r}`", option.help]
+        rows.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
     return "\n".join(rows)

@@ -1,0 +1,69 @@
+"""The shape the code promises: options declared once, layers that only point down."""
+
+import ast
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "gepa_jupyter"
+LAYERS = {"core": 1, "models": 2, "views": 3, "frontends": 4}
+
+
+def _imports(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+    return found
+
+
+def test_layers_only_point_down():
+    wrong = []
+    for layer, rank in LAYERS.items():
+        for path in (PACKAGE / layer).rglob("*.py"):
+            for module in _imports(path):
+                parts = module.split(".")
+                if parts[0] != "gepa_jupyter" or len(parts) < 2:
+                    continue
+                target = parts[1]
+                if target == "testing" or (target == "api" and layer != "frontends") or LAYERS.get(target, 0) > rank:
+                    wrong.append(f"{path.relative_to(ROOT)} imports {module}")
+    assert not wrong, wrong
+
+
+def test_core_imports_no_ipython_or_widgets():
+    for path in (PACKAGE / "core").rglob("*.py"):
+        heads = {module.split(".")[0] for module in _imports(path)}
+        assert not heads & {"IPython", "ipywidgets", "traitlets"}, path
+
+
+def test_the_readme_option_table_is_the_declaration():
+    from gepa_jupyter.core.options import options_markdown
+
+    readme = (ROOT / "README.md").read_text()
+    table = re.search(r"<!-- options:start -->\n(.*?)\n<!-- options:end -->", readme, re.S).group(1)
+    assert table == options_markdown()
+
+
+def test_every_option_reaches_every_front_end():
+    import inspect
+
+    import gepa_jupyter
+    from gepa_jupyter.core.options import OPTIONS
+    from gepa_jupyter.frontends.magic import GepaMagic
+    from gepa_jupyter.frontends.panel.inputs import PANEL_OPTIONS
+    from gepa_jupyter.frontends.panel.line import optimize_panel
+
+    signature = inspect.signature(gepa_jupyter.optimize)
+    magic_flags = {a.dest for a in GepaMagic.optimize_prompt.parser._actions}
+    panel_flags = {a.dest for a in optimize_panel.parser._actions}
+    traits = set(GepaMagic.class_trait_names(config=True))
+    for option in OPTIONS:
+        assert option.name in signature.parameters and option.help in gepa_jupyter.optimize.__doc__
+        if option.cli_flag:
+            assert option.name in magic_flags and option.name in panel_flags, option.name
+            assert option.cli_flag in GepaMagic.optimize_prompt.__doc__, "%%optimize_prompt? shows it"
+        assert (option.name in traits) == option.config, option.name
+    assert {o.name for o in PANEL_OPTIONS} == {o.name for o in OPTIONS if o.panel}
