@@ -43,6 +43,9 @@ def prepare(prompt: str, data: Any, *, progress: Callable[[str], None] | None = 
     if proposals > 1 and "sampling_strategy" not in gepa_kwargs:
         gepa_kwargs["sampling_strategy"] = BudgetedSampling(proposals, values["max_metric_calls"], minibatch)
     say("checking the scorers (importing mlflow)")
+    from gepa_jupyter.core.guards import import_litellm
+
+    import_litellm()  # offline; mlflow's scorers and gepa import it too
     scorers = _scorers(values["scorers"], train[0])
     say("checking the models (importing litellm)")
     program, reflection, params, session = _models(values, name)

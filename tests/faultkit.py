@@ -73,7 +73,7 @@ def status_problems(run, stop_requested: bool) -> list[str]:
         problems.append(f"finished with {run.metric_calls}/{run.max_metric_calls} metric calls (not the budget)")
     if run.status == "stopped" and not stop_requested:
         problems.append("stopped though nobody asked it to stop")
-    if run.status != "failed" and run.registered_version is None:
+    if run.status != "failed" and run.candidates and run.registered_version is None:
         problems.append("ended without registering the best prompt")
     return problems
 

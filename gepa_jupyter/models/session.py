@@ -133,6 +133,19 @@ class Model:
         messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
         return steps.call(f"{self.role} model {self.uri}", {"messages": messages}, lambda: self.complete(messages))
 
+    def batch_complete(self, messages_list: list) -> list[str]:
+        """Replies to several prompts at once, each on a daemon thread (gepa's batched reflection
+        uses it: the proposals of an iteration reflect in parallel)."""
+        if len(messages_list) <= 1:
+            return [self(messages) for messages in messages_list]
+        from gepa_jupyter.core.pool import DaemonPool, wait_all
+
+        pool = DaemonPool(len(messages_list), f"{threading.current_thread().name}-batch")
+        try:
+            return wait_all([pool.submit(self, messages) for messages in messages_list], None)
+        finally:
+            pool.close()
+
     def _call_function(self, prompt) -> str:
         try:
             text = self.fn(prompt)
