@@ -28,6 +28,7 @@ import collections
 import json
 import random
 import re
+import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -245,6 +246,12 @@ class FakeOpenAIServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as real servers (vLLM, llama.cpp) do
+
+            def setup(self):
+                super().setup()  # headers and body go out as separate writes: no Nagle delay between them
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
             def do_GET(self):  # noqa: N802 - http.server's name
                 body = {"object": "list", "data": [{"id": TASK_MODEL, "object": "model"},
                                                    {"id": REFLECTION_MODEL, "object": "model"}]}
@@ -289,7 +296,10 @@ class FakeOpenAIServer:
             def log_message(self, *args):
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(ThreadingHTTPServer):
+            request_queue_size = 1024  # the default 5 drops connections from many workers (a 1 s SYN retry)
+
+        self.httpd = Server(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="fake-openai-server", daemon=True)
