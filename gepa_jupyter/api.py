@@ -25,15 +25,17 @@ def prepare(prompt: str, data: Any, *, progress: Callable[[str], None] | None = 
     """
     from gepa_jupyter.core.budget import check_budget, sample_validation
     from gepa_jupyter.core.data import prepare_records, split_holdout
+    from gepa_jupyter.core.prompts import check_chain, check_variables
     from gepa_jupyter.core.sampling import BudgetedSampling, proposals_per_iteration
-    from gepa_jupyter.core.templates import template_variables
-
     say = progress or (lambda text: None)
     values = validate_options(options)
     if values["predict_fn"] is not None and "model" in options and options["model"] is not None:
         raise InputError("Give either model or predict_fn, not both.")
-    seed_uri, name, template = _seed(prompt, values["prompt_name"] if options.get("prompt_name") else None, say)
-    records = prepare_records(data, template_variables(template), values["target"])
+    prompts = _prompts(prompt, values["prompt_name"] if options.get("prompt_name") else None, say)
+    check_variables(prompts)
+    if not prompts.single and values["predict_fn"] is None:
+        check_chain(prompts)
+    records = prepare_records(data, prompts.data_variables(), values["target"])
     train, held = split_holdout(records, values["holdout"], values["random_seed"])
     gepa_kwargs = dict(values["gepa_kwargs"] or {})
     minibatch = gepa_kwargs.get("reflection_minibatch_size") or 3
@@ -48,15 +50,15 @@ def prepare(prompt: str, data: Any, *, progress: Callable[[str], None] | None = 
     import_litellm()  # offline; mlflow's scorers and gepa import it too
     scorers = _scorers(values["scorers"], train[0])
     say("checking the models (importing litellm)")
-    program, reflection, params, session = _models(values, name)
+    program, reflection, params, session = _models(values, prompts)
     if not {"reflection_prompt_template", "reflection_strategy"} & set(gepa_kwargs) and reflection.reflector == "small":
         from gepa_jupyter.core.small_reflector import SmallModelReflector
 
         gepa_kwargs["reflection_strategy"] = SmallModelReflector(reflection)
     return RunSpec(
-        seed_template=template, prompt_name=name, program=program, train_records=train,
+        seed_prompts=prompts.templates, program=program, train_records=train,
         validation_records=validation, holdout_records=held, scorers=scorers, reflection_model=reflection,
-        options=values, seed_prompt_uri=seed_uri, gepa_kwargs=gepa_kwargs, params=params,
+        options=values, seed_prompt_uris=prompts.uris, gepa_kwargs=gepa_kwargs, params=params,
         read_usage=session.usage, on_close=session.close,
     )
 
@@ -74,19 +76,19 @@ def _scorers(names_or_scorers, sample: dict) -> list:
     return resolved
 
 
-def _models(values: dict, prompt_name: str):
+def _models(values: dict, prompts):
     """(program, reflection model, params for MLflow, model session) of the options."""
     from gepa_jupyter import models
-    from gepa_jupyter.core.programs import PredictFnProgram, TemplateProgram
+    from gepa_jupyter.core.programs import ChainProgram, PredictFnProgram, TemplateProgram
 
     session = models.ModelSession(cache=values["cache"])
     model_kwargs = values["model_kwargs"] or {}
     params = {}
     if values["predict_fn"] is not None:
-        program = PredictFnProgram(values["predict_fn"], [prompt_name])
+        program = PredictFnProgram(values["predict_fn"], prompts.names)
     else:
         task = session.model(values["model"] or DEFAULT_MODEL, role="task", **model_kwargs)
-        program = TemplateProgram(prompt_name, task)
+        program = TemplateProgram(prompts.names[0], task) if prompts.single else ChainProgram(prompts.names, task)
         params["model"] = task.describe()
     reflection_kwargs = values["reflection_kwargs"]
     if reflection_kwargs is None:
@@ -97,19 +99,64 @@ def _models(values: dict, prompt_name: str):
     return program, reflection, params, session
 
 
-def _seed(prompt: Any, prompt_name: str | None, say) -> tuple[str | None, str, str]:
-    """(existing prompt URI or None, prompt name, template) from a template or a prompts:/ URI."""
-    if not isinstance(prompt, str):
-        raise InputError(f"The prompt must be a template string or a prompts:/name/N URI, not {type(prompt).__name__}.")
-    if not prompt.strip():
-        raise InputError("The prompt is empty: write the seed prompt with {{variables}}, e.g. 'Classify: {{review}}'.")
-    if not is_prompt_uri(prompt):
-        return None, prompt_name or DEFAULT_PROMPT_NAME, prompt
+def _prompts(prompt: Any, prompt_name: str | None, say):
+    """The PromptSet of `prompt`: a template, `### name` sections, a dict, a URI or a list of URIs."""
+    from gepa_jupyter.core.names import check_prompt_name
+    from gepa_jupyter.core.prompts import PromptSet, split_sections
+
+    if isinstance(prompt, str):
+        if not prompt.strip():
+            raise InputError("The prompt is empty: write the seed prompt with {{variables}}, "
+                             "e.g. 'Classify: {{review}}'.")
+        sections = split_sections(prompt)
+        if sections is None:
+            if is_prompt_uri(prompt):
+                return _registered([prompt.strip()], prompt_name, say)
+            return PromptSet({prompt_name or DEFAULT_PROMPT_NAME: prompt})
+        prompt = sections
+    if isinstance(prompt, (list, tuple)):
+        if not prompt or not all(is_prompt_uri(p) for p in prompt):
+            raise InputError("A list of prompts must hold prompts:/name/N URIs; for templates, pass a dict "
+                             "{name: template}.")
+        return _registered([p.strip() for p in prompt], prompt_name, say)
+    if not isinstance(prompt, dict) or not prompt:
+        raise InputError("The prompt must be a template string, a prompts:/name/N URI, a dict {name: template} "
+                         f"or a list of URIs, not {type(prompt).__name__}.")
+    if prompt_name:
+        raise InputError("prompt_name names a single prompt; with several, their names are the dict's keys.")
+    templates, uris = {}, {}
+    for name, text in prompt.items():
+        if not isinstance(name, str) or not isinstance(text, str) or not text.strip():
+            raise InputError(f"Prompt {name!r}: each entry must be a name and a non-empty template (or URI).")
+        check_prompt_name(name)
+        if is_prompt_uri(text):
+            version = _load(text.strip(), say)
+            if version.name != name:
+                raise InputError(f"Prompt {name!r} is given as {text.strip()!r}, a version of {version.name!r}: "
+                                 "the key must be the registered name.")
+            templates[name], uris[name] = version.template, text.strip()
+        else:
+            templates[name] = text
+    return PromptSet(templates, uris)
+
+
+def _registered(uris: list[str], prompt_name: str | None, say):
+    from gepa_jupyter.core.prompts import PromptSet
+
+    templates, given = {}, {}
+    for uri in uris:
+        version = _load(uri, say)
+        if version.name in templates:
+            raise InputError(f"Two of the prompts are versions of {version.name!r}: each prompt is optimized once.")
+        templates[version.name], given[version.name] = version.template, uri
+    if prompt_name and (len(templates) != 1 or prompt_name not in templates):
+        raise InputError(f"prompt_name {prompt_name!r} differs from the name in {uris[0]!r}.")
+    return PromptSet(templates, given)
+
+
+def _load(uri: str, say):
     say("loading the seed prompt from the registry")
-    version = load_registered_prompt(prompt.strip())
-    if prompt_name and prompt_name != version.name:
-        raise InputError(f"prompt_name {prompt_name!r} differs from the name in {prompt.strip()!r}.")
-    return prompt.strip(), version.name, version.template
+    return load_registered_prompt(uri)
 
 
 def is_prompt_uri(text: Any) -> bool:
@@ -143,7 +190,8 @@ def _docstring() -> str:
     lines = [
         "Start optimizing `prompt` on `data` in the background and return the run at once.",
         "",
-        "prompt: the seed template with `{{variable}}` placeholders, or a `prompts:/name/N` URI.",
+        "prompt: the seed template with `{{variable}}` placeholders, or a `prompts:/name/N` URI; several",
+        "    prompts: a dict {name: template or URI}, a list of URIs, or `### name` sections (core.prompts).",
         "data: a DataFrame with a column per variable plus the target column, or MLflow-style",
         "    records `{'inputs': {...}, 'expectations': {...}}`.",
         "Bad input raises gepa_jupyter.InputError before any model is called.",

@@ -166,7 +166,10 @@ def test_model_as_uri_variable_scorer_variable_and_predict_fn(ip):
     assert run.wait(60) and run.status == "finished"
     assert {"says_label", "exact_match"} <= set(run.scores.columns)
 
-    ip.user_ns["predict"] = lambda review: "positive"
+    from mlflow.entities.model_registry import PromptVersion
+
+    held = PromptVersion("gepa-prompt", 1, "placeholder {{review}}")  # mlflow's contract: format it at call time
+    ip.user_ns["predict"] = lambda review: held.format(review=review) and "positive"
     result = run_magic(ip, "--data reviews --predict-fn predict --reflection-model reflect --budget 40 --val-size 16")
     assert result.result.status == "finished" and result.result.seed_score == pytest.approx(6 / 16)
 

@@ -13,22 +13,33 @@ def usage_totals(usage: dict) -> tuple[int, float]:
     return calls, cost
 
 
-def candidates_frame(candidates: list[CandidateEvent], prompt_name: str | None = None):
-    """A fresh DataFrame of the candidates: sort, filter and save it freely."""
+def candidates_frame(candidates: list[CandidateEvent], prompt_names=None):
+    """A fresh DataFrame of the candidates: sort, filter and save it freely.
+
+    `prompt` holds the candidate's prompt (with several prompts, their `### name` sections); with
+    several prompts each also has a column `prompt:<name>`, and `changed` names the prompts that
+    differ from the candidate's parent (the component gepa chose to change).
+    """
     import pandas as pd
 
+    from gepa_jupyter.core.prompts import join_sections
+
+    names = [prompt_names] if isinstance(prompt_names, str) else list(prompt_names or [])
+    several = len(names) > 1
+    by_index = {c.index: c for c in candidates}
     scorer_names = list(dict.fromkeys(n for c in candidates for n in c.scorer_scores))
     rows = []
     for c in candidates:
         calls, cost = usage_totals(c.usage)
-        if prompt_name and prompt_name in c.prompts:
-            prompt = c.prompts[prompt_name]
-        else:
-            prompt = "\n\n".join(c.prompts.values()) if len(c.prompts) != 1 else next(iter(c.prompts.values()))
-        rows.append(
-            [c.index, c.iteration, c.parents[0] if c.parents else None, c.score]
-            + [c.scorer_scores.get(n) for n in scorer_names]
-            + [c.metric_calls, round(c.elapsed, 3), calls, cost, c.new_best, prompt]
-        )
-    frame = pd.DataFrame(rows, columns=BASE_COLUMNS + scorer_names + TAIL_COLUMNS)
+        texts = {n: c.prompts[n] for n in names if n in c.prompts} or dict(c.prompts)
+        row = ([c.index, c.iteration, c.parents[0] if c.parents else None, c.score]
+               + [c.scorer_scores.get(n) for n in scorer_names]
+               + [c.metric_calls, round(c.elapsed, 3), calls, cost, c.new_best, join_sections(texts)])
+        if several:
+            parent = by_index.get(c.parents[0]) if c.parents else None
+            row += [texts.get(n) for n in names]
+            row.append(", ".join(n for n in names if parent is not None and parent.prompts.get(n) != texts.get(n)))
+        rows.append(row)
+    columns = BASE_COLUMNS + scorer_names + TAIL_COLUMNS + ([f"prompt:{n}" for n in names] + ["changed"] if several else [])
+    frame = pd.DataFrame(rows, columns=columns)
     return frame.astype({"parent": "Int64"}) if not frame.empty else frame

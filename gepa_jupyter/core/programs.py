@@ -1,7 +1,9 @@
 """What a candidate runs on one row: `program(candidate, inputs) -> output`.
 
-`TemplateProgram` fills one prompt from the row's variables and asks a model; `PredictFnProgram`
-calls a user's mlflow-style predict_fn, which reads the candidate through `PromptVersion.template`.
+`TemplateProgram` fills one prompt from the row's variables and asks a model; `ChainProgram`
+runs several prompts in order, each output filling the later prompts' `{{name}}`;
+`PredictFnProgram` calls a user's mlflow-style predict_fn, which reads the candidate through
+`PromptVersion.template`.
 """
 
 from typing import Any, Callable
@@ -21,6 +23,22 @@ class TemplateProgram:
 
     def __call__(self, candidate: dict[str, str], inputs: dict) -> Any:
         return self.model(render(candidate[self.prompt_name], inputs))
+
+
+class ChainProgram:
+    """Several prompts in order: each filled with the row's variables and the earlier outputs
+    (`{{name}}`), each answered by the model; the last answer is the output."""
+
+    def __init__(self, prompt_names: list[str], model: Callable[[str], Any]):
+        self.prompt_names = list(prompt_names)
+        self.model = model
+
+    def __call__(self, candidate: dict[str, str], inputs: dict) -> Any:
+        values = dict(inputs)
+        output = None
+        for name in self.prompt_names:
+            output = values[name] = self.model(render(candidate[name], values))
+        return output
 
 
 class PredictFnProgram:

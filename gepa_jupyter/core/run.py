@@ -20,6 +20,7 @@ from gepa_jupyter.core import quiet, redact, registry
 from gepa_jupyter.core.errors import Halt, RunConflictError, RunStopped
 from gepa_jupyter.core.events import EventHub, StatusEvent, best_candidate
 from gepa_jupyter.core.frame import candidates_frame
+from gepa_jupyter.core.prompts import join_sections
 
 OPTIMIZED_ALIAS = registry.OPTIMIZED_ALIAS
 STATUSES = ("running", "finished", "stopped", "failed")
@@ -39,8 +40,7 @@ class RunSpec:
     there, and logs each scalar one as an MLflow param, so a new option needs no plumbing.
     """
 
-    seed_template: str
-    prompt_name: str
+    seed_prompts: dict[str, str]  # prompt name -> seed template, in program order
     program: Any  # core.programs: (candidate prompts, inputs) -> output
     train_records: list[dict]
     validation_records: list[dict]
@@ -48,7 +48,7 @@ class RunSpec:
     scorers: list
     reflection_model: Any  # URI string or callable (prompt) -> str
     options: dict
-    seed_prompt_uri: str | None = None  # an existing registered version instead of registering
+    seed_prompt_uris: dict[str, str] = field(default_factory=dict)  # registered versions given as seeds
     gepa_kwargs: dict = field(default_factory=dict)
     params: dict = field(default_factory=dict)  # extra MLflow params (never secrets)
     read_usage: Callable[[], dict] | None = None  # model usage so far, by role
@@ -67,15 +67,15 @@ class OptimizationRun:
 
         self.spec = spec
         self.key = uuid.uuid4().hex[:8]  # names this run's threads: gepa-jupyter-<key>...
-        self.seed_prompt = spec.seed_template
-        self.prompt_name = spec.prompt_name
+        self.seed_prompts = dict(spec.seed_prompts)
+        self.prompt_names = list(self.seed_prompts)
+        self.prompt_name = self.prompt_names[0]
         self.status = "running"
         self.error: str | None = None
         self.exception: BaseException | None = None
         self.traceback: str | None = None
         self.result = None  # mlflow's PromptOptimizerOutput
         self.holdout_scores: dict[str, dict] = {}
-        self.registered_version: int | None = None
         self.optimized_alias = False
         self.started_at = time.time()
         self.ended_at: float | None = None
@@ -96,7 +96,8 @@ class OptimizationRun:
         self.experiment_id: str | None = None
         self.run_id: str | None = None
         self.tracking_uri: str | None = None
-        self.seed_prompt_uri: str | None = spec.seed_prompt_uri
+        self.seed_prompt_uris: dict[str, str] = dict(spec.seed_prompt_uris)
+        self.registered_versions: dict[str, int] = {}  # prompt name -> version of its best text
         self.client = None
         self._phase = "starting"
         self._done = threading.Event()
@@ -108,7 +109,7 @@ class OptimizationRun:
     @property
     def scores(self):
         """A DataFrame, one row per validation candidate scored so far."""
-        return candidates_frame(list(self.optimizer.candidates), self.prompt_name)
+        return candidates_frame(list(self.optimizer.candidates), self.prompt_names)
 
     @property
     def candidates(self):
@@ -120,10 +121,24 @@ class OptimizationRun:
         return best_candidate(self.optimizer.candidates)
 
     @property
-    def best_prompt(self) -> str:
-        """The best prompt text so far; the seed until a candidate beats it."""
+    def best_prompts(self) -> dict[str, str]:
+        """The best candidate's prompt texts by name; the seeds until a candidate beats them."""
         best = self.best
-        return best.prompts.get(self.prompt_name, self.seed_prompt) if best else self.seed_prompt
+        return {name: (best.prompts.get(name, text) if best else text) for name, text in self.seed_prompts.items()}
+
+    @property
+    def best_prompt(self) -> str:
+        """The best prompt text (with several prompts: their `### name` sections)."""
+        return join_sections(self.best_prompts)
+
+    @property
+    def seed_prompt(self) -> str:
+        """The seed prompt text (with several prompts: their `### name` sections)."""
+        return join_sections(self.seed_prompts)
+
+    @property
+    def seed_prompt_uri(self) -> str | None:
+        return self.seed_prompt_uris.get(self.prompt_name)
 
     @property
     def seed_score(self) -> float | None:
@@ -173,9 +188,16 @@ class OptimizationRun:
 
     @property
     def registered_prompt_uri(self) -> str | None:
-        if self.registered_version is None:
-            return None
-        return f"prompts:/{self.prompt_name}/{self.registered_version}"
+        """The best prompt's version (the first prompt's, with several: see registered_prompt_uris)."""
+        return self.registered_prompt_uris.get(self.prompt_name)
+
+    @property
+    def registered_prompt_uris(self) -> dict[str, str]:
+        return {name: f"prompts:/{name}/{version}" for name, version in self.registered_versions.items()}
+
+    @property
+    def registered_version(self) -> int | None:
+        return self.registered_versions.get(self.prompt_name)
 
     def subscribe(self, listener: Callable[[Any], None]) -> Callable[[], None]:
         """Call `listener(event)` for each CandidateEvent, BudgetEvent, ProposalEvent, StatusEvent."""
@@ -194,15 +216,26 @@ class OptimizationRun:
         return self._done.wait(timeout)
 
     def register_best(self, force: bool = True, tags: dict | None = None) -> int | None:
-        """Register the best prompt now (after the run); `force` sets the alias even when it did
-        not beat the seed; `tags` are added to the version's. Returns the version."""
+        """Register the best prompt(s) now (after the run); `force` sets the alias even when the best
+        did not beat the seed; `tags` are added to the versions' tags. Returns the (first) version.
+
+        With several prompts each one is registered under its own name, and only those the best
+        candidate changed get a new version and the alias."""
         from mlflow import MlflowClient
 
         client = self.client or MlflowClient()
-        self.registered_version, self.optimized_alias = registry.register_best(
-            client, self.prompt_name, self.best_prompt, run_id=self.run_id, best=self.best,
-            seed_score=self.seed_score, seed_version=_version_of(self.seed_prompt_uri),
-            holdout=self.holdout_scores, force=force, extra_tags=tags)
+        aliased = []
+        best = self.best
+        for name, text in self.best_prompts.items():
+            unchanged = text == self.seed_prompts[name]
+            version, alias = registry.register_best(
+                client, name, text, run_id=self.run_id, best=best if not unchanged else None,
+                seed_score=self.seed_score, seed_version=_version_of(self.seed_prompt_uris.get(name)),
+                holdout=self.holdout_scores, force=force and not unchanged, extra_tags=tags)
+            if version is not None:
+                self.registered_versions[name] = version
+            aliased.append(alias)
+        self.optimized_alias = any(aliased)
         return self.registered_version
 
     def __repr__(self):
@@ -260,8 +293,9 @@ class OptimizationRun:
         self.client = client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=mlflow.get_registry_uri())
         self._halt_if_stopped()
         self._set_phase("registering the seed prompt")
-        if self.seed_prompt_uri is None:
-            self.seed_prompt_uri = registry.register_seed(client, self.prompt_name, self.seed_prompt)
+        for name, template in self.seed_prompts.items():
+            if name not in self.seed_prompt_uris:
+                self.seed_prompt_uris[name] = registry.register_seed(client, name, template)
         self._halt_if_stopped()
         self._set_phase("creating the MLflow run")
         self.experiment_id = _experiment_id(client, self.spec.options["experiment"]) or _get_experiment_id()
@@ -269,10 +303,11 @@ class OptimizationRun:
                                 tags={"gepa_jupyter.prompt": self.prompt_name, "gepa_jupyter.status": "running"})
         self.run_id = run.info.run_id
         self.optimizer.run_id, self.optimizer.client = self.run_id, client
-        params = {"optimizer": "StreamingGepaOptimizer", "num_prompts": 1,
+        params = {"optimizer": "StreamingGepaOptimizer", "num_prompts": len(self.prompt_names),
                   "num_training_samples": len(self.spec.train_records)}
         ours = {k: v for k, v in self.spec.options.items() if v is None or isinstance(v, (bool, int, float, str))}
-        ours |= {"prompt_uri": self.seed_prompt_uri, "scorers": ",".join(s.name for s in self.spec.scorers),
+        ours |= {"prompt_uri": ",".join(self.seed_prompt_uris.values()), "num_prompts": len(self.prompt_names),
+                 "scorers": ",".join(s.name for s in self.spec.scorers),
                  "num_validation_rows": len(self.spec.validation_records),
                  "num_holdout_rows": len(self.spec.holdout_records)} | self.spec.params
         params |= {f"gepa_jupyter.{k}": v for k, v in ours.items()}
@@ -300,7 +335,7 @@ class OptimizationRun:
                 return True
             self._phase = "optimizing"
             self.result = self.optimizer.optimize(self._evaluator, self.spec.train_records,
-                                                  {self.prompt_name: self.seed_prompt}, enable_tracking=True)
+                                                  dict(self.seed_prompts), enable_tracking=True)
         finally:
             if swap is not None:
                 swap.uninstall()
@@ -318,11 +353,19 @@ class OptimizationRun:
         self._set_phase("checking the model on one row")
         record = self.spec.train_records[0]
         try:
-            call_abandonably(self.spec.program, {self.prompt_name: self.seed_prompt}, record["inputs"],
+            call_abandonably(self.spec.program, dict(self.seed_prompts), record["inputs"],
                              stop=self.optimizer.stop_event, name=f"{quiet.THREAD_PREFIX}{self.key}-check")
         except Exception as e:
             raise RuntimeError(f"Failed to run the prediction function on the first row before optimizing: "
                                f"{type(e).__name__}: {e}") from e
+        swap = getattr(self.spec.program, "swap", None)
+        unused = [name for name in self.prompt_names if swap is not None and name not in swap.used]
+        if unused:  # mlflow only warns; its budget would go to a prompt that changes nothing
+            raise RuntimeError(
+                f"The predict_fn never formatted the prompt{'s' if len(unused) > 1 else ''} "
+                f"{', '.join(map(repr, unused))} (it read {sorted(swap.used) or 'none'}): load each prompt by name "
+                "inside predict_fn (mlflow.genai.load_prompt('prompts:/<name>@latest')) and call .format(), "
+                "or optimize only the prompts it uses.")
 
     def _log_run_metrics(self) -> None:
         """What mlflow's optimize_prompts logs for the run: initial and final scores."""
@@ -343,9 +386,8 @@ class OptimizationRun:
 
         scores = {}
         try:
-            for label, template in (("seed", self.seed_prompt), ("best", self.best_prompt)):
-                aggregate, per_scorer = summarize(self._evaluator({self.prompt_name: template},
-                                                                  self.spec.holdout_records))
+            for label, prompts in (("seed", self.seed_prompts), ("best", self.best_prompts)):
+                aggregate, per_scorer = summarize(self._evaluator(dict(prompts), self.spec.holdout_records))
                 scores[label] = {"score": aggregate, **per_scorer}
         except Halt:
             return True

@@ -207,9 +207,15 @@ def options_from_line(args, options: Iterable[Option], config, namespace: dict) 
         raw = getattr(args, option.name, None) if option.cli_flag else None
         if raw is not None:
             values[option.name] = convert(option, raw, namespace)
-        elif config is not None and option.config:
-            values[option.name] = getattr(config, option.name)
+        elif config is not None and option.config and not is_default(option, getattr(config, option.name)):
+            values[option.name] = getattr(config, option.name)  # set with %config; defaults stay optimize's
     return values
+
+
+def is_default(option: Option, value) -> bool:
+    if isinstance(value, (list, tuple)) and isinstance(option.default, (list, tuple)):
+        return list(value) == list(option.default)
+    return value == option.default
 
 
 def one_line(error) -> str:

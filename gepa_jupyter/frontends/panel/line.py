@@ -42,7 +42,7 @@ def panel_arguments(line: str, namespace: dict, config=None) -> tuple:
         if raw is not None:  # names stay names: the panel lists the notebook's callables, checks scorers
             options[option.name] = (raw if option.kind == "model" else _scorers(raw, namespace)
                                     if option.kind == "scorers" else arguments.convert(option, raw, namespace))
-        elif config is not None and option.config and getattr(config, option.name) != option.default:
+        elif config is not None and option.config and not arguments.is_default(option, getattr(config, option.name)):
             options[option.name] = getattr(config, option.name)
     return prompt, args.data, options
 

@@ -1,0 +1,125 @@
+"""Programs with several prompts: a two-step chain where only the second prompt can raise the score."""
+
+import json
+
+import pytest
+from mlflow import MlflowClient
+
+import gepa_jupyter
+from gepa_jupyter import InputError
+from gepa_jupyter.testing import REVIEWS, FakeReflectionModel, answer, sentiment_data
+from tests.helpers import candidate_dirs, candidate_files, eval_score_history
+
+REWRITE = "Rewrite the review in plain words: {{review}}"
+ANSWER = "Classify the sentiment of this review: {{rewrite}}"
+PROMPTS = {"rewrite": REWRITE, "answer": ANSWER}
+
+
+class TwoStepModel:
+    """The first step passes the review through whatever its prompt says (hints there change
+    nothing); the second classifies following the hints of its own prompt (testing.answer)."""
+
+    __name__ = "two-step-model"
+
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, prompt: str) -> str:
+        self.calls += 1
+        if prompt.startswith("Rewrite"):
+            return next(text for text, _, _ in REVIEWS if text in prompt)
+        return answer(prompt)
+
+
+def start(prompts=PROMPTS, **kwargs):
+    kwargs.setdefault("model", TwoStepModel())
+    kwargs.setdefault("reflection_model", FakeReflectionModel())
+    kwargs.setdefault("max_metric_calls", 300)
+    kwargs.setdefault("cache", False)
+    return gepa_jupyter.optimize(prompts, sentiment_data(), **kwargs)
+
+
+def test_only_the_second_prompt_can_help_and_the_run_finds_it(tracking):
+    run = start()
+    assert run.wait(120) and run.status == "finished", run.traceback
+    frame = run.scores
+    assert frame["score"].iloc[0] == 0.0 and frame["score"].max() == 1.0
+    assert {"prompt:rewrite", "prompt:answer", "changed"} <= set(frame.columns)
+    best = run.best_prompts
+    assert best["rewrite"] == REWRITE and "one word" in best["answer"] and "{{rewrite}}" in best["answer"]
+    improved = frame[frame["score"] > frame["score"].shift(fill_value=0)]
+    assert all("answer" in changed for changed in improved["changed"].iloc[1:]), "every gain changed 'answer'"
+    assert any(frame["changed"] == "rewrite") or len(frame) >= 2  # gepa's round robin tried the first prompt too
+
+    # MLflow: a step per candidate with one text file per prompt, equal to the table.
+    dirs = candidate_dirs(run.run_id)
+    assert len(dirs) == len(frame) and [v for _, v in eval_score_history(run.run_id)] == list(frame["score"])
+    for i, directory in enumerate(dirs):
+        files = candidate_files(run.run_id, directory)
+        assert files["rewrite.txt"] == frame["prompt:rewrite"].iloc[i]
+        assert files["answer.txt"] == frame["prompt:answer"].iloc[i]
+        assert json.loads(files["scores.json"])["aggregate"] == frame["score"].iloc[i]
+
+    # The registry: the changed prompt has its optimized version and alias; the unchanged one does not.
+    client = MlflowClient()
+    assert client.get_prompt_version_by_alias("answer", "optimized").template == best["answer"]
+    with pytest.raises(Exception):
+        client.get_prompt_version_by_alias("rewrite", "optimized")
+    assert run.registered_prompt_uris["rewrite"] == run.seed_prompt_uris["rewrite"]
+    assert client.get_prompt_version("rewrite", 1).template == REWRITE
+    params = client.get_run(run.run_id).data.params
+    assert params["num_prompts"] == "2" and params["gepa_jupyter.num_prompts"] == "2"
+
+
+def test_the_magic_takes_one_section_per_prompt(tracking):
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("load_ext", "gepa_jupyter")
+    shell.user_ns.update(reviews=sentiment_data(), task=TwoStepModel(), reflect=FakeReflectionModel())
+    body = f"### rewrite\n{REWRITE}\n\n### answer\n{ANSWER}\n"
+    result = shell.run_cell(f"%%optimize_prompt --data reviews --model task --reflection-model reflect "
+                            f"--budget 300 --no-block --out run\n{body}")
+    assert result.error_in_exec is None, result.error_in_exec
+    run = shell.user_ns["run"]
+    assert run.wait(120) and run.status == "finished"
+    assert run.seed_prompts == PROMPTS and run.best_prompts["rewrite"] == REWRITE
+    assert run.best_prompt.startswith("### rewrite\n") and "### answer\n" in run.best_prompt
+
+
+@pytest.mark.parametrize("prompts, message", [
+    ({"rewrite": REWRITE, "answer": "Classify the sentiment of this review: {{review}}"},
+     "The prompt 'rewrite' feeds no later prompt"),
+    ({"answer": ANSWER, "rewrite": REWRITE}, "reads {{rewrite}}, the output of a later prompt"),
+    ({"rewrite": REWRITE, "answer": "Classify it."}, "The prompt 'answer' has no {{variable}}"),
+    ("### a\nClassify: {{review}}\n### a\nAgain: {{a}}", "Two prompts are named 'a'"),
+    ({"my prompt": REWRITE, "answer": ANSWER}, "MLflow does not accept the prompt name 'my prompt'"),
+])
+def test_bad_prompt_sets_are_refused_before_any_call(tracking, prompts, message):
+    model = TwoStepModel()
+    with pytest.raises(InputError, match=message):
+        start(prompts, model=model)
+    assert model.calls == 0
+
+
+def test_two_versions_of_one_prompt_are_refused(tracking):
+    import mlflow
+
+    mlflow.genai.register_prompt(name="answer", template=ANSWER)
+    mlflow.genai.register_prompt(name="answer", template=ANSWER + " Be brief.")
+    with pytest.raises(InputError, match="Two of the prompts are versions of 'answer'"):
+        start(["prompts:/answer/1", "prompts:/answer/2"])
+
+
+def test_a_predict_fn_that_never_formats_a_prompt_is_named_before_the_budget_is_spent(tracking):
+    from mlflow.entities.model_registry import PromptVersion
+
+    rewrite = PromptVersion("rewrite", 1, REWRITE)  # read at call time: the candidate's text
+
+    def predict_fn(review):
+        return answer(rewrite.format(review=review))  # never formats "answer"
+
+    run = start(predict_fn=predict_fn, model=None, reflection_model=FakeReflectionModel())
+    assert run.wait(60) and run.status == "failed"
+    assert "never formatted the prompt 'answer'" in run.error and "read ['rewrite']" in run.error
+    assert run.metric_calls == 0 and run.candidates == []
