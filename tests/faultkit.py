@@ -11,7 +11,7 @@ import threading
 import time
 
 from gepa_jupyter.core.budget import MINIBATCH
-from gepa_jupyter.core.frame import BASE_COLUMNS, TAIL_COLUMNS
+from gepa_jupyter.core.frame import scorer_columns
 from tests.helpers import candidate_dirs, candidate_files, eval_score_history
 
 MLFLOW_STATUS = {"finished": "FINISHED", "stopped": "KILLED", "failed": "FAILED"}
@@ -94,7 +94,7 @@ def audit(run, witness: GepaWitness) -> tuple[int, list[str]]:
         problems.append(f"{len(rows) - len(witness.candidates)} rows in run.scores that gepa never scored")
     history = dict(eval_score_history(run.run_id)) if run.run_id else {}
     dirs = set(candidate_dirs(run.run_id)) if rows else set()
-    scorer_columns = [c for c in frame.columns if c not in BASE_COLUMNS + TAIL_COLUMNS]
+    scorers = scorer_columns(frame)
     for step, (index, score, prompt) in enumerate(rows):
         directory = f"prompt_candidates/iteration_{step}"
         missing = []
@@ -109,7 +109,7 @@ def audit(run, witness: GepaWitness) -> tuple[int, list[str]]:
             logged = json.loads(files.get("scores.json", "{}"))
             if abs(logged.get("aggregate", float("nan")) - score) > 1e-9:
                 missing.append(f"scores.json aggregate {logged.get('aggregate')}")
-            for name in scorer_columns:
+            for name in scorers:
                 value = frame[name].iloc[step]
                 if value == value and abs(logged.get("per_scorer", {}).get(name, float("nan")) - value) > 1e-9:
                     missing.append(f"scores.json {name}")

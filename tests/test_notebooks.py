@@ -242,3 +242,15 @@ def test_a_served_model_litellm_does_not_know_leaves_nothing_but_the_view(tmp_pa
     status = text_of(book.cells[2].outputs).split()
     assert status[0] == "finished" and int(status[1]) >= 1 and status[2] == "True"
     assert openai_server.calls() > 0 and openai_server.calls(REFLECTION_MODEL) > 0
+
+
+def test_two_prompts_notebook(tmp_path):
+    """A two-prompt pipeline on the embedded model: both prompts in the table, MLflow and the registry."""
+    book, exported = execute("two_prompts", tmp_path / "out")
+    view = live_view(outputs_of(book, "%%optimize_prompt"))
+    assert 'data-status="finished"' in view["text/html"]
+    table = text_of(outputs_of(book, 'run.scores[["candidate"'))
+    assert "prompt:extract" in table and "prompt:answer" in table and "changed" in table
+    registered = text_of(outputs_of(book, "for name, uri in run.registered_prompt_uris"))
+    assert "extract: prompts:/extract/" in registered and "answer: prompts:/answer/" in registered
+    assert 'class="gepa-compare"' in exported

@@ -6,6 +6,16 @@ BASE_COLUMNS = ["candidate", "iteration", "parent", "score"]
 TAIL_COLUMNS = ["metric_calls", "elapsed_s", "model_calls", "cost_usd", "new_best", "prompt"]
 
 
+PROMPT_COLUMN = "prompt:"  # + a prompt's name, with several prompts
+CHANGED = "changed"
+
+
+def scorer_columns(frame) -> list[str]:
+    """The per-scorer columns of a scores DataFrame."""
+    fixed = set(BASE_COLUMNS + TAIL_COLUMNS + [CHANGED])
+    return [c for c in frame.columns if c not in fixed and not str(c).startswith(PROMPT_COLUMN)]
+
+
 def usage_totals(usage: dict) -> tuple[int, float]:
     """(model calls, cost) summed over the roles of a usage snapshot."""
     calls = sum(int(u.get("calls", 0)) for u in usage.values() if isinstance(u, dict))
@@ -40,6 +50,6 @@ def candidates_frame(candidates: list[CandidateEvent], prompt_names=None):
             row += [texts.get(n) for n in names]
             row.append(", ".join(n for n in names if parent is not None and parent.prompts.get(n) != texts.get(n)))
         rows.append(row)
-    columns = BASE_COLUMNS + scorer_names + TAIL_COLUMNS + ([f"prompt:{n}" for n in names] + ["changed"] if several else [])
+    columns = BASE_COLUMNS + scorer_names + TAIL_COLUMNS + ([PROMPT_COLUMN + n for n in names] + [CHANGED] if several else [])
     frame = pd.DataFrame(rows, columns=columns)
     return frame.astype({"parent": "Int64"}) if not frame.empty else frame

@@ -8,7 +8,7 @@ and output, `gepa_kwargs` honoured as mlflow honours them), with these differenc
   reflection in flight is abandoned (it is not a candidate) and the best candidate so far
   is returned;
 - a proposal that drops or invents a `{{variable}}` is discarded before it is evaluated;
-- optionally (`enforce_budget=True`) the metric calls never pass the budget by a minibatch or more.
+- optionally (`enforce_budget=True`) the metric calls never pass the budget by more than one minibatch.
 """
 
 import collections

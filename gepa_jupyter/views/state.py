@@ -5,7 +5,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from gepa_jupyter.core.events import best_candidate
-from gepa_jupyter.core.frame import BASE_COLUMNS, TAIL_COLUMNS, candidates_frame, usage_totals
+from gepa_jupyter.core.frame import candidates_frame, scorer_columns, usage_totals
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ class RunSnapshot:
 
     @property
     def scorer_names(self) -> list[str]:
-        return [c for c in self.scores.columns if c not in BASE_COLUMNS + TAIL_COLUMNS]
+        return scorer_columns(self.scores)
 
     @property
     def cost(self) -> float:
