@@ -13,6 +13,7 @@ Figures (each printed with its goal):
   vs_mlflow      wall time of gepa_jupyter.optimize (response cache off) over plain
                  mlflow.genai.optimize_prompts + GepaPromptOptimizer, zero-latency model, budget 200,
                  median of interleaved repeats                                    goal <= 0.15
+                 (and the same run with traces="all", over traces="off": what one trace per row costs)
   cached_rerun   the same optimize run again on a cache holding every reply (0 model calls): wall,
                  and per metric call                                               goal <= 1.5 s
   served         a 1 s latency server, workers=64, 200 rows, budget 1,000: wall / ideal, where
@@ -115,6 +116,8 @@ def figure_vs_mlflow(folder: str, repeats: int, budget: int) -> tuple[dict, dict
             for label, fn in order:
                 fresh_store(folder, f"speed-{label}-{i}")
                 (ours if label == "ours" else theirs).append(fn(server, data, budget, f"bench-{label}-{i}"))
+        fresh_store(folder, "traced")
+        traced = run_ours(server, data, budget, "bench-traced", traces="all")
         fresh_store(folder, "cached")
         cache = os.path.join(folder, "responses.sqlite")
         first = run_ours(server, data, budget, "bench-cache", cache=cache)
@@ -127,7 +130,9 @@ def figure_vs_mlflow(folder: str, repeats: int, budget: int) -> tuple[dict, dict
           "ours_seconds": [round(r["seconds"], 2) for r in ours], "mlflow_seconds": [round(r["seconds"], 2) for r in theirs],
           "ours_metric_calls": [r["metric_calls"] for r in ours],
           "final_scores": {"ours": [r["final_score"] for r in ours], "mlflow": [r["final_score"] for r in theirs]},
-          "budget": budget, "repeats": repeats}
+          "budget": budget, "repeats": repeats,
+          "traces_all_seconds": round(traced["seconds"], 2),
+          "traces_all_over_off": round(traced["seconds"] / ours_s, 2)}
     cached = {"seconds": round(rerun["seconds"], 3), "goal": "<= 1.5 s", "met": rerun["seconds"] <= 1.5,
               "ms_per_metric_call": round(1000 * rerun["seconds"] / rerun["metric_calls"], 2),
               "metric_calls": rerun["metric_calls"], "model_calls": rerun_model_calls, "cache_hits": rerun["cache_hits"],
@@ -279,7 +284,8 @@ def print_report(r: dict) -> None:
     v, c, s, f, m = r["vs_mlflow"], r["cached_rerun"], r["served"], r["first_output"], r["memory"]
     print(f"\ngepa-jupyter speed bench ({r['machine']['cores']} cores, {r['bench_seconds']} s)")
     print(f"  vs mlflow     ours/mlflow wall   {v['ratio']:.3f}  goal <= 0.15  {mark(v['met'])}   "
-          f"(ours {v['ours_seconds']} s, mlflow {v['mlflow_seconds']} s; paired {v['paired_ratio_median']})")
+          f"(ours {v['ours_seconds']} s, mlflow {v['mlflow_seconds']} s; paired {v['paired_ratio_median']}; "
+          f"traces='all' {v['traces_all_seconds']} s, x{v['traces_all_over_off']})")
     print(f"  cached rerun  wall               {c['seconds']:.2f} s  goal <= 1.5 s  {mark(c['met'])}   "
           f"({c['ms_per_metric_call']} ms per metric call, {c['model_calls']} model calls, {c['cache_hits']} cache hits)")
     print(f"  served        wall/ideal         {s['ratio']:.3f}  goal <= 1.2   {mark(s['met'])}   "
