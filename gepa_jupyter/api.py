@@ -34,6 +34,7 @@ def prepare(prompt: str, data: Any, *, progress: Callable[[str], None] | None = 
         raise InputError("Give either model or predict_fn, not both.")
     seed_uri, name, template = _seed(prompt, values["prompt_name"] if options.get("prompt_name") else None, say)
     records = prepare_records(data, template_variables(template), values["target"])
+    _label_rows(records, data)
     train, held = split_holdout(records, values["holdout"], values["random_seed"])
     gepa_kwargs = dict(values["gepa_kwargs"] or {})
     minibatch = gepa_kwargs.get("reflection_minibatch_size") or 3
@@ -59,6 +60,13 @@ def prepare(prompt: str, data: Any, *, progress: Callable[[str], None] | None = 
         options=values, seed_prompt_uri=seed_uri, gepa_kwargs=gepa_kwargs, params=params,
         read_usage=session.usage, on_close=session.close,
     )
+
+
+def _label_rows(records: list[dict], data: Any) -> None:
+    """Each record notes the data row it came from (the DataFrame's index label), for the views."""
+    labels = list(getattr(data, "index", range(len(records))))
+    for label, record in zip(labels, records):
+        record["row"] = label.item() if hasattr(label, "item") else label
 
 
 def start(spec: RunSpec) -> OptimizationRun:

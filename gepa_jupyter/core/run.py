@@ -111,6 +111,18 @@ class OptimizationRun:
         return candidates_frame(list(self.optimizer.candidates), self.prompt_name)
 
     @property
+    def examples(self):
+        """A DataFrame, one row per (candidate, validation example): the variables, the expected
+        output, the model's output, the score and each scorer's score and rationale."""
+        return self.optimizer.example_log.table().frame()
+
+    @property
+    def proposals(self):
+        """A DataFrame, one row per proposal of the reflection, accepted or not: its parent, the
+        minibatch rows and feedback it was made from, the text, the outcome and where it came from."""
+        return self.optimizer.proposal_log.frame()
+
+    @property
     def candidates(self):
         return list(self.optimizer.candidates)
 

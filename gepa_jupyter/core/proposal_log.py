@@ -1,0 +1,223 @@
+"""Every proposal of a run, accepted or not: what `run.proposals` shows.
+
+`ProposalLog` is a gepa callback fed by the reflection guard (core/proposals.py), which sees each
+reflection's parent, feedback, proposed texts, dropped variables and origin. gepa's own events
+then tell what became of each proposal: its score on the minibatch (`on_evaluation_end` of a
+child), rejection (`on_candidate_rejected`, in proposal order, for those not selected), or
+acceptance (`on_valset_evaluated` of a candidate with its text). An iteration's proposals are
+settled at `on_iteration_end`, which gepa sends even when a stop or the budget ends the run.
+"""
+
+import threading
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from gepa_jupyter.core.text import shorten
+
+ACCEPTED = "accepted"
+NOT_BETTER = "not better on the minibatch"
+DROPPED = "dropped a variable"
+DUPLICATE = "duplicate"
+NOT_SELECTED = "not selected"
+UNFINISHED = "not scored: the run ended"
+PENDING = "pending"
+FEEDBACK_CHARS = 400
+ORIGIN_NEEDS = {"format": "answer format", "case": "one case"}
+ORIGIN_SOURCES = {"model": "model's sentence", "fixed": "rule's fixed sentence"}
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """One reflection's proposal and what became of it."""
+
+    iteration: int
+    parent: int | None  # candidate index of the parent prompt
+    components: tuple[str, ...]  # prompt names the reflection rewrote
+    minibatch: tuple  # data rows (DataFrame index labels) of the rows reflected on
+    feedback: str  # the failures the reflection model was shown, shortened
+    proposed: dict  # prompt name -> proposed text (as proposed, before any check)
+    origin: str  # "reflection model", or the small reflector's rule or model sentence
+    outcome: str = PENDING
+    detail: str = ""  # gepa's or the variable check's own words
+    parent_minibatch_score: float | None = None
+    minibatch_score: float | None = None
+    candidate: int | None = None  # its candidate index when accepted
+    key: tuple = field(default=(), compare=False, repr=False)  # the child's prompts, to match gepa's events
+
+
+class ProposalLog:
+    """Collects proposals and their outcomes (see the module docstring); thread-safe snapshots."""
+
+    def __init__(self, trainset: list[dict] | None = None, candidates: list | None = None):
+        self.trainset = list(trainset or [])
+        self.candidates = candidates if candidates is not None else []  # the optimizer's CandidateEvents
+        self._by_inputs = {id(r.get("inputs")): i for i, r in enumerate(self.trainset)}
+        self._entries: list[Proposal] = []
+        self._rejections: list[str] = []
+        self._lock = threading.Lock()
+
+    # ----- from the reflection guard ------------------------------------------------------
+    def reflected(self, iteration: int, parent: dict[str, str], dataset: dict, proposed: dict[str, str],
+                  metadata: dict, dropped: dict[str, str]) -> None:
+        """One reflection's result: `proposed` texts (before the check), `dropped` {name: reason}."""
+        kept = {name: text for name, text in proposed.items() if name not in dropped}
+        entry = Proposal(
+            iteration=iteration, parent=self._index_of(parent), components=tuple(proposed),
+            minibatch=self._rows_of(dataset), feedback=feedback_summary(dataset),
+            proposed=dict(proposed), origin=origin(metadata, proposed),
+            parent_minibatch_score=_mean(r.get("score") for r in _first_rows(dataset)),
+            key=tuple(sorted({**parent, **kept}.items())))
+        if not kept:
+            entry = replace(entry, outcome=DROPPED, detail="; ".join(dropped.values()))
+        elif dropped:
+            entry = replace(entry, detail="; ".join(dropped.values()))
+        with self._lock:
+            self._entries.append(entry)
+
+    # ----- gepa callbacks -----------------------------------------------------------------
+    def on_evaluation_end(self, event) -> None:
+        """A child's minibatch scores: children are evaluated in the order they were proposed."""
+        if event.get("candidate_idx") is not None:
+            return
+        self._update_first(lambda e: e.outcome == PENDING and e.minibatch_score is None
+                           and e.iteration == event["iteration"],
+                           lambda e: replace(e, minibatch_score=_mean(event["scores"])))
+
+    def on_valset_evaluated(self, event) -> None:
+        key = tuple(sorted(dict(event["candidate"]).items()))
+        self._update_first(lambda e: e.outcome == PENDING and e.key == key and e.iteration == event["iteration"],
+                           lambda e: replace(e, outcome=ACCEPTED, candidate=int(event["candidate_idx"])))
+
+    def on_candidate_rejected(self, event) -> None:
+        with self._lock:
+            self._rejections.append(str(event.get("reason", "")))
+
+    def on_iteration_end(self, event) -> None:
+        """Settle the iteration: gepa reports rejections in proposal order, skipping those it chose."""
+        iteration = event["iteration"]
+        with self._lock:
+            reasons = iter(self._rejections)
+            self._rejections = []
+            for i, entry in enumerate(self._entries):
+                if entry.iteration != iteration or entry.outcome != PENDING:
+                    continue
+                reason = next(reasons, None)
+                outcome = UNFINISHED if reason is None else rejection_outcome(reason)
+                self._entries[i] = replace(entry, outcome=outcome, detail=_join(entry.detail, reason or ""))
+
+    def close(self) -> None:
+        """The optimization ended: whatever is still pending was never decided."""
+        with self._lock:
+            self._entries = [replace(e, outcome=UNFINISHED) if e.outcome == PENDING else e for e in self._entries]
+
+    # ----- reading ------------------------------------------------------------------------
+    def records(self) -> tuple[Proposal, ...]:
+        with self._lock:
+            return tuple(self._entries)
+
+    def frame(self):
+        return proposals_frame(self.records())
+
+    def _update_first(self, match, change) -> None:
+        with self._lock:
+            for i, entry in enumerate(self._entries):
+                if match(entry):
+                    self._entries[i] = change(entry)
+                    return
+
+    def _index_of(self, prompts: dict[str, str]) -> int | None:
+        found = [c.index for c in list(self.candidates) if c.prompts == prompts]
+        return found[-1] if found else None
+
+    def _rows_of(self, dataset: dict) -> tuple:
+        rows = []
+        for item in _first_rows(dataset):
+            inputs = item.get("inputs")
+            position = self._by_inputs.get(id(inputs))
+            if position is None:  # not our evaluation harness: the inputs are a copy
+                position = next((i for i, r in enumerate(self.trainset) if r.get("inputs") == inputs), None)
+            if position is not None:
+                rows.append(self.trainset[position].get("row", position))
+        return tuple(rows)
+
+
+def proposals_frame(proposals) -> Any:
+    """A DataFrame, one row per proposal, oldest first."""
+    import pandas as pd
+
+    columns = ["iteration", "parent", "component", "minibatch", "parent_minibatch_score", "minibatch_score",
+               "outcome", "candidate", "origin", "feedback", "proposed_prompt", "detail"]
+    data = [[p.iteration, p.parent, ", ".join(p.components), list(p.minibatch), p.parent_minibatch_score,
+             p.minibatch_score, p.outcome, p.candidate, p.origin, p.feedback, joined_text(p.proposed), p.detail]
+            for p in proposals]
+    frame = pd.DataFrame(data, columns=columns)
+    return frame.astype({"parent": "Int64", "candidate": "Int64"}) if not frame.empty else frame
+
+
+def joined_text(prompts: dict[str, str]) -> str:
+    """One prompt's text, or several as 'name:\\ntext' blocks."""
+    if len(prompts) == 1:
+        return next(iter(prompts.values()))
+    return "\n\n".join(f"{name}:\n{text}" for name, text in prompts.items())
+
+
+def rejection_outcome(reason: str) -> str:
+    lowered = reason.lower()
+    if lowered.startswith("duplicate"):
+        return DUPLICATE
+    if lowered.startswith("passed acceptance"):
+        return NOT_SELECTED
+    return NOT_BETTER
+
+
+def origin(metadata: dict, proposed: dict) -> str:
+    """Where the proposed text came from: the small reflector says which need and which source."""
+    parts = []
+    for name in proposed:
+        meta = (metadata or {}).get(f"gepa_jupyter.{name}")
+        if isinstance(meta, dict) and meta.get("source"):
+            source = ORIGIN_SOURCES.get(meta["source"], meta["source"])
+            need = ORIGIN_NEEDS.get(meta.get("need"), meta.get("need") or "")
+            parts.append(f"small reflector: {source}" + (f" ({need})" if need else ""))
+    return "; ".join(dict.fromkeys(parts)) or "reflection model"
+
+
+def feedback_summary(dataset: dict, limit: int = FEEDBACK_CHARS) -> str:
+    """The rows the reflection read, failures first: '"input" -> output (expected X, score 0)'."""
+    rows = sorted(_first_rows(dataset), key=lambda r: _number(r.get("score")))
+    parts = []
+    for row in rows:
+        if not isinstance(row, dict) or "inputs" not in row:
+            parts.append(shorten(row, 160))
+            continue
+        inputs = row.get("inputs")
+        shown = " / ".join(map(str, inputs.values())) if isinstance(inputs, dict) else inputs
+        expected = row.get("expectations")
+        if isinstance(expected, dict) and set(expected) == {"expected_response"}:
+            expected = expected["expected_response"]
+        why = "; ".join(str(v) for v in (row.get("rationales") or {}).values() if v)
+        text = (f'"{shorten(shown, 80)}" -> {shorten(row.get("outputs"), 60)} '
+                f'(expected {shorten(expected, 40)}, score {_number(row.get("score")):.2g}'
+                + (f"; {shorten(why, 80)}" if why else "") + ")")
+        parts.append(text)
+    return shorten(" | ".join(parts), limit)
+
+
+def _first_rows(dataset: dict) -> list:
+    return list(next(iter((dataset or {}).values()), []) or [])
+
+
+def _number(value) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def _mean(values) -> float | None:
+    numbers = [_number(v) for v in values]
+    return sum(numbers) / len(numbers) if numbers else None
+
+
+def _join(*texts: str) -> str:
+    return "; ".join(t for t in texts if t)
