@@ -11,6 +11,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "optimize": "gepa_jupyter.api",
     "compare": "gepa_jupyter.views",
+    "explain": "gepa_jupyter.views",
     "current_optimization": "gepa_jupyter.core.run",
     "OptimizationRun": "gepa_jupyter.core.run",
     "StreamingGepaOptimizer": "gepa_jupyter.core.optimizer",

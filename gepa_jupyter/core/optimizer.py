@@ -166,6 +166,8 @@ class StreamingGepaOptimizer(GepaPromptOptimizer):
             "use_mlflow": enable_tracking if self.gepa_tracking is None else self.gepa_tracking,
             "logger": logger,
             "callbacks": list(kwargs.get("callbacks") or []) + [listener, self.proposal_log],
+            "acceptance_criterion": self.proposal_log.acceptance(kwargs.get("acceptance_criterion",
+                                                                            "strict_improvement")),
             "stop_callbacks": stops,
         }
         listener.progress("scoring the seed")

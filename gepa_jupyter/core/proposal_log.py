@@ -1,11 +1,13 @@
 """Every proposal of a run, accepted or not: what `run.proposals` shows.
 
-`ProposalLog` is a gepa callback fed by the reflection guard (core/proposals.py), which sees each
-reflection's parent, feedback, proposed texts, dropped variables and origin. gepa's own events
-then tell what became of each proposal: its score on the minibatch (`on_evaluation_end` of a
-child), rejection (`on_candidate_rejected`, in proposal order, for those not selected), or
-acceptance (`on_valset_evaluated` of a candidate with its text). An iteration's proposals are
-settled at `on_iteration_end`, which gepa sends even when a stop or the budget ends the run.
+`ProposalLog` is fed by the reflection guard (core/proposals.py), which sees each reflection's
+parent, feedback, proposed texts, dropped variables and origin. Then gepa tells what became of
+each proposal: its acceptance criterion, wrapped (`RecordingAcceptance`), gives the verdict and
+the minibatch scores of each evaluated proposal; as a gepa callback the log sees which became
+candidates (`on_valset_evaluated`) and the reasons of the rejections (`on_candidate_rejected`,
+in proposal order). gepa keeps the first of identical selected proposals (the others are
+duplicates). An iteration's proposals are settled at `on_iteration_end`, which gepa sends even
+when a stop or the budget ends the run.
 """
 
 import threading
@@ -42,7 +44,9 @@ class Proposal:
     parent_minibatch_score: float | None = None
     minibatch_score: float | None = None
     candidate: int | None = None  # its candidate index when accepted
+    passed: bool | None = None  # the acceptance criterion's verdict on its minibatch scores
     key: tuple = field(default=(), compare=False, repr=False)  # the child's prompts, to match gepa's events
+    positions: tuple = field(default=(), compare=False, repr=False)  # its minibatch's training-set positions
 
 
 class ProposalLog:
@@ -54,19 +58,25 @@ class ProposalLog:
         self._by_inputs = {id(r.get("inputs")): i for i, r in enumerate(self.trainset)}
         self._entries: list[Proposal] = []
         self._rejections: list[str] = []
+        self._accepted: list[tuple[tuple, int]] = []  # (prompts key, candidate index) this iteration
         self._lock = threading.Lock()
 
-    # ----- from the reflection guard ------------------------------------------------------
+    def acceptance(self, criterion) -> "RecordingAcceptance":
+        """gepa's `acceptance_criterion` (a name or an object), wrapped to report its verdicts here."""
+        return RecordingAcceptance(_criterion(criterion), self)
+
+    # ----- from the reflection guard and the acceptance criterion ---------------------------------
     def reflected(self, iteration: int, parent: dict[str, str], dataset: dict, proposed: dict[str, str],
                   metadata: dict, dropped: dict[str, str]) -> None:
         """One reflection's result: `proposed` texts (before the check), `dropped` {name: reason}."""
         kept = {name: text for name, text in proposed.items() if name not in dropped}
+        positions = self._positions(dataset)
         entry = Proposal(
             iteration=iteration, parent=self._index_of(parent), components=tuple(proposed),
-            minibatch=self._rows_of(dataset), feedback=feedback_summary(dataset),
+            minibatch=tuple(self.trainset[i].get("row", i) for i in positions), feedback=feedback_summary(dataset),
             proposed=dict(proposed), origin=origin(metadata, proposed),
             parent_minibatch_score=_mean(r.get("score") for r in _first_rows(dataset)),
-            key=tuple(sorted({**parent, **kept}.items())))
+            key=_key({**parent, **kept}), positions=positions)
         if not kept:
             entry = replace(entry, outcome=DROPPED, detail="; ".join(dropped.values()))
         elif dropped:
@@ -74,36 +84,35 @@ class ProposalLog:
         with self._lock:
             self._entries.append(entry)
 
-    # ----- gepa callbacks -----------------------------------------------------------------
-    def on_evaluation_end(self, event) -> None:
-        """A child's minibatch scores: children are evaluated in the order they were proposed."""
-        if event.get("candidate_idx") is not None:
-            return
-        self._update_first(lambda e: e.outcome == PENDING and e.minibatch_score is None
-                           and e.iteration == event["iteration"],
-                           lambda e: replace(e, minibatch_score=_mean(event["scores"])))
+    def judged(self, iteration: int, proposal, verdict: bool) -> None:
+        """The acceptance criterion's verdict on a gepa CandidateProposal (and its minibatch scores)."""
+        parents = list(proposal.parent_program_ids or [])
+        key, positions = _key(proposal.candidate), tuple(proposal.subsample_indices or ())
+        self._update_first(
+            lambda e: (e.iteration == iteration and e.outcome == PENDING and e.passed is None and e.key == key
+                       and e.positions == positions and (not parents or e.parent == parents[0])),
+            lambda e: replace(e, passed=verdict, parent_minibatch_score=_mean(proposal.subsample_scores_before or []),
+                              minibatch_score=_mean(proposal.subsample_scores_after or [])))
 
+    # ----- gepa callbacks -----------------------------------------------------------------
     def on_valset_evaluated(self, event) -> None:
-        key = tuple(sorted(dict(event["candidate"]).items()))
-        self._update_first(lambda e: e.outcome == PENDING and e.key == key and e.iteration == event["iteration"],
-                           lambda e: replace(e, outcome=ACCEPTED, candidate=int(event["candidate_idx"])))
+        with self._lock:
+            self._accepted.append((_key(event["candidate"]), int(event["candidate_idx"])))
 
     def on_candidate_rejected(self, event) -> None:
         with self._lock:
             self._rejections.append(str(event.get("reason", "")))
 
     def on_iteration_end(self, event) -> None:
-        """Settle the iteration: gepa reports rejections in proposal order, skipping those it chose."""
+        """Settle the iteration (see the module docstring)."""
         iteration = event["iteration"]
         with self._lock:
-            reasons = iter(self._rejections)
-            self._rejections = []
+            reasons, accepted = list(self._rejections), list(self._accepted)
+            self._rejections, self._accepted = [], []
+            selected: set = set()
             for i, entry in enumerate(self._entries):
-                if entry.iteration != iteration or entry.outcome != PENDING:
-                    continue
-                reason = next(reasons, None)
-                outcome = UNFINISHED if reason is None else rejection_outcome(reason)
-                self._entries[i] = replace(entry, outcome=outcome, detail=_join(entry.detail, reason or ""))
+                if entry.iteration == iteration and entry.outcome == PENDING:
+                    self._entries[i] = _settle(entry, reasons, accepted, selected)
 
     def close(self) -> None:
         """The optimization ended: whatever is still pending was never decided."""
@@ -129,16 +138,78 @@ class ProposalLog:
         found = [c.index for c in list(self.candidates) if c.prompts == prompts]
         return found[-1] if found else None
 
-    def _rows_of(self, dataset: dict) -> tuple:
-        rows = []
+    def _positions(self, dataset: dict) -> tuple:
+        """Training-set positions of the rows reflected on (gepa's minibatch ids)."""
+        positions = []
         for item in _first_rows(dataset):
-            inputs = item.get("inputs")
+            inputs = item.get("inputs") if isinstance(item, dict) else None
             position = self._by_inputs.get(id(inputs))
             if position is None:  # not our evaluation harness: the inputs are a copy
                 position = next((i for i, r in enumerate(self.trainset) if r.get("inputs") == inputs), None)
             if position is not None:
-                rows.append(self.trainset[position].get("row", position))
-        return tuple(rows)
+                positions.append(position)
+        return tuple(positions)
+
+
+class RecordingAcceptance:
+    """A gepa AcceptanceCriterion: the run's criterion, its verdicts reported to a ProposalLog.
+
+    `reject_reason` keeps gepa's own wording for its built-in criteria.
+    """
+
+    def __init__(self, inner, log: ProposalLog):
+        self.inner = inner
+        self.log = log
+
+    def should_accept(self, proposal, state) -> bool:
+        verdict = bool(self.inner.should_accept(proposal, state))
+        self.log.judged(state.i + 1, proposal, verdict)
+        return verdict
+
+    def reject_reason(self, proposal, state) -> str:
+        custom = getattr(self.inner, "reject_reason", None)
+        if custom is not None:
+            return custom(proposal, state)
+        from gepa.strategies.acceptance import ImprovementOrEqualAcceptance, StrictImprovementAcceptance
+
+        old, new = sum(proposal.subsample_scores_before or []), sum(proposal.subsample_scores_after or [])
+        if isinstance(self.inner, (StrictImprovementAcceptance, ImprovementOrEqualAcceptance)):
+            return f"New subsample score {new} not better than old score {old}"
+        return f"Candidate rejected by acceptance criterion (old_sum={old}, new_sum={new})"
+
+
+def _criterion(criterion):
+    """gepa's acceptance criterion from its name ('strict_improvement', 'improvement_or_equal') or itself."""
+    if not isinstance(criterion, str):
+        return criterion
+    from gepa.strategies.acceptance import ImprovementOrEqualAcceptance, StrictImprovementAcceptance
+
+    names = {"strict_improvement": StrictImprovementAcceptance, "improvement_or_equal": ImprovementOrEqualAcceptance}
+    if criterion not in names:
+        raise ValueError(f"Unknown acceptance_criterion: {criterion}. Supported strategies: {', '.join(names)}")
+    return names[criterion]()
+
+
+def _settle(entry: Proposal, reasons: list[str], accepted: list, selected: set) -> Proposal:
+    """An evaluated proposal's outcome. gepa selects the proposals that passed, keeps the first of
+    identical ones, validates those in order and reports the others' rejections in order."""
+    def rejected(fallback: str = UNFINISHED) -> Proposal:
+        reason = reasons.pop(0) if reasons else None
+        return replace(entry, outcome=rejection_outcome(reason) if reason else fallback,
+                       detail=_join(entry.detail, reason or ""))
+
+    if entry.passed is False:
+        return rejected()
+    if entry.key in selected:
+        return rejected()  # a duplicate of one selected before it
+    selected.add(entry.key)
+    match = next((a for a in accepted if a[0] == entry.key), None)
+    if match is not None:
+        accepted.remove(match)
+        return replace(entry, outcome=ACCEPTED, candidate=match[1])
+    if reasons and (entry.passed is None or reasons[0].lower().startswith("passed acceptance")):
+        return rejected()
+    return replace(entry, outcome=UNFINISHED)
 
 
 def proposals_frame(proposals) -> Any:
@@ -201,6 +272,10 @@ def feedback_summary(dataset: dict, limit: int = FEEDBACK_CHARS) -> str:
                 + (f"; {shorten(why, 80)}" if why else "") + ")")
         parts.append(text)
     return shorten(" | ".join(parts), limit)
+
+
+def _key(prompts: dict) -> tuple:
+    return tuple(sorted(dict(prompts).items()))
 
 
 def _first_rows(dataset: dict) -> list:
