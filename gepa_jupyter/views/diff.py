@@ -4,6 +4,7 @@ import difflib
 import re
 
 _TOKENS = re.compile(r"\s+|[^\s]+")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 
 
 def word_diff(old: str, new: str) -> list[tuple[str, str, str]]:
@@ -13,12 +14,14 @@ def word_diff(old: str, new: str) -> list[tuple[str, str, str]]:
             for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes()]
 
 
-def word_changes(old: str, new: str) -> tuple[list[str], list[str]]:
-    """(added phrases, removed phrases) between two texts, each on one line."""
+def sentence_changes(old: str, new: str) -> tuple[list[str], list[str]]:
+    """(added sentences, removed sentences) between two texts: lines and sentences are the units,
+    so an added instruction reads whole."""
+    a = [" ".join(t.split()) for t in _SENTENCE_END.split(old) if t.strip()]
+    b = [" ".join(t.split()) for t in _SENTENCE_END.split(new) if t.strip()]
     added, removed = [], []
-    for op, before, after in word_diff(old, new):
-        if op != "equal" and before.strip():
-            removed.append(" ".join(before.split()))
-        if op != "equal" and after.strip():
-            added.append(" ".join(after.split()))
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
+        if op != "equal":
+            removed += a[i1:i2]
+            added += b[j1:j2]
     return added, removed

@@ -8,7 +8,7 @@ import pandas as pd
 
 from gepa_jupyter.core.proposal_log import ACCEPTED
 from gepa_jupyter.core.text import shorten
-from gepa_jupyter.views.diff import word_changes
+from gepa_jupyter.views.diff import sentence_changes
 from gepa_jupyter.views.state import RunSnapshot
 from gepa_jupyter.views.style import heading, table
 
@@ -44,7 +44,7 @@ def lineage(snap: RunSnapshot) -> list[Step]:
     for position, index in enumerate(reversed(chain)):
         row = rows[index]
         parent_prompt = rows[chain[len(chain) - position]]["prompt"] if position else ""
-        added, removed = word_changes(parent_prompt, row["prompt"]) if position else ([], [])
+        added, removed = sentence_changes(parent_prompt, row["prompt"]) if position else ([], [])
         proposal = accepted.get(index)
         origin = "seed" if not position else (proposal.origin if proposal else "not recorded")
         steps.append(Step(index, int(row["iteration"]), float(row["score"]), tuple(added), tuple(removed), origin,
