@@ -10,7 +10,7 @@ from gepa_jupyter.core.proposal_log import ACCEPTED
 from gepa_jupyter.core.text import shorten
 from gepa_jupyter.views.diff import sentence_changes
 from gepa_jupyter.views.state import RunSnapshot
-from gepa_jupyter.views.style import heading, table
+from gepa_jupyter.views.style import column, heading, table
 
 PHRASE_CHARS = 160
 PHRASES = 3
@@ -71,7 +71,8 @@ def lineage_html(snap: RunSnapshot) -> str:
         what = f'<span style="white-space:pre-wrap">{escape(changed)}</span>'
         origin = escape(step.origin) + (f'<br><span style="opacity:.75">shown: {escape(shorten(step.feedback, 200))}'
                                         f"</span>" if step.feedback else "")
-        rows.append([escape(str(step.candidate)), escape(str(step.iteration)), f"{step.score:.3f}", what, origin])
+        rows.append([escape(str(step.candidate)), escape(str(step.iteration)), f"{step.score:.3f}", column(what, 30),
+                     column(origin, 36)])
     return (f'<div class="gepa-lineage">{heading("How the best prompt was found: seed → best")}'
             + table(["candidate", "iteration", "score", "what it changed", "where the text came from"], rows,
                     "gepa-lineage-table", {2}) + "</div>")

@@ -6,7 +6,7 @@ from html import escape
 from gepa_jupyter.core.proposal_log import ACCEPTED, DUPLICATE, NOT_BETTER, joined_text
 from gepa_jupyter.core.text import shorten
 from gepa_jupyter.views.state import RunSnapshot
-from gepa_jupyter.views.style import expandable, heading, note, table
+from gepa_jupyter.views.style import column, expandable, heading, note, table
 
 SHOWN = 20  # the most recent proposals drawn (run.proposals has all)
 QUIET_DETAILS = (ACCEPTED, DUPLICATE, NOT_BETTER)  # the outcome and the scores say it all
@@ -39,7 +39,8 @@ def proposals_html(snap: RunSnapshot) -> str:
             escape(str(p.iteration)), escape("—" if p.parent is None else str(p.parent)),
             escape(outcome), f"{_score(p.parent_minibatch_score)} → {_score(p.minibatch_score)}",
             escape(", ".join(map(str, p.minibatch))), escape(p.origin),
-            escape(shorten(p.feedback, 240)), expandable(joined_text(p.proposed), 120, 3000, "run.proposals"),
+            column(escape(shorten(p.feedback, 240))),
+            column(expandable(joined_text(p.proposed), 120, 3000, "run.proposals")),
         ])
     head = ["iteration", "parent", "outcome", "minibatch score (parent → proposal)", "minibatch rows", "text from",
             "feedback shown to the reflection", "proposed prompt"]
