@@ -42,7 +42,13 @@ def table(head: list[str], rows: list[list[str]], css_class: str, numeric: set[i
     header = "".join(f"<th {TH}>{escape(h)}</th>" for h in head)
     body = "".join("<tr>" + "".join(f"<td {TD_NUM if i in numeric else TD}>{cell}</td>" for i, cell in enumerate(row))
                    + "</tr>" for row in rows)
-    return f'<table class="{css_class}" {TABLE}><thead><tr>{header}</tr></thead><tbody>{body}</tbody></table>'
+    return (f'<div style="overflow-x:auto"><table class="{css_class}" {TABLE}><thead><tr>{header}</tr></thead>'
+            f"<tbody>{body}</tbody></table></div>")
+
+
+def column(html: str, width_em: int = 26) -> str:
+    """Cell content kept to a readable width (long feedback and prompts wrap instead of widening the table)."""
+    return f'<div style="min-width:12em;max-width:{width_em}em">{html}</div>'
 
 
 def expandable(text: str, preview_chars: int, limit: int, where: str) -> str:
