@@ -189,3 +189,16 @@ def test_no_fixed_light_background_behind_the_themes_text():
         solid = re.search(r"background:\s*#", style)
         if solid and "height:8px" not in style:  # the progress bar's fill holds no text
             assert re.search(r"(^|;)color:\s*#", style), style
+
+
+def test_lineage_lists_the_new_sentence_not_the_reworded_ones():
+    """The small reflector splits 'Classify ...: {{review}}' into two lines: only the new sentence is news."""
+    seed = "Classify the sentiment of this review: {{review}}"
+    best = "Classify the sentiment of this review.\nAnswer with only one word: negative or positive.\nReview: {{review}}"
+    assert views.lineage(make_snap([seed, best], [None, 0], [[0], [1]]))[1].added == (
+        "Answer with only one word: negative or positive.",)
+
+
+def test_progress_never_reads_past_the_budget():
+    snap = make_snap(["a {{review}}", "b {{review}}"], [None, 0], [[0], [1]], metric_calls=63, budget=60)
+    assert views.progress_text(snap).startswith("finished: 60/60 metric calls (100%) + 3 to finish the last minibatch")

@@ -25,6 +25,12 @@ def compare(run) -> Comparison:
     return Comparison(snapshot(run))
 
 
+def best_lineage(run) -> list:
+    """How a run's best prompt was found: the steps from the seed to it, each with its candidate,
+    iteration, score, the sentences it added and removed, and where its text came from."""
+    return lineage(snapshot(run))
+
+
 def explain(run, page: int = 1) -> Explanation:
     """Which validation examples each candidate gets right (page `page` of them) and every
     proposal with its outcome (HTML in Jupyter, text elsewhere)."""
@@ -32,7 +38,7 @@ def explain(run, page: int = 1) -> Explanation:
 
 
 __all__ = [
-    "SIDE_BY_SIDE", "Comparison", "Explanation", "RunSnapshot", "changes_html", "changes_text", "compare",
+    "SIDE_BY_SIDE", "Comparison", "Explanation", "RunSnapshot", "best_lineage", "changes_html", "changes_text", "compare",
     "comparison_html", "comparison_text", "example_changes", "explain", "explain_html", "explain_text", "final_html",
     "final_text", "grid_html", "grid_text", "lineage", "lineage_html", "lineage_text", "live_html", "live_text",
     "pareto_front", "progress_html", "progress_text", "proposals_html", "proposals_text", "score_chart_svg",

@@ -24,4 +24,12 @@ def sentence_changes(old: str, new: str) -> tuple[list[str], list[str]]:
         if op != "equal":
             removed += a[i1:i2]
             added += b[j1:j2]
-    return added, removed
+    # A sentence only reworded (its words all on the other side, e.g. 'Do X: {{v}}' split into
+    # 'Do X.' and 'V: {{v}}') is neither added nor removed.
+    old_words, new_words = _words(removed), _words(added)
+    return ([t for t in added if not _words([t]) <= old_words],
+            [t for t in removed if not _words([t]) <= new_words])
+
+
+def _words(sentences: list[str]) -> set[str]:
+    return {w for t in sentences for w in re.findall(r"\w+", t.lower())}

@@ -13,9 +13,12 @@ STATUS_COLORS = {"running": "#2f81f7", "finished": "#2da44e", "stopped": "#bf870
 def progress_text(snap: RunSnapshot) -> str:
     """'running: 40/120 metric calls (33%), 16 validation rows, 12.3 s, $0.0012, 3 candidates, best 0.750
     (seed 0.250) - iteration 4: asking the reflection model'."""
-    share = f" ({min(100, round(100 * snap.metric_calls / snap.max_metric_calls))}%)" if snap.max_metric_calls else ""
+    budget, calls = snap.max_metric_calls, snap.metric_calls
+    share = f" ({min(100, round(100 * calls / budget))}%)" if budget else ""
     count = len(snap.scores)
-    text = f"{snap.status}: {snap.metric_calls}/{snap.max_metric_calls} metric calls{share}"
+    text = f"{snap.status}: {min(calls, budget) if budget else calls}/{budget} metric calls{share}"
+    if budget and calls > budget:  # gepa finishes the minibatch it started
+        text += f" + {calls - budget} to finish the last minibatch"
     if snap.validation_size:
         text += f", {snap.validation_size} validation rows"
     text += f", {snap.elapsed:.1f} s"
