@@ -64,7 +64,9 @@ def prepare(prompt: str, data: Any, *, progress: Callable[[str], None] | None = 
 
 def _label_rows(records: list[dict], data: Any) -> None:
     """Each record notes the data row it came from (the DataFrame's index label), for the views."""
-    labels = list(getattr(data, "index", range(len(records))))
+    import pandas as pd
+
+    labels = list(data.index) if isinstance(data, pd.DataFrame) else range(len(records))
     for label, record in zip(labels, records):
         record["row"] = label.item() if hasattr(label, "item") else label
 

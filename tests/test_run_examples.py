@@ -119,3 +119,16 @@ def test_a_candidate_that_fixes_row_3_and_breaks_row_5_shows_exactly_that(tracki
     assert reviews["review"][3] in fixed and reviews["review"][5] in broken
     assert fixed.count("<tr>") == broken.count("<tr>") == 2, "a header and exactly one example"
     assert "Still wrong with the best prompt (1 of 8)" in html
+
+
+def test_the_records_of_the_views_never_break_a_run():
+    """They only watch: a malformed event is logged and dropped, not raised into gepa or the run."""
+    from gepa_jupyter.core.examples import ExampleLog
+    from gepa_jupyter.core.proposal_log import ProposalLog
+
+    log = ExampleLog([{"inputs": {"review": "x"}, "expectations": {"expected_response": "positive"}}])
+    log.add(0, [0], None, {})  # no score for the row: a KeyError inside, none outside
+    proposals = ProposalLog()
+    proposals.judged(1, object(), True)
+    proposals.on_iteration_end({})
+    assert log.table().rows == {} and proposals.records() == ()

@@ -10,6 +10,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from gepa_jupyter.core.events import observer
+
 FIXED_COLUMNS = ("candidate", "example", "row", "expected", "output", "score")
 
 
@@ -88,6 +90,7 @@ class ExampleLog:
         self._rows: dict[int, tuple] = {}
         self._lock = threading.Lock()
 
+    @observer
     def add(self, candidate: int, val_ids: list[int], records: list | None, scores_by_id: dict,
             outputs_by_id: dict | None = None) -> None:
         """Keep a candidate's results: `records` (RowResults in `val_ids` order) or, when gepa

@@ -14,6 +14,7 @@ import threading
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from gepa_jupyter.core.events import observer
 from gepa_jupyter.core.text import shorten
 
 ACCEPTED = "accepted"
@@ -66,6 +67,7 @@ class ProposalLog:
         return RecordingAcceptance(_criterion(criterion), self)
 
     # ----- from the reflection guard and the acceptance criterion ---------------------------------
+    @observer
     def reflected(self, iteration: int, parent: dict[str, str], dataset: dict, proposed: dict[str, str],
                   metadata: dict, dropped: dict[str, str]) -> None:
         """One reflection's result: `proposed` texts (before the check), `dropped` {name: reason}."""
@@ -84,6 +86,7 @@ class ProposalLog:
         with self._lock:
             self._entries.append(entry)
 
+    @observer
     def judged(self, iteration: int, proposal, verdict: bool) -> None:
         """The acceptance criterion's verdict on a gepa CandidateProposal (and its minibatch scores)."""
         parents = list(proposal.parent_program_ids or [])
@@ -95,14 +98,17 @@ class ProposalLog:
                               minibatch_score=_mean(proposal.subsample_scores_after or [])))
 
     # ----- gepa callbacks -----------------------------------------------------------------
+    @observer
     def on_valset_evaluated(self, event) -> None:
         with self._lock:
             self._accepted.append((_key(event["candidate"]), int(event["candidate_idx"])))
 
+    @observer
     def on_candidate_rejected(self, event) -> None:
         with self._lock:
             self._rejections.append(str(event.get("reason", "")))
 
+    @observer
     def on_iteration_end(self, event) -> None:
         """Settle the iteration (see the module docstring)."""
         iteration = event["iteration"]

@@ -222,7 +222,8 @@ class OptimizationRun:
         score = f", best {best.score:.3f} (seed {self.seed_score:.3f})" if best else ""
         count = len(self.optimizer.candidates)
         return (f"<OptimizationRun {self.status}: {count} candidate{'' if count == 1 else 's'}, "
-                f"{self.metric_calls}/{self.max_metric_calls} metric calls{score}, run_id={self.run_id}>")
+                f"{min(self.metric_calls, self.max_metric_calls)}/{self.max_metric_calls} metric calls{score}, "
+                f"run_id={self.run_id}>")
 
     # ----- lifecycle ---------------------------------------------------------------------
     def _start(self) -> None:
