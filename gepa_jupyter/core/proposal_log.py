@@ -59,7 +59,7 @@ class ProposalLog:
         self._by_inputs = {id(r.get("inputs")): i for i, r in enumerate(self.trainset)}
         self._entries: list[Proposal] = []
         self._rejections: list[str] = []
-        self._accepted: list[tuple[tuple, int]] = []  # (prompts key, candidate index) this iteration
+        self._accepted: list[tuple[int, tuple, int]] = []  # (iteration, prompts key, candidate index)
         self._lock = threading.Lock()
 
     def acceptance(self, criterion) -> "RecordingAcceptance":
@@ -101,7 +101,7 @@ class ProposalLog:
     @observer
     def on_valset_evaluated(self, event) -> None:
         with self._lock:
-            self._accepted.append((_key(event["candidate"]), int(event["candidate_idx"])))
+            self._accepted.append((event["iteration"], _key(event["candidate"]), int(event["candidate_idx"])))
 
     @observer
     def on_candidate_rejected(self, event) -> None:
@@ -113,7 +113,8 @@ class ProposalLog:
         """Settle the iteration (see the module docstring)."""
         iteration = event["iteration"]
         with self._lock:
-            reasons, accepted = list(self._rejections), list(self._accepted)
+            reasons = list(self._rejections)
+            accepted = [(key, index) for at, key, index in self._accepted if at == iteration]
             self._rejections, self._accepted = [], []
             selected: set = set()
             for i, entry in enumerate(self._entries):
