@@ -39,13 +39,15 @@ def proposals_html(snap: RunSnapshot) -> str:
             escape(str(p.iteration)), escape("—" if p.parent is None else str(p.parent)),
             escape(outcome), f"{_score(p.parent_minibatch_score)} → {_score(p.minibatch_score)}",
             escape(", ".join(map(str, p.minibatch))), escape(p.origin),
-            column(escape(shorten(p.feedback, 240))),
-            column(expandable(joined_text(p.proposed), 120, 3000, "run.proposals")),
+            column(escape(shorten(p.feedback, 240)), 20),
+            column(expandable(joined_text(p.proposed), 120, 3000, "run.proposals"), 20),
         ])
-    head = ["iteration", "parent", "outcome", "minibatch score (parent → proposal)", "minibatch rows", "text from",
-            "feedback shown to the reflection", "proposed prompt"]
+    head = ["iteration", "parent", "outcome", "minibatch score", "rows", "text from", "feedback shown",
+            "proposed prompt"]
     more = note(f"the last {SHOWN} of {len(snap.proposals)} (run.proposals has all)") if len(snap.proposals) > SHOWN else ""
-    return (f'<div class="gepa-proposals">{heading(TITLE)}{note(proposals_summary(snap))}'
+    legend = note("minibatch score: the parent's → the proposal's mean score on the rows it was made from; "
+                  "feedback shown: those rows' failures, as the reflection read them.")
+    return (f'<div class="gepa-proposals">{heading(TITLE)}{note(proposals_summary(snap))}{legend}'
             f"{table(head, rows, 'gepa-proposals-table')}{more}</div>")
 
 

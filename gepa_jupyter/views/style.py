@@ -48,7 +48,7 @@ def table(head: list[str], rows: list[list[str]], css_class: str, numeric: set[i
 
 def column(html: str, width_em: int = 26) -> str:
     """Cell content kept to a readable width (long feedback and prompts wrap instead of widening the table)."""
-    return f'<div style="min-width:12em;max-width:{width_em}em">{html}</div>'
+    return f'<div style="min-width:10em;max-width:{width_em}em">{html}</div>'
 
 
 def expandable(text: str, preview_chars: int, limit: int, where: str) -> str:
