@@ -11,6 +11,8 @@ __version__ = "0.1.0"
 _LAZY = {
     "optimize": "gepa_jupyter.api",
     "compare": "gepa_jupyter.views",
+    "explain": "gepa_jupyter.views",
+    "lineage": ("gepa_jupyter.views", "best_lineage"),
     "current_optimization": "gepa_jupyter.core.run",
     "OptimizationRun": "gepa_jupyter.core.run",
     "StreamingGepaOptimizer": "gepa_jupyter.core.optimizer",
@@ -25,7 +27,8 @@ __all__ = sorted(_LAZY) + ["load_ipython_extension"]
 
 def __getattr__(name):
     if name in _LAZY:
-        value = getattr(import_module(_LAZY[name]), name)
+        module, attribute = _LAZY[name] if isinstance(_LAZY[name], tuple) else (_LAZY[name], name)
+        value = getattr(import_module(module), attribute)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'gepa_jupyter' has no attribute {name!r}")

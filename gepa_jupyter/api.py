@@ -36,6 +36,7 @@ def prepare(prompt: str, data: Any, *, progress: Callable[[str], None] | None = 
     if not prompts.single and values["predict_fn"] is None:
         check_chain(prompts)
     records = prepare_records(data, prompts.data_variables(), values["target"])
+    _label_rows(records, data)
     train, held = split_holdout(records, values["holdout"], values["random_seed"])
     gepa_kwargs = dict(values["gepa_kwargs"] or {})
     minibatch = gepa_kwargs.get("reflection_minibatch_size") or 3
@@ -61,6 +62,15 @@ def prepare(prompt: str, data: Any, *, progress: Callable[[str], None] | None = 
         options=values, seed_prompt_uris=prompts.uris, gepa_kwargs=gepa_kwargs, params=params,
         read_usage=session.usage, on_close=session.close,
     )
+
+
+def _label_rows(records: list[dict], data: Any) -> None:
+    """Each record notes the data row it came from (the DataFrame's index label), for the views."""
+    import pandas as pd
+
+    labels = list(data.index) if isinstance(data, pd.DataFrame) else range(len(records))
+    for label, record in zip(labels, records):
+        record["row"] = label.item() if hasattr(label, "item") else label
 
 
 def start(spec: RunSpec) -> OptimizationRun:

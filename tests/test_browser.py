@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -69,13 +70,32 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def write_notebook(path: Path) -> None:
+def write_notebook(path: Path, cells: list[str] = CELLS) -> None:
     import nbformat
 
     notebook = nbformat.v4.new_notebook()
-    notebook.cells = [nbformat.v4.new_code_cell(source) for source in CELLS]
+    notebook.cells = [nbformat.v4.new_code_cell(source) for source in cells]
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(notebook, path)
+
+
+@contextmanager
+def lab_page(playwright, jupyterlab: dict, cells: list[str], name: str, viewport: dict, timeout_ms: int):
+    """Chromium (a fresh profile) on a new notebook `name` holding `cells`, open in the lab, kernel ready."""
+    write_notebook(jupyterlab["root"] / f"{name}.ipynb", cells)
+    browser = playwright.chromium.launch_persistent_context(
+        str(jupyterlab["root"].parent / f"chromium-profile-{name}"), executable_path=CHROMIUM, headless=True,
+        args=CHROMIUM_ARGS, viewport=viewport)
+    try:
+        page = browser.pages[0] if browser.pages else browser.new_page()
+        page.set_default_timeout(timeout_ms)
+        page.goto(f"{jupyterlab['base']}/lab/tree/{name}.ipynb?token={jupyterlab['token']}")
+        page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget "
+                               "&& window.jupyterapp.shell.currentWidget.sessionContext")
+        page.evaluate(APP_READY)
+        yield page
+    finally:
+        browser.close()
 
 
 def api(base: str, token: str, path: str, method: str = "GET"):

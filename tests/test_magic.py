@@ -116,6 +116,16 @@ def test_blocking_run_updates_one_display_and_ends_with_the_side_by_side_view(ip
     assert run.registered_prompt_uri in html and run.run_id in html
     assert "finished: 1" in final["text/plain"] and "--- seed ---" in final["text/plain"]
     assert len(run.scores) >= 3 and run.scores["score"].max() == 1.0
+    # Why: examples fixed by the best prompt, how it was found, the grid and the proposals, drawn at the end.
+    from gepa_jupyter.views import SIDE_BY_SIDE
+
+    for section in (SIDE_BY_SIDE, "Fixed compared with the seed", "How the best prompt was found",
+                    'class="gepa-grid"', 'class="gepa-proposals"', "accepted → candidate 1"):
+        assert section in html, section
+    assert not any("gepa-grid" in page for page in ip.display_pub.html()[:-1] if 'data-status="running"' in page), \
+        "the heavy views are not drawn while the run goes on"
+    plain = final["text/plain"]
+    assert "--- which validation examples each candidate gets right ---" in plain and "proposals:" in plain
 
 
 def test_defaults_come_from_config(ip):
@@ -323,5 +333,8 @@ def test_html_in_prompts_and_model_output_is_escaped_everywhere(ip):
         assert "<script" not in page.lower() and "<img" not in page.lower() and "onerror=\"" not in page
     assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in pages[-1]
     assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;" in pages[-1]
+    changes = pages[-1].split('class="gepa-changes"', 1)[1]
+    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in changes, "the model's outputs, escaped"
+    assert "&lt;img src=x" in pages[-1].split('class="gepa-proposals"', 1)[1], "the proposals, escaped"
     compare = gepa_jupyter.compare(run)._repr_html_()
     assert "<script" not in compare and "<img" not in compare

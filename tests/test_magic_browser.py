@@ -7,7 +7,7 @@ Reuses the JupyterLab server fixture and helpers of test_browser.py (the panel's
 import time
 
 import pytest
-from test_browser import APP_READY, CHROMIUM, CHROMIUM_ARGS, jupyterlab  # noqa: F401 - a fixture
+from test_browser import jupyterlab, lab_page  # noqa: F401 - a fixture
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -23,37 +23,21 @@ PROGRESS = "() => Array.from(document.querySelectorAll('.gepa-progress')).map(e 
 
 
 def test_no_block_live_view_keeps_updating_after_the_cell_returned(jupyterlab):
-    import nbformat
     from playwright.sync_api import sync_playwright
 
-    book = nbformat.v4.new_notebook()
-    book.cells = [nbformat.v4.new_code_cell(source) for source in CELLS]
-    book.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(book, jupyterlab["root"] / "magic.ipynb")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch_persistent_context(
-            str(jupyterlab["root"].parent / "chromium-profile-magic"), executable_path=CHROMIUM, headless=True,
-            args=CHROMIUM_ARGS, viewport={"width": 1400, "height": 2400})
-        page = browser.pages[0] if browser.pages else browser.new_page()
-        page.set_default_timeout(120_000)
-        try:
-            page.goto(f"{jupyterlab['base']}/lab/tree/magic.ipynb?token={jupyterlab['token']}")
-            page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget "
-                                   "&& window.jupyterapp.shell.currentWidget.sessionContext")
-            page.evaluate(APP_READY)
-            page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
-            page.wait_for_selector(".gepa-live")
-            page.get_by_text("the kernel is free while the run is running").wait_for()
-            seen = []
-            deadline = time.time() + 180
-            while not page.query_selector('.gepa-compare[data-status="finished"]'):
-                seen.append(page.evaluate(PROGRESS))
-                assert time.time() < deadline, seen[-3:]
-                time.sleep(1)
-            assert len(page.query_selector_all(".gepa-live")) == 1, "one output, updated in place"
-            rows = page.query_selector_all(".gepa-final table.gepa-table tbody tr")
-            assert len(rows) >= 3
-            assert len({s for s in seen if s.startswith("running")}) >= 2, "no update arrived while running"
-            assert page.title() != "pwned" and "<script>" in page.inner_text(".gepa-compare")
-        finally:
-            browser.close()
+    with sync_playwright() as playwright, lab_page(playwright, jupyterlab, CELLS, "magic",
+                                                   {"width": 1400, "height": 2400}, 120_000) as page:
+        page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        page.wait_for_selector(".gepa-live")
+        page.get_by_text("the kernel is free while the run is running").wait_for()
+        seen = []
+        deadline = time.time() + 180
+        while not page.query_selector('.gepa-compare[data-status="finished"]'):
+            seen.append(page.evaluate(PROGRESS))
+            assert time.time() < deadline, seen[-3:]
+            time.sleep(1)
+        assert len(page.query_selector_all(".gepa-live")) == 1, "one output, updated in place"
+        rows = page.query_selector_all(".gepa-final table.gepa-table tbody tr")
+        assert len(rows) >= 3
+        assert len({s for s in seen if s.startswith("running")}) >= 2, "no update arrived while running"
+        assert page.title() != "pwned" and "<script>" in page.inner_text(".gepa-compare")

@@ -79,6 +79,19 @@ def test_quickstart_notebook(tmp_path):
     assert table_rows(view["text/html"]) == count, "the live table's final state has one row per candidate"
     assert 'class="gepa-compare" data-status="finished"' in view["text/html"]
     assert "Classify the sentiment of this review" in view["text/html"]
+    # The number to believe: the held-out score of the seed and the best prompt next to the validation score.
+    scores = outputs_of(book, "import pandas as pd")[0].data["text/html"]
+    assert "validation" in scores and "held-out" in scores and "best prompt" in scores
+    assert "held-out score" in view["text/html"], "the side-by-side view has it too"
+    # Why: the reviews still wrong, the grid, and where the winning sentence came from.
+    assert 'class="gepa-grid"' in view["text/html"] and 'class="gepa-proposals"' in view["text/html"]
+    assert "review" in text_of(outputs_of(book, "examples = run.examples"))
+    winning = text_of(outputs_of(book, "steps = gepa_jupyter.lineage(run)"))
+    if count >= 2:
+        assert re.search(r"added '.+'\n    from: small reflector: (model's|rule's fixed) sentence", winning), winning
+    else:
+        assert "No candidate beat the seed" in winning
+    assert "gepa-grid-table" in outputs_of(book, "gepa_jupyter.explain(run)")[0].data["text/html"]
     compare = outputs_of(book, "gepa_jupyter.compare(run)")
     assert any('class="gepa-compare"' in o.data.get("text/html", "") for o in compare if "data" in o)
     mlflow_text = text_of(outputs_of(book, "from mlflow import MlflowClient"))

@@ -155,6 +155,12 @@ def test_a_finished_run_with_held_out_rows_and_two_scorers(tracking, namespace):
     assert panel.progress.bar_style == "success" and panel.message.value == ""
     assert table_rows(panel) == len(run.scores)
     assert "held-out score" in panel.comparison.value and "f1" in panel.comparison.value
+    from gepa_jupyter.frontends.live import final_html
+    from gepa_jupyter.views import SIDE_BY_SIDE, snapshot
+
+    assert SIDE_BY_SIDE in panel.comparison.value and SIDE_BY_SIDE in final_html(snapshot(run)), "one title"
+    assert 'class="gepa-grid"' in panel.comparison.value and 'class="gepa-proposals"' in panel.comparison.value
+    assert "padding:3px 8px" in panel.live.value, "table cells are padded in the panel too"
     assert len(run.spec.holdout_records) == 4
     assert controls(panel)["run"] and controls(panel)["copy"] and not controls(panel)["stop"]
     text = repr(panel)  # the text fallback, where widgets cannot render

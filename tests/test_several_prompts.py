@@ -70,6 +70,16 @@ def test_only_the_second_prompt_can_help_and_the_run_finds_it(tracking):
     params = client.get_run(run.run_id).data.params
     assert params["num_prompts"] == "2" and params["gepa_jupyter.num_prompts"] == "2"
 
+    # The side-by-side view: one seed/best pair per prompt, the unchanged one collapsed under its name.
+    view = gepa_jupyter.compare(run)
+    html = view._repr_html_()
+    assert '<details class="gepa-unchanged">' in html and "<b>rewrite</b>" in html
+    assert html.index("<b>rewrite</b>") < html.index("</details>") < html.index("<b>answer</b>")
+    assert html.count("<ins ") >= 1 and html.count('class="gepa-changed"') == 1
+    assert run.registered_prompt_uris["answer"] in html
+    text = repr(view)
+    assert "--- rewrite (unchanged) ---" in text and "--- diff (answer) ---" in text and "+" in text
+
 
 def test_the_magic_takes_one_section_per_prompt(tracking):
     from IPython.core.interactiveshell import InteractiveShell

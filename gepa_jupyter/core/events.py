@@ -86,6 +86,20 @@ class EventHub:
                 _logger.exception("gepa_jupyter listener %r failed on %s", listener, type(event).__name__)
 
 
+def observer(method: Callable) -> Callable:
+    """For what only watches a run (views' records): its exceptions are logged, never raised into it."""
+    import functools
+
+    @functools.wraps(method)
+    def watching(*args, **kwargs):
+        try:
+            return method(*args, **kwargs)
+        except Exception:
+            _logger.exception("gepa_jupyter %s failed", method.__qualname__)
+
+    return watching
+
+
 def best_candidate(candidates) -> "CandidateEvent | None":
     """The best candidate: the highest score, the earliest among equals.
 

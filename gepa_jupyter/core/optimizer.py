@@ -26,7 +26,9 @@ from gepa_jupyter.core.budget import MINIBATCH, BudgetGuard
 from gepa_jupyter.core.callbacks import CandidateLogger
 from gepa_jupyter.core.errors import Halt
 from gepa_jupyter.core.events import EventHub, best_candidate
+from gepa_jupyter.core.examples import ExampleLog
 from gepa_jupyter.core.guards import guard_import_deadlock
+from gepa_jupyter.core.proposal_log import ProposalLog
 from gepa_jupyter.core.proposals import VariableGuard
 from gepa_jupyter.core.writer import MlflowWriter
 
@@ -75,6 +77,8 @@ class StreamingGepaOptimizer(GepaPromptOptimizer):
         self.enforce_budget = enforce_budget
         self.events = EventHub()
         self.candidates: list = []
+        self.example_log = ExampleLog(valset)  # per-row results of each candidate (`run.examples`)
+        self.proposal_log = ProposalLog(candidates=self.candidates)  # every proposal (`run.proposals`)
         self.invalid_proposals = 0
         self.log_lines: collections.deque[str] = collections.deque(maxlen=500)
         self.metric_calls = 0
@@ -144,6 +148,8 @@ class StreamingGepaOptimizer(GepaPromptOptimizer):
         adapter = RecordingAdapter(eval_fn, gepa, guard, self.stop_event, gate, on_progress, f"{self.thread_name}-eval",
                                    valset or train_data)
         listener = CandidateLogger(self, adapter, valset or train_data, self.writer, started)
+        self.example_log = ExampleLog(valset or train_data)
+        self.proposal_log = ProposalLog(train_data, self.candidates)
         stops = kwargs.pop("stop_callbacks", None) or []
         stops = [stops] if callable(stops) else list(stops)
         stops.append(lambda state: self.stop_event.is_set())
@@ -159,7 +165,9 @@ class StreamingGepaOptimizer(GepaPromptOptimizer):
             "display_progress_bar": self.display_progress_bar,
             "use_mlflow": enable_tracking if self.gepa_tracking is None else self.gepa_tracking,
             "logger": logger,
-            "callbacks": list(kwargs.get("callbacks") or []) + [listener],
+            "callbacks": list(kwargs.get("callbacks") or []) + [listener, self.proposal_log],
+            "acceptance_criterion": self.proposal_log.acceptance(kwargs.get("acceptance_criterion",
+                                                                            "strict_improvement")),
             "stop_callbacks": stops,
         }
         listener.progress("scoring the seed")
@@ -171,6 +179,7 @@ class StreamingGepaOptimizer(GepaPromptOptimizer):
             self.halted = halt.reason
             initial, final, initial_per, final_per, prompts = self._scores_so_far(target_prompts)
         finally:
+            self.proposal_log.close()
             self.activity = "writing the candidates to MLflow"
             if self.writer is not None:
                 if not self.writer.flush(FLUSH_TIMEOUT):

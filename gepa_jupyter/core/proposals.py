@@ -30,9 +30,12 @@ class VariableGuard:
         results = call_abandonably(self._reflect_all, jobs, stop=self.optimizer.stop_event,
                                    name=f"{self.optimizer.thread_name}-reflection")
         guarded = []
-        for proposal, next_lm in results:
+        for (parent, dataset, _components), (proposal, next_lm) in zip(jobs, results):
             self.inner = next_lm
-            self._check(proposal)
+            proposed = dict(proposal.new_texts)
+            dropped = self._check(proposal)
+            self.optimizer.proposal_log.reflected(self.listener.iteration, parent, dataset, proposed,
+                                                  proposal.metadata, dropped)
             guarded.append((proposal, self))
         return guarded
 
@@ -41,8 +44,10 @@ class VariableGuard:
             return list(self.inner.reflect_many(jobs))
         return [self.inner.reflect(*job) for job in jobs]
 
-    def _check(self, proposal) -> None:
+    def _check(self, proposal) -> dict[str, str]:
+        """Drop the texts whose variables differ from the seed's; {name: why} of those dropped."""
         iteration = self.listener.iteration
+        dropped = {}
         for name in list(proposal.new_texts):
             text = proposal.new_texts[name]
             missing, invented = variable_mismatch(self.variables.get(name, []), text)
@@ -52,5 +57,6 @@ class VariableGuard:
                 self.optimizer.invalid_proposals += 1
                 parts = (["drops " + ", ".join("{{" + v + "}}" for v in missing)] if missing else []) + (
                     ["invents " + ", ".join("{{" + v + "}}" for v in invented)] if invented else [])
-                reason = "; ".join(parts)
+                reason = dropped[name] = "; ".join(parts)
             self.optimizer.events.emit(ProposalEvent(iteration, {name: text}, reason))
+        return dropped

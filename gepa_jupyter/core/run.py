@@ -112,6 +112,18 @@ class OptimizationRun:
         return candidates_frame(list(self.optimizer.candidates), self.prompt_names)
 
     @property
+    def examples(self):
+        """A DataFrame, one row per (candidate, validation example): the variables, the expected
+        output, the model's output, the score and each scorer's score and rationale."""
+        return self.optimizer.example_log.table().frame()
+
+    @property
+    def proposals(self):
+        """A DataFrame, one row per proposal of the reflection, accepted or not: its parent, the
+        minibatch rows and feedback it was made from, the text, the outcome and where it came from."""
+        return self.optimizer.proposal_log.frame()
+
+    @property
     def candidates(self):
         return list(self.optimizer.candidates)
 
@@ -243,7 +255,8 @@ class OptimizationRun:
         score = f", best {best.score:.3f} (seed {self.seed_score:.3f})" if best else ""
         count = len(self.optimizer.candidates)
         return (f"<OptimizationRun {self.status}: {count} candidate{'' if count == 1 else 's'}, "
-                f"{self.metric_calls}/{self.max_metric_calls} metric calls{score}, run_id={self.run_id}>")
+                f"{min(self.metric_calls, self.max_metric_calls)}/{self.max_metric_calls} metric calls{score}, "
+                f"run_id={self.run_id}>")
 
     # ----- lifecycle ---------------------------------------------------------------------
     def _start(self) -> None:

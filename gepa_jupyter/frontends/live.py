@@ -10,21 +10,8 @@ import sys
 import time
 from html import escape
 
-from gepa_jupyter.views import comparison_html, comparison_text, live_html, live_text, progress_text
+from gepa_jupyter.views import final_html, final_text, live_html, live_text, progress_text
 from gepa_jupyter.views.state import RunSnapshot
-
-SIDE_BY_SIDE = "Seed and best prompt, side by side"
-
-
-def final_html(snap: RunSnapshot, max_rows: int | None = None) -> str:
-    """The live view's last state (every candidate) followed by the side-by-side view."""
-    return (f'<div class="gepa-final">{live_html(snap, max_rows)}'
-            f'<h4 style="margin:12px 0 4px 0">{SIDE_BY_SIDE}</h4>'
-            f"{comparison_html(snap)}</div>")
-
-
-def final_text(snap: RunSnapshot) -> str:
-    return f"{live_text(snap, max_rows=10_000)}\n\n{comparison_text(snap)}"
 
 
 def note_html(text: str) -> str:

@@ -1,45 +1,107 @@
-"""A small inline SVG chart: candidate score against metric calls, with the best so far."""
+"""An inline SVG chart: every candidate's score against the metric calls spent when it was scored,
+and the best score so far; axis titles, ticks, a legend, and the candidate on hover."""
 
+import math
 from html import escape
 
+from gepa_jupyter.core.text import shorten
 from gepa_jupyter.views.state import RunSnapshot
+from gepa_jupyter.views.style import BLUE, GREEN
+
+HOVER_PROMPT_CHARS = 300
+LEFT, RIGHT, TOP, BOTTOM = 52, 16, 30, 42
 
 
-def score_chart_svg(snap: RunSnapshot, width: int = 360, height: int = 160) -> str:
-    """Dots for candidates, a step line for the best score so far; no plotting library needed."""
+def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
+    """About `count` round tick values covering [low, high] (steps of 1, 2 or 5 times a power of ten)."""
+    span = (high - low) or 1.0
+    raw = span / max(1, count - 1)
+    power = 10 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+    first = math.floor(low / step) * step
+    ticks, value = [], first
+    while value < high + step * 1e-9:
+        ticks.append(round(value, 10))
+        value += step
+    if ticks[-1] < high:
+        ticks.append(round(ticks[-1] + step, 10))
+    return ticks
+
+
+def _label(value: float) -> str:
+    return f"{value:g}"
+
+
+def score_chart_svg(snap: RunSnapshot, width: int = 480, height: int = 230) -> str:
+    """Score (y) against metric calls (x); the x axis ends at the calls spent so far, not the budget."""
     frame = snap.scores
-    pad = 28
-    x_max = max(snap.max_metric_calls, int(frame["metric_calls"].max()) if not frame.empty else 1, 1)
-    low = min(0.0, float(frame["score"].min())) if not frame.empty else 0.0
-    high = max(1.0, float(frame["score"].max())) if not frame.empty else 1.0
+    calls = [int(c) for c in frame["metric_calls"]] if not frame.empty else []
+    scores = [float(s) for s in frame["score"]] if not frame.empty else []
+    x_ticks = nice_ticks(0, max([snap.metric_calls, *calls, 1]))
+    y_ticks = nice_ticks(min([0.0, *scores]), max([1.0, *scores]))
+    x_max, y_low, y_high = x_ticks[-1], y_ticks[0], y_ticks[-1]
+    plot_w, plot_h = width - LEFT - RIGHT, height - TOP - BOTTOM
 
-    def x(calls):
-        return pad + (width - 2 * pad) * float(calls) / x_max
+    def x(value):
+        return LEFT + plot_w * float(value) / x_max
 
-    def y(score):
-        return height - pad - (height - 2 * pad) * (float(score) - low) / ((high - low) or 1.0)
+    def y(value):
+        return TOP + plot_h - plot_h * (float(value) - y_low) / ((y_high - y_low) or 1.0)
 
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-             f'class="gepa-chart" role="img" aria-label="score against metric calls">',
-             f'<rect x="0" y="0" width="{width}" height="{height}" fill="white"/>',
-             f'<line x1="{pad}" y1="{height - pad}" x2="{width - pad}" y2="{height - pad}" stroke="#999"/>',
-             f'<line x1="{pad}" y1="{pad}" x2="{pad}" y2="{height - pad}" stroke="#999"/>',
-             f'<text x="{pad}" y="{height - 8}" font-size="10">0</text>',
-             f'<text x="{width - pad}" y="{height - 8}" font-size="10" text-anchor="end">{x_max} metric calls</text>',
-             f'<text x="4" y="{y(high) + 4:.1f}" font-size="10">{high:g}</text>',
-             f'<text x="4" y="{y(low) + 4:.1f}" font-size="10">{low:g}</text>']
-    if not frame.empty:
-        best, points = float("-inf"), []
-        for calls, score in zip(frame["metric_calls"], frame["score"]):
-            best = max(best, float(score))
-            points.append((x(calls), y(best)))
-        steps = [f"{points[0][0]:.1f},{points[0][1]:.1f}"]
-        for (x0, y0), (x1, y1) in zip(points, points[1:]):
-            steps += [f"{x1:.1f},{y0:.1f}", f"{x1:.1f},{y1:.1f}"]
-        steps.append(f"{x(snap.metric_calls or frame['metric_calls'].iloc[-1]):.1f},{points[-1][1]:.1f}")
-        parts.append(f'<polyline points="{" ".join(steps)}" fill="none" stroke="#1a7f37" stroke-width="2"/>')
-        for candidate, calls, score in zip(frame["candidate"], frame["metric_calls"], frame["score"]):
-            parts.append(f'<circle cx="{x(calls):.1f}" cy="{y(score):.1f}" r="3" fill="#0969da">'
-                         f"<title>candidate {escape(str(candidate))}: {float(score):.3f}</title></circle>")
+    budget = f" (budget {snap.max_metric_calls})" if snap.max_metric_calls else ""
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" class="gepa-chart" '
+             f'role="img" aria-label="validation score of each candidate against metric calls" '
+             f'style="color:inherit;font-family:sans-serif;font-size:11px;overflow:visible">',
+             '<g stroke="currentColor" stroke-opacity="0.15">']
+    parts += [f'<line x1="{LEFT}" x2="{LEFT + plot_w}" y1="{y(t):.1f}" y2="{y(t):.1f}"/>' for t in y_ticks]
+    parts += [f'<line x1="{x(t):.1f}" x2="{x(t):.1f}" y1="{TOP}" y2="{TOP + plot_h}"/>' for t in x_ticks]
+    parts.append("</g>")
+    parts.append('<g fill="currentColor"><g text-anchor="end">')
+    parts += [f'<text x="{LEFT - 6}" y="{y(t) + 4:.1f}">{_label(t)}</text>' for t in y_ticks]
+    parts.append('</g><g text-anchor="middle">')
+    parts += [f'<text x="{x(t):.1f}" y="{TOP + plot_h + 15}">{_label(t)}</text>' for t in x_ticks]
+    parts.append(f'<text x="{LEFT + plot_w / 2:.1f}" y="{height - 6}">metric calls{escape(budget)}</text></g>')
+    parts.append(f'<text text-anchor="middle" transform="translate(13 {TOP + plot_h / 2:.1f}) rotate(-90)">'
+                 f"validation score</text>")
+    legend_y = TOP - 14
+    parts.append(f'<circle cx="{LEFT + 6}" cy="{legend_y}" r="4" fill="{BLUE}"/>'
+                 f'<text x="{LEFT + 14}" y="{legend_y + 4}">a candidate</text>'
+                 f'<line x1="{LEFT + 100}" x2="{LEFT + 122}" y1="{legend_y}" y2="{legend_y}" stroke="{GREEN}" '
+                 f'stroke-width="2.5"/><text x="{LEFT + 128}" y="{legend_y + 4}">best so far</text>'
+                 f'<circle cx="{LEFT + 216}" cy="{legend_y}" r="6" fill="none" stroke="{GREEN}" stroke-width="2"/>'
+                 f'<text x="{LEFT + 226}" y="{legend_y + 4}">the best</text></g>')
+    parts.append(f'<g stroke="currentColor" stroke-opacity="0.6"><line x1="{LEFT}" x2="{LEFT + plot_w}" '
+                 f'y1="{TOP + plot_h}" y2="{TOP + plot_h}"/><line x1="{LEFT}" x2="{LEFT}" y1="{TOP}" '
+                 f'y2="{TOP + plot_h}"/></g>')
+    if scores:
+        parts.append(_best_line(calls, scores, snap.metric_calls, x, y))
+        parts.append(_points(snap, calls, scores, x, y))
     parts.append("</svg>")
     return "".join(parts)
+
+
+def _best_line(calls, scores, spent, x, y) -> str:
+    best, steps = float("-inf"), []
+    for c, s in zip(calls, scores):
+        if s > best:
+            if steps:
+                steps.append(f"{x(c):.1f},{y(best):.1f}")
+            best = s
+        steps.append(f"{x(c):.1f},{y(best):.1f}")
+    steps.append(f"{x(max(spent, calls[-1])):.1f},{y(best):.1f}")
+    return f'<polyline points="{" ".join(steps)}" fill="none" stroke="{GREEN}" stroke-width="2.5"/>'
+
+
+def _points(snap, calls, scores, x, y) -> str:
+    frame = snap.scores
+    marks = []
+    for (_, row), c, s in zip(frame.iterrows(), calls, scores):
+        candidate = int(row["candidate"])
+        what = "the seed" if candidate == snap.seed_index else f"iteration {row['iteration']}"
+        hover = (f"candidate {candidate} ({what}): score {s:.3f} after {c} metric calls\n"
+                 f"{shorten(row['prompt'], HOVER_PROMPT_CHARS)}")
+        ring = (f'<circle cx="{x(c):.1f}" cy="{y(s):.1f}" r="7" fill="none" stroke="{GREEN}" stroke-width="2"/>'
+                if candidate == snap.best_index else "")
+        marks.append(f'<g class="gepa-point">{ring}<circle cx="{x(c):.1f}" cy="{y(s):.1f}" r="4" fill="{BLUE}">'
+                     f"<title>{escape(hover)}</title></circle></g>")
+    return "".join(marks)

@@ -1,28 +1,30 @@
 """The side-by-side view: the seed and the best prompt, differences highlighted, with scores."""
 
 import difflib
-import re
 from html import escape
 
+from gepa_jupyter.views.diff import word_diff
+from gepa_jupyter.views.examples import changes_html, changes_text
+from gepa_jupyter.views.lineage import lineage_html, lineage_text
 from gepa_jupyter.views.state import RunSnapshot
+from gepa_jupyter.views.style import BORDER, MUTED, TABLE, TD, TD_NUM, TH, TINT_ADDED, TINT_REMOVED, heading
 
-_TOKENS = re.compile(r"\s+|[^\s]+")
+SIDE_BY_SIDE = "Seed and best prompt, side by side"
 
 
 def _diff_html(seed: str, best: str) -> tuple[str, str]:
     """(seed, best) as escaped HTML, removed words in <del>, added words in <ins>."""
-    a, b = _TOKENS.findall(seed), _TOKENS.findall(best)
     left, right = [], []
-    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
-        old, new = escape("".join(a[i1:i2])), escape("".join(b[j1:j2]))
+    for op, old, new in word_diff(seed, best):
+        old, new = escape(old), escape(new)
         if op == "equal":
             left.append(old)
             right.append(new)
         else:
             if old:
-                left.append(f'<del style="background:#ffebe9">{old}</del>')
+                left.append(f'<del style="background:{TINT_REMOVED};text-decoration:line-through">{old}</del>')
             if new:
-                right.append(f'<ins style="background:#dafbe1;text-decoration:none">{new}</ins>')
+                right.append(f'<ins style="background:{TINT_ADDED};text-decoration:underline">{new}</ins>')
     return "".join(left), "".join(right)
 
 
@@ -57,43 +59,81 @@ def _footer(snap: RunSnapshot) -> list[str]:
         lines.append(f"error: {snap.error}")
     if snap.run_id:
         lines.append(f"MLflow run: {snap.run_id} (experiment {snap.experiment_id}) at {snap.tracking_uri}")
-    if snap.registered_prompt_uri:
+    uris = [u for u in (snap.registered_prompt_uris or {snap.prompt_name: snap.registered_prompt_uri}).values() if u]
+    if uris:
         alias = " (alias 'optimized')" if snap.optimized_alias else " (no alias: it did not beat the seed)"
-        lines.append(f"registered prompt: {snap.registered_prompt_uri}{alias}")
+        label = "registered prompt" if len(uris) == 1 else "registered prompts"
+        lines.append(f"{label}: {', '.join(uris)}{alias}")
     return lines
 
 
+def _pair_html(seed: str, best: str, best_label: str) -> str:
+    seed_html, best_html = _diff_html(seed, best)
+    cell = (f'style="vertical-align:top;text-align:left;white-space:pre-wrap;font-family:monospace;'
+            f'border:1px solid {BORDER};padding:6px 8px;width:50%"')
+    return (f'<table style="border-collapse:collapse;width:100%;table-layout:fixed">'
+            f'<thead><tr><th {TH}>seed</th><th {TH}>{escape(best_label)}</th></tr></thead>'
+            f"<tbody><tr><td {cell}>{seed_html}</td><td {cell}>{best_html}</td></tr></tbody></table>")
+
+
+def _prompts_html(snap: RunSnapshot) -> str:
+    """One seed/best pair per prompt; with several, each under its name, the unchanged ones collapsed."""
+    pairs = snap.prompt_pairs
+    if len(pairs) == 1:
+        _, seed, best = pairs[0]
+        return _pair_html(seed, best, "best" if best != seed else "best (same as seed)")
+    parts = []
+    for name, seed, best in pairs:
+        if best == seed:
+            parts.append(f'<details class="gepa-unchanged"><summary style="cursor:pointer">'
+                         f'<b>{escape(name)}</b> <span style="{MUTED}">(unchanged)</span></summary>'
+                         f"{_pair_html(seed, best, 'best (same as seed)')}</details>")
+        else:
+            parts.append(f'<div class="gepa-changed" style="margin:6px 0 2px"><b>{escape(name)}</b></div>'
+                         f"{_pair_html(seed, best, 'best')}")
+    return "".join(parts)
+
+
 def comparison_html(snap: RunSnapshot) -> str:
-    """Two columns (seed, best) with highlighted differences and a score table; all escaped."""
-    seed_html, best_html = _diff_html(snap.seed_prompt, snap.best_prompt)
-    best_label = "best" if snap.best_prompt != snap.seed_prompt else "best (same as seed)"
-    cell = ('style="vertical-align:top;text-align:left;white-space:pre-wrap;font-family:monospace;'
-            'border:1px solid #d0d7de;padding:6px;width:50%"')
+    """Two columns (seed, best) per prompt with highlighted differences, a score table, the examples the
+    best fixed, broke and still gets wrong, and how it was found; all escaped."""
     scores = "".join(
-        f"<tr><td style=\"text-align:left\">{escape(label)}</td><td>{_fmt(s)}</td><td>{_fmt(b)}</td>"
-        f"<td>{'' if s is None or b is None else f'{b - s:+.3f}'}</td></tr>"
+        f"<tr><td {TD}>{escape(label)}</td><td {TD_NUM}>{_fmt(s)}</td><td {TD_NUM}>{_fmt(b)}</td>"
+        f"<td {TD_NUM}>{'' if s is None or b is None else f'{b - s:+.3f}'}</td></tr>"
         for label, s, b in _score_rows(snap)
     )
     footer = "<br>".join(escape(line) for line in _footer(snap))
     return (
         f'<div class="gepa-compare" data-status="{escape(snap.status, quote=True)}">'
-        f'<table style="border-collapse:collapse;width:100%;table-layout:fixed">'
-        f'<thead><tr><th style="text-align:left">seed</th>'
-        f'<th style="text-align:left">{escape(best_label)}</th></tr></thead>'
-        f"<tbody><tr><td {cell}>{seed_html}</td><td {cell}>{best_html}</td></tr></tbody></table>"
-        f'<table class="gepa-compare-scores" style="border-collapse:collapse;margin-top:6px">'
-        f"<thead><tr><th></th><th>seed</th><th>best</th><th>change</th></tr></thead><tbody>{scores}</tbody></table>"
-        f'<div style="font-size:11px;color:#57606a;margin-top:4px">{footer}</div></div>'
+        f"{_prompts_html(snap)}"
+        f'<table class="gepa-compare-scores" {TABLE}>'
+        f"<thead><tr><th {TH}></th><th {TH}>seed</th><th {TH}>best</th><th {TH}>change</th></tr></thead>"
+        f"<tbody>{scores}</tbody></table>"
+        f'<div style="font-size:12px;{MUTED};margin-top:4px">{footer}</div>'
+        f"{changes_html(snap)}{lineage_html(snap)}</div>"
     )
 
 
+def side_by_side_html(snap: RunSnapshot) -> str:
+    """The side-by-side view under its title (the same in the magic, the panel and compare())."""
+    return heading(SIDE_BY_SIDE) + comparison_html(snap)
+
+
+def _pair_text(name: str | None, seed: str, best: str) -> str:
+    where = f" ({name})" if name else ""
+    if seed == best:
+        return f"--- {name} (unchanged) ---\n{seed}" if name else f"--- seed ---\n{seed}\n--- best ---\n{best}\n--- diff ---\n(best prompt is the seed)"
+    diff = "\n".join(difflib.unified_diff(seed.splitlines(), best.splitlines(), "seed", "best", lineterm=""))
+    return f"--- seed{where} ---\n{seed}\n--- best{where} ---\n{best}\n--- diff{where} ---\n{diff}"
+
+
 def comparison_text(snap: RunSnapshot) -> str:
-    """The same for a terminal: both prompts, a unified diff, the score table."""
-    diff = "\n".join(difflib.unified_diff(snap.seed_prompt.splitlines(), snap.best_prompt.splitlines(),
-                                          "seed", "best", lineterm="")) or "(best prompt is the seed)"
+    """The same for a terminal: both prompts (per prompt, with several), a unified diff, the score table."""
+    pairs = snap.prompt_pairs
+    prompts = "\n".join(_pair_text(name if len(pairs) > 1 else None, seed, best) for name, seed, best in pairs)
     rows = "\n".join(f"  {label:<24} {_fmt(s):>8} {_fmt(b):>8}" for label, s, b in _score_rows(snap))
-    return (f"--- seed ---\n{snap.seed_prompt}\n--- best ---\n{snap.best_prompt}\n--- diff ---\n{diff}\n"
-            f"--- scores ---\n  {'':<24} {'seed':>8} {'best':>8}\n{rows}\n" + "\n".join(_footer(snap)))
+    text = (f"{prompts}\n--- scores ---\n  {'':<24} {'seed':>8} {'best':>8}\n{rows}\n" + "\n".join(_footer(snap)))
+    return "\n".join(filter(None, [text, changes_text(snap), lineage_text(snap)]))
 
 
 class Comparison:
@@ -103,7 +143,7 @@ class Comparison:
         self.snapshot = snap
 
     def _repr_html_(self) -> str:
-        return comparison_html(self.snapshot)
+        return side_by_side_html(self.snapshot)
 
     def __repr__(self) -> str:
         return comparison_text(self.snapshot)

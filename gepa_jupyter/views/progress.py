@@ -4,23 +4,28 @@ from html import escape
 
 from gepa_jupyter.views.chart import score_chart_svg
 from gepa_jupyter.views.state import RunSnapshot
+from gepa_jupyter.views.style import TRACK
 from gepa_jupyter.views.table import scores_html
 
-STATUS_COLORS = {"running": "#0969da", "finished": "#1a7f37", "stopped": "#9a6700", "failed": "#cf222e"}
+STATUS_COLORS = {"running": "#2f81f7", "finished": "#2da44e", "stopped": "#bf8700", "failed": "#cf222e"}
 
 
 def progress_text(snap: RunSnapshot) -> str:
     """'running: 40/120 metric calls (33%), 16 validation rows, 12.3 s, $0.0012, 3 candidates, best 0.750
     (seed 0.250) - iteration 4: asking the reflection model'."""
-    share = f" ({min(100, round(100 * snap.metric_calls / snap.max_metric_calls))}%)" if snap.max_metric_calls else ""
+    budget, calls = snap.max_metric_calls, snap.metric_calls
+    share = f" ({min(100, round(100 * calls / budget))}%)" if budget else ""
     count = len(snap.scores)
-    text = f"{snap.status}: {snap.metric_calls}/{snap.max_metric_calls} metric calls{share}"
+    text = f"{snap.status}: {min(calls, budget) if budget else calls}/{budget} metric calls{share}"
+    if budget and calls > budget:  # gepa finishes the minibatch it started
+        text += f" + {calls - budget} to finish the last minibatch"
     if snap.validation_size:
         text += f", {snap.validation_size} validation rows"
     text += f", {snap.elapsed:.1f} s"
     if snap.cost:
         text += f", ${snap.cost:.4f}"
-    text += f", {count} candidate{'' if count == 1 else 's'}"
+    if count or snap.status != "running":  # while the seed is scored the activity says so
+        text += f", {count} candidate{'' if count == 1 else 's'}"
     if snap.best_row is not None:
         text += f", best {snap.best_row['score']:.3f} (seed {snap.seed_row['score']:.3f})"
     if snap.invalid_proposals:
@@ -35,12 +40,13 @@ def progress_text(snap: RunSnapshot) -> str:
 def progress_html(snap: RunSnapshot) -> str:
     """A bar with the metric calls used of the budget, and the progress line."""
     share = min(1.0, snap.metric_calls / snap.max_metric_calls) if snap.max_metric_calls else 0.0
-    color = STATUS_COLORS.get(snap.status, "#57606a")
+    color = STATUS_COLORS.get(snap.status, "#8c959f")
     lines = escape(progress_text(snap)).replace("\n", "<br>")
     return (f'<div class="gepa-progress" data-status="{escape(snap.status, quote=True)}">'
-            f'<div style="background:#eaeef2;height:8px;width:360px;border-radius:4px">'
+            f'<div style="background:{TRACK};height:8px;width:360px;border-radius:4px">'
             f'<div style="background:{color};height:8px;width:{360 * share:.0f}px;border-radius:4px"></div></div>'
-            f'<div style="font-family:monospace;font-size:12px;color:{color}">{lines}</div></div>')
+            f'<div style="font-family:monospace;font-size:12px;border-left:4px solid {color};padding-left:6px;'
+            f'margin-top:4px">{lines}</div></div>')
 
 
 def live_html(snap: RunSnapshot, max_rows: int | None = 50) -> str:

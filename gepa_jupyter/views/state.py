@@ -5,6 +5,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from gepa_jupyter.core.events import best_candidate
+from gepa_jupyter.core.examples import ExampleTable
 from gepa_jupyter.core.frame import candidates_frame, scorer_columns, usage_totals
 
 
@@ -30,6 +31,11 @@ class RunSnapshot:
     best_index: int | None = None  # candidate number of the best (core.events.best_candidate)
     activity: str = ""
     validation_size: int = 0
+    examples: ExampleTable = field(default_factory=ExampleTable)  # per-row results (`run.examples`)
+    proposals: tuple = ()  # core.proposal_log.Proposal, oldest first (`run.proposals`)
+    seed_prompts: dict = field(default_factory=dict)  # name -> seed text (one entry for one prompt)
+    best_prompts: dict = field(default_factory=dict)  # name -> best text
+    registered_prompt_uris: dict = field(default_factory=dict)  # name -> prompts:/name/version
 
     @property
     def seed_row(self):
@@ -41,6 +47,17 @@ class RunSnapshot:
             return None
         rows = self.scores[self.scores["candidate"] == self.best_index]
         return rows.iloc[0] if not rows.empty else None
+
+    @property
+    def prompt_pairs(self) -> list[tuple[str, str, str]]:
+        """(name, seed text, best text) for each prompt; one pair built from seed/best_prompt if not given."""
+        if not self.seed_prompts:
+            return [(self.prompt_name, self.seed_prompt, self.best_prompt)]
+        return [(name, text, self.best_prompts.get(name, text)) for name, text in self.seed_prompts.items()]
+
+    @property
+    def seed_index(self) -> int | None:
+        return None if self.scores.empty else int(self.scores["candidate"].iloc[0])
 
     @property
     def scorer_names(self) -> list[str]:
@@ -59,6 +76,7 @@ def snapshot(run) -> RunSnapshot:
     """Copy what the views need from an OptimizationRun (safe while it runs)."""
     candidates = run.candidates
     best = best_candidate(candidates)
+    optimizer = run.optimizer  # read after the candidates: the per-row results of each are there already
     return RunSnapshot(
         status=run.status,
         prompt_name=run.prompt_name,
@@ -80,6 +98,11 @@ def snapshot(run) -> RunSnapshot:
         best_index=best.index if best else None,
         activity=run.activity,
         validation_size=getattr(run, "validation_size", 0),
+        examples=optimizer.example_log.table(),
+        proposals=optimizer.proposal_log.records(),
+        seed_prompts=dict(getattr(run, "seed_prompts", {run.prompt_name: run.seed_prompt})),
+        best_prompts=dict(getattr(run, "best_prompts", {run.prompt_name: run.best_prompt})),
+        registered_prompt_uris=dict(getattr(run, "registered_prompt_uris", {})),
     )
 
 

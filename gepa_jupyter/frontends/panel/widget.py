@@ -19,14 +19,13 @@ from gepa_jupyter.core.options import BY_NAME, validate_options
 from gepa_jupyter.core.registry import OPTIMIZED_ALIAS
 from gepa_jupyter.frontends.panel import inputs, namespace as notebook
 from gepa_jupyter.frontends.updates import LiveUpdater
-from gepa_jupyter.views import (comparison_html, comparison_text, live_text, progress_text, score_chart_svg,
-                                scores_html, snapshot)
+from gepa_jupyter.views import (comparison_text, explain_html, explain_text, live_text, progress_text,
+                                score_chart_svg, scores_html, side_by_side_html, snapshot)
 
 MODEL_SUGGESTIONS = (BY_NAME["model"].default, "openai:/gpt-4o-mini", "anthropic:/claude-3-5-haiku-latest",
                      "ollama:/llama3.2")
 BAR_STYLES = {"running": "info", "finished": "success", "stopped": "warning", "failed": "danger"}
 NO_DATA = ""
-SIDE_BY_SIDE = "Seed and best prompt, side by side"
 
 
 class OptimizerPanel(widgets.VBox):
@@ -336,7 +335,9 @@ class OptimizerPanel(widgets.VBox):
                     f"budget={self.budget_box.value}\nseed prompt: {self.prompt_box.value}")
         snap = snapshot(self.run)
         text = f"OptimizerPanel\n{live_text(snap)}"
-        return text if snap.status == "running" or snap.scores.empty else f"{text}\n{comparison_text(snap)}"
+        if snap.status == "running" or snap.scores.empty:
+            return text
+        return "\n".join(filter(None, [text, comparison_text(snap), explain_text(snap)]))
 
     def _repr_pretty_(self, printer, cycle) -> None:
         printer.text(repr(self))
@@ -361,4 +362,5 @@ class OptimizerPanel(widgets.VBox):
 
 
 def _side_by_side(snap) -> str:
-    return f'<h4 style="margin:8px 0 4px 0">{SIDE_BY_SIDE}</h4>{comparison_html(snap)}'
+    """What the panel shows when a run has ended: the side-by-side view, the grid, the proposals."""
+    return side_by_side_html(snap) + explain_html(snap)

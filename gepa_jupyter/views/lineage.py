@@ -1,0 +1,90 @@
+"""The lineage of the best prompt: seed -> ... -> best, each step's score, the words it added and
+removed, and where its text came from (the proposal that made it, `run.proposals`)."""
+
+from dataclasses import dataclass
+from html import escape
+
+import pandas as pd
+
+from gepa_jupyter.core.proposal_log import ACCEPTED
+from gepa_jupyter.core.text import shorten
+from gepa_jupyter.views.diff import sentence_changes
+from gepa_jupyter.views.state import RunSnapshot
+from gepa_jupyter.views.style import column, heading, table
+
+PHRASE_CHARS = 160
+PHRASES = 3
+
+
+@dataclass(frozen=True)
+class Step:
+    candidate: int
+    iteration: int
+    score: float
+    added: tuple[str, ...]  # phrases the step added to its parent's prompt
+    removed: tuple[str, ...]
+    origin: str  # where its text came from ("seed" for the seed)
+    feedback: str  # what the reflection was shown
+
+
+def lineage(snap: RunSnapshot) -> list[Step]:
+    """The steps from the seed to the best candidate, seed first (empty before the seed is scored)."""
+    frame = snap.scores
+    if frame.empty or snap.best_index is None:
+        return []
+    rows = {int(r["candidate"]): r for _, r in frame.iterrows()}
+    accepted = {p.candidate: p for p in snap.proposals if p.outcome == ACCEPTED}
+    chain, index, seen = [], snap.best_index, set()
+    while index is not None and index in rows and index not in seen:
+        seen.add(index)
+        chain.append(index)
+        parent = rows[index]["parent"]
+        index = None if pd.isna(parent) else int(parent)
+    steps = []
+    for position, index in enumerate(reversed(chain)):
+        row = rows[index]
+        parent_prompt = rows[chain[len(chain) - position]]["prompt"] if position else ""
+        added, removed = sentence_changes(parent_prompt, row["prompt"]) if position else ([], [])
+        proposal = accepted.get(index)
+        origin = "seed" if not position else (proposal.origin if proposal else "not recorded")
+        steps.append(Step(index, int(row["iteration"]), float(row["score"]), tuple(added), tuple(removed), origin,
+                          proposal.feedback if proposal else ""))
+    return steps
+
+
+def _phrases(phrases, sign: str) -> str:
+    shown = [f"{sign} {shorten(p, PHRASE_CHARS)}" for p in phrases[:PHRASES]]
+    if len(phrases) > PHRASES:
+        shown.append(f"({len(phrases) - PHRASES} more changes)")
+    return "\n".join(shown)
+
+
+def lineage_html(snap: RunSnapshot) -> str:
+    """One table row per step; escaped."""
+    steps = lineage(snap)
+    if len(steps) < 2:
+        return ""
+    rows = []
+    for step in steps:
+        changed = "\n".join(filter(None, [_phrases(step.added, "+"), _phrases(step.removed, "−")])) or (
+            "the seed" if step.origin == "seed" else "(same words)")
+        what = f'<span style="white-space:pre-wrap">{escape(changed)}</span>'
+        origin = escape(step.origin) + (f'<br><span style="opacity:.75">shown: {escape(shorten(step.feedback, 200))}'
+                                        f"</span>" if step.feedback else "")
+        rows.append([escape(str(step.candidate)), escape(str(step.iteration)), f"{step.score:.3f}", column(what, 30),
+                     column(origin, 36)])
+    return (f'<div class="gepa-lineage">{heading("How the best prompt was found: seed → best")}'
+            + table(["candidate", "iteration", "score", "what it changed", "where the text came from"], rows,
+                    "gepa-lineage-table", {2}) + "</div>")
+
+
+def lineage_text(snap: RunSnapshot) -> str:
+    steps = lineage(snap)
+    if len(steps) < 2:
+        return ""
+    lines = ["--- how the best prompt was found ---"]
+    for step in steps:
+        lines.append(f"  candidate {step.candidate} (iteration {step.iteration}): {step.score:.3f}  [{step.origin}]")
+        for line in filter(None, (_phrases(step.added, "+") + "\n" + _phrases(step.removed, "-")).splitlines()):
+            lines.append(f"      {line}")
+    return "\n".join(lines)
