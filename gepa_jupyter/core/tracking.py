@@ -27,8 +27,8 @@ def summarize(eval_results: list) -> tuple[float, dict[str, float]]:
 
 
 def log_candidate(step: int, prompts: dict[str, str], eval_results: list, aggregate: float,
-                  per_scorer: dict[str, float], run_id: str | None = None, client=None) -> None:
-    """Write one candidate's table, scores, prompt texts and metrics to the run."""
+                  per_scorer: dict[str, float], run_id: str | None = None, client=None, metrics: bool = True) -> None:
+    """Write one candidate's table, scores, prompt texts and (unless `metrics=False`) metrics to the run."""
     import mlflow
 
     client = client or mlflow.MlflowClient()
@@ -43,8 +43,9 @@ def log_candidate(step: int, prompts: dict[str, str], eval_results: list, aggreg
     for name in per_scorer:
         table[name] = [r.individual_scores.get(name) for r in eval_results]
     client.log_table(run_id, data=table, artifact_file=f"{directory}/{EVAL_RESULTS_FILE}")
-    metrics = {"eval_score": aggregate} | {f"eval_score.{n}": s for n, s in per_scorer.items()}
-    client.log_batch(run_id, metrics=[_metric(k, v, step) for k, v in metrics.items()])
+    if metrics:
+        values = {"eval_score": aggregate} | {f"eval_score.{n}": s for n, s in per_scorer.items()}
+        client.log_batch(run_id, metrics=[_metric(k, v, step) for k, v in values.items()])
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
         (tmp_path / SCORES_FILE).write_text(json.dumps({"aggregate": aggregate, "per_scorer": per_scorer}, indent=2))
