@@ -14,7 +14,11 @@ from gepa_jupyter.core.run import OptimizationRun, RunSpec, start_run
 
 
 def optimize(prompt: str, data: Any, **options: Any) -> OptimizationRun:
-    return start(prepare(prompt, data, **options))
+    from gepa_jupyter.durable import warn_notices
+
+    spec = prepare(prompt, data, **options)
+    warn_notices(spec.notices)  # e.g. an earlier run whose process died, now FAILED and resumable
+    return start(spec)
 
 
 def prepare(prompt: str, data: Any, *, progress: Callable[[str], None] | None = None, **options: Any) -> RunSpec:
@@ -53,11 +57,15 @@ def prepare(prompt: str, data: Any, *, progress: Callable[[str], None] | None = 
         from gepa_jupyter.core.small_reflector import SmallModelReflector
 
         gepa_kwargs["reflection_strategy"] = SmallModelReflector(reflection)
+    say("looking for runs of the experiment whose process died")
+    from gepa_jupyter.durable import dead_run_notices
+
+    notices = dead_run_notices(values["experiment"])
     return RunSpec(
         seed_template=template, prompt_name=name, program=program, train_records=train,
         validation_records=validation, holdout_records=held, scorers=scorers, reflection_model=reflection,
         options=values, seed_prompt_uri=seed_uri, gepa_kwargs=gepa_kwargs, params=params,
-        read_usage=session.usage, on_close=session.close,
+        read_usage=session.usage, on_close=session.close, notices=notices,
     )
 
 

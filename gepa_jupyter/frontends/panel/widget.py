@@ -101,9 +101,11 @@ class OptimizerPanel(widgets.VBox):
                                               disabled=True, layout=widgets.Layout(width="auto"))
         self.copy_button = widgets.Button(description="Copy best prompt", icon="copy", disabled=True,
                                           layout=widgets.Layout(width="auto"))
+        self.continue_button = widgets.Button(description="Continue", icon="forward", disabled=True,
+                                              tooltip="Continue this run with the budget box's metric calls more")
         self.message, self.status, self.live, self.comparison = (widgets.HTML() for _ in range(4))
         self.progress = widgets.IntProgress(value=0, min=0, max=100, description="metric calls", style=inputs.STYLE)
-        for name in ("run", "stop", "register", "copy"):
+        for name in ("run", "stop", "register", "copy", "continue"):
             getattr(self, f"{name}_button").add_class(f"gepa-{name}")
         for name in ("message", "status", "live", "comparison"):
             getattr(self, name).add_class(f"gepa-panel-{name}")
@@ -113,12 +115,14 @@ class OptimizerPanel(widgets.VBox):
         self.stop_button.on_click(self._on_stop)
         self.register_button.on_click(self._on_register)
         self.copy_button.on_click(self._on_copy)
+        self.continue_button.on_click(self._on_continue)
         self.add_class("gepa-panel")
         grid = widgets.GridBox(list(self.option_widgets.values()),
                                layout=widgets.Layout(grid_template_columns="repeat(3, 1fr)", width="98%"))
         self.children = [
             self.prompt_box, self.data_select, grid,
-            widgets.HBox([self.run_button, self.stop_button, self.register_button, self.copy_button]),
+            widgets.HBox([self.run_button, self.stop_button, self.continue_button, self.register_button,
+                          self.copy_button]),
             self.message, widgets.HBox([self.progress, self.status]), self.live, self.comparison,
         ]
 
@@ -220,12 +224,35 @@ class OptimizerPanel(widgets.VBox):
                 self._set_controls()
                 known = isinstance(e, (InputError, RunConflictError))
                 return self._say(str(e) if known else f"Could not start: {type(e).__name__}: {e}", error=True)
-            self._say("")
-            self.run, self._stopping = run, False
-            self.progress.max, self.progress.value, self.progress.bar_style = max(1, run.max_metric_calls), 0, ""
-            self.live.value = self.comparison.value = ""
-            self._set_controls()
-            self.updater = LiveUpdater(run, lambda snap: self._render(run, snap), interval=self.interval)
+            self._follow(run, spec.notices)
+
+    def _follow(self, run, notices: list) -> None:
+        """Show a run that just started (Run, or Continue): controls, areas, the live updater."""
+        self._say("\n".join(notices))
+        self.run, self._stopping = run, False
+        self.progress.max, self.progress.value, self.progress.bar_style = max(1, run.max_metric_calls), 0, ""
+        self.live.value = self.comparison.value = ""
+        self._set_controls()
+        self.updater = LiveUpdater(run, lambda snap: self._render(run, snap), interval=self.interval)
+
+    def _on_continue(self, _button=None) -> None:
+        """Continue the last run from its saved state (gepa_jupyter.resume) with the budget box's calls more."""
+        import gepa_jupyter.api as api
+        from gepa_jupyter.durable import prepare_resume, resume_options
+
+        with self._lock:
+            if self.run is None or self.running or self.continue_button.disabled:
+                return
+            self.continue_button.disabled = True
+            try:
+                given = resume_options(self.optimize_arguments())
+                spec = prepare_resume(self.run, progress=lambda text: self._say(f"Continuing: {text}…"), **given)
+                run = api.start(spec)
+            except Exception as e:
+                self._set_controls()
+                known = isinstance(e, (InputError, RunConflictError))
+                return self._say(str(e) if known else f"Could not continue: {type(e).__name__}: {e}", error=True)
+            self._follow(run, spec.notices)
 
     def _on_stop(self, _button=None) -> None:
         with self._lock:
@@ -314,6 +341,7 @@ class OptimizerPanel(widgets.VBox):
             self.stop_button.description = "Stop"
         self.register_button.disabled = not has_best or (run.registered_version is not None and run.optimized_alias)
         self.copy_button.disabled = not has_best
+        self.continue_button.disabled = running or run is None or run.run_id is None
 
     def _say(self, text: str, error: bool = False) -> None:
         kind = "gepa-error" if error else "gepa-info"
