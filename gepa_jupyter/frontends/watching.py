@@ -10,6 +10,7 @@ import sys
 from gepa_jupyter.core.watcher import WatchedRun
 from gepa_jupyter.frontends.live import HtmlLiveView, TextLiveView
 from gepa_jupyter.frontends.updates import LiveUpdater
+from gepa_jupyter.views import snapshot
 
 
 def view_mode(shell) -> str:
@@ -23,8 +24,10 @@ def live_view(mode: str, max_rows: int = 50, heartbeat: float = 30.0):
 
 
 def show(run, mode: str, max_rows: int = 50, interval: float = 0.5, heartbeat: float = 30.0):
-    """Show `run` live in the current cell; (view, updater)."""
+    """Show `run` live in the current cell; (view, updater). The first drawing happens here, in
+    the cell's own thread: the output belongs to this cell, later redraws update it in place."""
     view = live_view(mode, max_rows, heartbeat)
+    view.render(snapshot(run))
     return view, LiveUpdater(run, view.render, interval=interval)
 
 
