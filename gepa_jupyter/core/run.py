@@ -100,8 +100,8 @@ class OptimizationRun:
         self.checkpoint.prefill(self.optimizer)
         self.started_at -= spec.resume.elapsed if spec.resume else 0.0
         self.heartbeat: liveness.Heartbeat | None = None
-        self.experiment_id: str | None = None
-        self.run_id: str | None = None
+        self.experiment_id: str | None = spec.resume.experiment_id if spec.resume else None
+        self.run_id: str | None = spec.resume.run_id if spec.resume else None  # a resumed run is known at once
         self.tracking_uri: str | None = None
         self.seed_prompt_uri: str | None = spec.seed_prompt_uri
         self.client = None
