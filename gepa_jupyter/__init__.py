@@ -20,6 +20,10 @@ _LAZY = {
     "BudgetEvent": "gepa_jupyter.core.events",
     "InputError": "gepa_jupyter.core.errors",
     "OptimizerPanel": "gepa_jupyter.frontends.panel",
+    "resume": "gepa_jupyter.durable",
+    "watch": "gepa_jupyter.durable",
+    "runs": "gepa_jupyter.durable",
+    "WatchedRun": "gepa_jupyter.core.watcher",
 }
 
 __all__ = sorted(_LAZY) + ["load_ipython_extension"]
@@ -35,7 +39,7 @@ def __getattr__(name):
 
 
 def load_ipython_extension(ipython):
-    """`%load_ext gepa_jupyter`: register the `%%optimize_prompt` and `%optimize_panel` magics."""
+    """`%load_ext gepa_jupyter`: register the `%%optimize_prompt`, `%optimize_panel` and `%optimize_watch` magics."""
     from gepa_jupyter.frontends.magic import load_ipython_extension as _load
 
     _load(ipython)

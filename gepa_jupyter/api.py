@@ -14,7 +14,11 @@ from gepa_jupyter.core.run import OptimizationRun, RunSpec, start_run
 
 
 def optimize(prompt: str, data: Any, **options: Any) -> OptimizationRun:
-    return start(prepare(prompt, data, **options))
+    from gepa_jupyter.durable import warn_notices
+
+    spec = prepare(prompt, data, **options)
+    warn_notices(spec.notices)  # e.g. an earlier run whose process died, now FAILED and resumable
+    return start(spec)
 
 
 def prepare(prompt: str, data: Any, *, progress: Callable[[str], None] | None = None, **options: Any) -> RunSpec:
@@ -31,7 +35,7 @@ def prepare(prompt: str, data: Any, *, progress: Callable[[str], None] | None = 
     values = validate_options(options)
     if values["predict_fn"] is not None and "model" in options and options["model"] is not None:
         raise InputError("Give either model or predict_fn, not both.")
-    prompts = _prompts(prompt, values["prompt_name"] if options.get("prompt_name") else None, say)
+    prompts = read_prompts(prompt, values["prompt_name"] if options.get("prompt_name") else None, say)
     check_variables(prompts)
     if not prompts.single and values["predict_fn"] is None:
         check_chain(prompts)
@@ -56,11 +60,15 @@ def prepare(prompt: str, data: Any, *, progress: Callable[[str], None] | None = 
         from gepa_jupyter.core.small_reflector import SmallModelReflector
 
         gepa_kwargs["reflection_strategy"] = SmallModelReflector(reflection)
+    say("looking for runs of the experiment whose process died")
+    from gepa_jupyter.durable import dead_run_notices
+
+    notices = dead_run_notices(values["experiment"])
     return RunSpec(
         seed_prompts=prompts.templates, program=program, train_records=train,
         validation_records=validation, holdout_records=held, scorers=scorers, reflection_model=reflection,
         options=values, seed_prompt_uris=prompts.uris, gepa_kwargs=gepa_kwargs, params=params,
-        read_usage=session.usage, on_close=session.close,
+        read_usage=session.usage, on_close=session.close, notices=notices,
     )
 
 
@@ -109,8 +117,9 @@ def _models(values: dict, prompts):
     return program, reflection, params, session
 
 
-def _prompts(prompt: Any, prompt_name: str | None, say):
-    """The PromptSet of `prompt`: a template, `### name` sections, a dict, a URI or a list of URIs."""
+def read_prompts(prompt: Any, prompt_name: str | None = None, say=lambda text: None):
+    """The PromptSet of `prompt`: a template, `### name` sections, a dict, a URI or a list of URIs
+    (registered versions are loaded; InputError for anything else)."""
     from gepa_jupyter.core.names import check_prompt_name
     from gepa_jupyter.core.prompts import PromptSet, split_sections
 

@@ -133,3 +133,34 @@ def test_a_predict_fn_that_never_formats_a_prompt_is_named_before_the_budget_is_
     assert run.wait(60) and run.status == "failed"
     assert "never formatted the prompt 'answer'" in run.error and "read ['rewrite']" in run.error
     assert run.metric_calls == 0 and run.candidates == []
+
+
+def test_the_panel_shows_one_text_area_per_prompt_and_runs_them_together(tracking):
+    from gepa_jupyter.frontends.panel import OptimizerPanel
+    from tests.test_panel import wait_for
+
+    namespace = {"reviews": sentiment_data(), "task": TwoStepModel(), "reflect": FakeReflectionModel()}
+    panel = OptimizerPanel(PROMPTS, namespace=namespace, interval=0.05, model="task", reflection_model="reflect",
+                           max_metric_calls=300, cache=False)
+    assert list(panel.prompt_boxes) == ["rewrite", "answer"]
+    assert [b.description for b in panel.prompt_boxes.values()] == ["rewrite", "answer"]
+    assert [b.value for b in panel.prompt_boxes.values()] == [REWRITE, ANSWER]
+    assert panel.name_box.disabled and all(box in panel.children for box in panel.prompt_boxes.values())
+
+    panel.prompt_boxes["answer"].value = "Classify it."  # a prompt with no variable: refused in place
+    panel.run_button.click()
+    assert "The prompt &#x27;answer&#x27; has no {{variable}}" in panel.message.value and panel.run is None
+    panel.prompt_boxes["answer"].value = ANSWER
+
+    panel.run_button.click()
+    assert panel.run is not None, panel.message.value
+    assert panel.wait(120) and panel.run.status == "finished", panel.run.error
+    run = panel.run
+    assert run.seed_prompts == PROMPTS and "one word" in run.best_prompts["answer"]
+    wait_for(lambda: "gepa-unchanged" in panel.comparison.value)
+    assert "<b>rewrite</b>" in panel.comparison.value and "<b>answer</b>" in panel.comparison.value
+
+    panel.copy_button.click()  # each best text into its own box
+    assert panel.prompt_boxes["rewrite"].value == REWRITE
+    assert panel.prompt_boxes["answer"].value == run.best_prompts["answer"]
+    panel.close()

@@ -34,6 +34,9 @@ class CandidateLogger:
 
     def on_valset_evaluated(self, event):
         opt = self.optimizer
+        checkpoint = getattr(opt, "checkpoint", None)  # core.checkpoint: a resumed run's known candidates
+        if checkpoint is not None and checkpoint.known(event):
+            return
         val_ids = sorted(event["scores_by_val_id"])
         records = self.adapter.results_for(event["candidate"], [self.valset[i] for i in val_ids])
         if records is not None:
@@ -61,6 +64,14 @@ class CandidateLogger:
         opt.events.emit(candidate)
         if self.writer is not None:
             self.writer.submit(f"candidate {candidate.index}",
-                               lambda: tracking.log_candidate(candidate.step, candidate.prompts, records or [],
-                                                              aggregate, per_scorer, run_id=opt.run_id,
-                                                              client=opt.client))
+                               lambda: self._write(candidate, records or [], aggregate, per_scorer, checkpoint))
+
+    def _write(self, candidate: CandidateEvent, records: list, aggregate: float, per_scorer: dict, checkpoint) -> None:
+        """One candidate's MLflow write (the writer's thread); a checkpoint first uploads a state holding it."""
+        opt = self.optimizer
+        if checkpoint is not None:
+            checkpoint.before_write(candidate)
+        tracking.log_candidate(candidate.step, candidate.prompts, records, aggregate, per_scorer, run_id=opt.run_id,
+                               client=opt.client)
+        if checkpoint is not None:
+            checkpoint.after_write(opt.candidates[:candidate.step + 1])

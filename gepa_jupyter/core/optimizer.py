@@ -87,6 +87,7 @@ class StreamingGepaOptimizer(GepaPromptOptimizer):
         self.stop_event = threading.Event()
         self.writer: MlflowWriter | None = None
         self.client = None  # the MlflowClient candidates are written with (default: a new one)
+        self.checkpoint = None  # core.checkpoint.Checkpoint: gepa's state kept in MLflow, or resumed from it
         self.thread_name = thread_name or f"gepa-jupyter-{uuid.uuid4().hex[:8]}"
 
     def subscribe(self, listener: Callable[[Any], None]) -> Callable[[], None]:
@@ -150,6 +151,8 @@ class StreamingGepaOptimizer(GepaPromptOptimizer):
         listener = CandidateLogger(self, adapter, valset or train_data, self.writer, started)
         self.example_log = ExampleLog(valset or train_data)
         self.proposal_log = ProposalLog(train_data, self.candidates)
+        if self.checkpoint is not None:
+            self.checkpoint.attach(self, kwargs, adapter, guard, listener)
         stops = kwargs.pop("stop_callbacks", None) or []
         stops = [stops] if callable(stops) else list(stops)
         stops.append(lambda state: self.stop_event.is_set())

@@ -177,3 +177,26 @@ def capture(key: str, log: RunLog):
             _active -= 1
             if _active == 0:
                 _uninstall()
+
+
+def call_quietly(function, *args, log: "RunLog | None" = None, **kwargs):
+    """`function(*args, **kwargs)` on a thread of its own whose prints, log records and warnings go
+    to `log` (a throwaway one by default), not into the cell; its result, or its exception."""
+    import uuid
+
+    key = uuid.uuid4().hex[:8]
+    outcome: dict = {}
+
+    def call():
+        try:
+            outcome["value"] = function(*args, **kwargs)
+        except BaseException as e:  # noqa: BLE001 - handed to the caller
+            outcome["error"] = e
+
+    with capture(key, log or RunLog(maxlen=200)):
+        thread = threading.Thread(target=call, name=f"{THREAD_PREFIX}{key}-quiet", daemon=True)
+        thread.start()
+        thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("value")

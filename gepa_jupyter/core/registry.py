@@ -4,10 +4,14 @@ No version spam: a template already registered under the name (seed or optimized
 and a best prompt identical to the seed registers nothing new.
 """
 
+import random
+import time
+
 from gepa_jupyter.core.events import CandidateEvent
 
 OPTIMIZED_ALIAS = "optimized"
 SEARCH_LIMIT = 200  # most recent versions looked at for an identical template
+RACE_SIGNS = ("already exists", "UNIQUE constraint")  # another process registered the same name at once
 
 
 def find_version(client, name: str, template: str) -> int | None:
@@ -20,15 +24,33 @@ def find_version(client, name: str, template: str) -> int | None:
     return max(matches) if matches else None
 
 
+def _raced(call, attempts: int = 4):
+    """`call()`, again when another process created the same prompt or alias at the same moment."""
+    for attempt in range(attempts):
+        try:
+            return call()
+        except Exception as e:
+            if attempt == attempts - 1 or not any(sign in str(e) for sign in RACE_SIGNS):
+                raise
+            time.sleep(0.05 + random.random() * 0.2)
+
+
+def _version_for(client, name: str, template: str, role: str) -> int:
+    """The version of `name` holding `template`: an existing one, else a new one."""
+    def find_or_register():
+        version = find_version(client, name, template)
+        if version is None:
+            version = client.register_prompt(
+                name=name, template=template, commit_message=f"{role} prompt of a gepa-jupyter optimization",
+                tags={"gepa_jupyter.role": "seed" if role == "seed" else "optimized"}).version
+        return int(version)
+
+    return _raced(find_or_register)
+
+
 def register_seed(client, name: str, template: str) -> str:
     """The URI of a version of `name` holding this template (an existing one if there is one)."""
-    version = find_version(client, name, template)
-    if version is None:
-        version = client.register_prompt(
-            name=name, template=template, commit_message="seed prompt of a gepa-jupyter optimization",
-            tags={"gepa_jupyter.role": "seed"},
-        ).version
-    return f"prompts:/{name}/{version}"
+    return f"prompts:/{name}/{_version_for(client, name, template, 'seed')}"
 
 
 def register_best(client, name: str, template: str, *, run_id: str, best: CandidateEvent | None,
@@ -45,12 +67,7 @@ def register_best(client, name: str, template: str, *, run_id: str, best: Candid
         beat_seed = holdout["best"]["score"] >= holdout["seed"]["score"]
     if best is None or (best.index == 0 and not force):
         return seed_version, False
-    version = find_version(client, name, template)
-    if version is None:
-        version = int(client.register_prompt(
-            name=name, template=template, commit_message="best prompt of a gepa-jupyter optimization",
-            tags={"gepa_jupyter.role": "optimized"},
-        ).version)
+    version = _version_for(client, name, template, "best")
     tags = {"gepa_jupyter.run_id": run_id, "gepa_jupyter.score": f"{best.score:.6g}",
             "gepa_jupyter.candidate": str(best.index)}
     if seed_score is not None:
@@ -67,5 +84,5 @@ def register_best(client, name: str, template: str, *, run_id: str, best: Candid
         pass
     aliased = beat_seed or force
     if aliased:
-        client.set_prompt_alias(name, OPTIMIZED_ALIAS, version)
+        _raced(lambda: client.set_prompt_alias(name, OPTIMIZED_ALIAS, version))
     return version, aliased

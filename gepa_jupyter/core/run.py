@@ -16,7 +16,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from gepa_jupyter.core import quiet, redact, registry
+from gepa_jupyter.core import liveness, quiet, recipe, redact, registry
+from gepa_jupyter.core.checkpoint import BUDGET_TAG, Checkpoint
 from gepa_jupyter.core.errors import Halt, RunConflictError, RunStopped
 from gepa_jupyter.core.events import EventHub, StatusEvent, best_candidate
 from gepa_jupyter.core.frame import candidates_frame
@@ -53,6 +54,8 @@ class RunSpec:
     params: dict = field(default_factory=dict)  # extra MLflow params (never secrets)
     read_usage: Callable[[], dict] | None = None  # model usage so far, by role
     on_close: Callable[[], None] | None = None
+    resume: Any = None  # core.checkpoint.Restored: continue that MLflow run from its saved gepa state
+    notices: list = field(default_factory=list)  # what the checks found for the user (e.g. runs whose process died)
 
     @property
     def max_metric_calls(self) -> int:
@@ -93,8 +96,12 @@ class OptimizationRun:
         )
         self.optimizer.log_lines = _GepaLines(self.log)
         self.optimizer.subscribe(self.events.emit)
-        self.experiment_id: str | None = None
-        self.run_id: str | None = None
+        self.checkpoint = self.optimizer.checkpoint = Checkpoint(spec.resume)  # gepa's state, kept in MLflow
+        self.checkpoint.prefill(self.optimizer)
+        self.started_at -= spec.resume.elapsed if spec.resume else 0.0
+        self.heartbeat: liveness.Heartbeat | None = None
+        self.experiment_id: str | None = spec.resume.experiment_id if spec.resume else None
+        self.run_id: str | None = spec.resume.run_id if spec.resume else None  # a resumed run is known at once
         self.tracking_uri: str | None = None
         self.seed_prompt_uris: dict[str, str] = dict(spec.seed_prompt_uris)
         self.registered_versions: dict[str, int] = {}  # prompt name -> version of its best text
@@ -297,25 +304,41 @@ class OptimizationRun:
         import_litellm()  # before gepa, which imports it: offline, with its bundled price map
         import mlflow
         from mlflow import MlflowClient
-        from mlflow.tracking.fluent import _get_experiment_id
 
         import gepa  # noqa: F401 - imported here so the first iteration does not pay for it
 
         quiet.attach_filters()  # the handlers those imports added
-        self.tracking_uri = mlflow.get_tracking_uri()
-        self.client = client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=mlflow.get_registry_uri())
+        from gepa_jupyter.core.stores import ready
+        from gepa_jupyter.core.tracking import registry_uri
+
+        self.tracking_uri = ready(mlflow.get_tracking_uri())  # a new sqlite file: set up under a lock
+        self.client = client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=registry_uri())
         self._halt_if_stopped()
         self._set_phase("registering the seed prompt")
         for name, template in self.seed_prompts.items():
             if name not in self.seed_prompt_uris:
                 self.seed_prompt_uris[name] = registry.register_seed(client, name, template)
         self._halt_if_stopped()
+        if self.spec.resume is not None:
+            self._set_phase("reopening the MLflow run")
+            self.run_id, self.experiment_id = self.spec.resume.run_id, self.spec.resume.experiment_id
+            self.checkpoint.reopen(client, self.spec)
+        else:
+            self._create_mlflow_run(client)
+        self.optimizer.run_id, self.optimizer.client = self.run_id, client
+        self.heartbeat = liveness.Heartbeat(client, self.run_id, self._progress,
+                                            f"{quiet.THREAD_PREFIX}{self.key}-heartbeat").start()
+
+    def _create_mlflow_run(self, client) -> None:
+        """A new MLflow run with the options as params, and what a resume needs (core.recipe)."""
+        from mlflow.tracking.fluent import _get_experiment_id
+
         self._set_phase("creating the MLflow run")
         self.experiment_id = _experiment_id(client, self.spec.options["experiment"]) or _get_experiment_id()
         run = client.create_run(self.experiment_id, run_name=f"gepa-{self.prompt_name}",
-                                tags={"gepa_jupyter.prompt": self.prompt_name, "gepa_jupyter.status": "running"})
+                                tags={"gepa_jupyter.prompt": self.prompt_name, "gepa_jupyter.status": "running",
+                                      BUDGET_TAG: str(self.max_metric_calls)})
         self.run_id = run.info.run_id
-        self.optimizer.run_id, self.optimizer.client = self.run_id, client
         params = {"optimizer": "StreamingGepaOptimizer", "num_prompts": len(self.prompt_names),
                   "num_training_samples": len(self.spec.train_records)}
         ours = {k: v for k, v in self.spec.options.items() if v is None or isinstance(v, (bool, int, float, str))}
@@ -325,6 +348,13 @@ class OptimizationRun:
                  "num_holdout_rows": len(self.spec.holdout_records)} | self.spec.params
         params |= {f"gepa_jupyter.{k}": v for k, v in ours.items()}
         client.log_batch(self.run_id, params=[_param(k, v) for k, v in params.items()])
+        recipe.save(client, self.run_id, self.spec)
+
+    def _progress(self) -> dict:
+        """What the heartbeat tells watchers between candidates."""
+        return {"calls": self.metric_calls, "budget": self.max_metric_calls, "candidates": len(self.candidates),
+                "activity": self.activity[:200], "validation": self.validation_size, "usage": self._usage_safely(),
+                "elapsed": round(self.elapsed, 1)}
 
     def _halt_if_stopped(self) -> None:
         if self.optimizer.stop_requested:
@@ -435,7 +465,10 @@ class OptimizationRun:
         evaluator = getattr(self, "_evaluator", None)
         if evaluator is not None:
             evaluator.close()
+        if self.heartbeat is not None:
+            self.heartbeat.stop()
         self._end_mlflow_run(status)
+        self.checkpoint.close()
         self.ended_at = time.time()
         with _active_lock:
             if _current is self:
@@ -462,6 +495,11 @@ class OptimizationRun:
             tags["gepa_jupyter.logging_errors"] = redact.redact("\n".join(self.optimizer.logging_errors))[:5000]
         if self.error:
             tags["gepa_jupyter.error"] = self.error[:5000]
+        if self.registered_prompt_uri:
+            tags["gepa_jupyter.registered_prompt"] = self.registered_prompt_uri
+            tags["gepa_jupyter.optimized_alias"] = str(self.optimized_alias).lower()
+        if len(self.registered_prompt_uris) > 1:
+            tags["gepa_jupyter.registered_prompts"] = ",".join(self.registered_prompt_uris.values())
         try:
             from mlflow.entities import RunTag
 

@@ -27,8 +27,8 @@ def summarize(eval_results: list) -> tuple[float, dict[str, float]]:
 
 
 def log_candidate(step: int, prompts: dict[str, str], eval_results: list, aggregate: float,
-                  per_scorer: dict[str, float], run_id: str | None = None, client=None) -> None:
-    """Write one candidate's table, scores, prompt texts and metrics to the run."""
+                  per_scorer: dict[str, float], run_id: str | None = None, client=None, metrics: bool = True) -> None:
+    """Write one candidate's table, scores, prompt texts and (unless `metrics=False`) metrics to the run."""
     import mlflow
 
     client = client or mlflow.MlflowClient()
@@ -43,8 +43,9 @@ def log_candidate(step: int, prompts: dict[str, str], eval_results: list, aggreg
     for name in per_scorer:
         table[name] = [r.individual_scores.get(name) for r in eval_results]
     client.log_table(run_id, data=table, artifact_file=f"{directory}/{EVAL_RESULTS_FILE}")
-    metrics = {"eval_score": aggregate} | {f"eval_score.{n}": s for n, s in per_scorer.items()}
-    client.log_batch(run_id, metrics=[_metric(k, v, step) for k, v in metrics.items()])
+    if metrics:
+        values = {"eval_score": aggregate} | {f"eval_score.{n}": s for n, s in per_scorer.items()}
+        client.log_batch(run_id, metrics=[_metric(k, v, step) for k, v in values.items()])
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
         (tmp_path / SCORES_FILE).write_text(json.dumps({"aggregate": aggregate, "per_scorer": per_scorer}, indent=2))
@@ -59,3 +60,26 @@ def _metric(key: str, value: float, step: int):
     from mlflow.entities import Metric
 
     return Metric(key=key, value=float(value), timestamp=int(time.time() * 1000), step=step)
+
+
+def registry_uri() -> str:
+    """`mlflow.get_registry_uri()`, without its look for a Spark session when pyspark was never imported.
+
+    That look imports pyspark on every call; where it is absent, each call walks the import finders,
+    mlflow's import-hook finder among them, which can deadlock against another thread inside
+    mlflow's evaluation harness (a `StreamingGepaOptimizer` under `mlflow.genai.optimize_prompts`).
+    With no pyspark imported there is no Spark session, so the answer is the same.
+    """
+    import sys
+
+    import mlflow
+
+    if "pyspark" in sys.modules:
+        return mlflow.get_registry_uri()
+    try:
+        from mlflow.tracking._model_registry import utils
+
+        explicit = utils._registry_uri or utils.MLFLOW_REGISTRY_URI.get()
+        return explicit or utils._get_default_registry_uri_for_tracking_uri(mlflow.get_tracking_uri())
+    except (ImportError, AttributeError):  # another mlflow version: its own answer
+        return mlflow.get_registry_uri()

@@ -67,6 +67,9 @@ def optimize_prompt(self, line, cell, local_ns=None):
 _MAGIC_LEADING = (
     argument("--data", "-d", metavar="VAR",
              help="Variable holding the examples: a DataFrame with a column per {{variable}} and the target."),
+    argument("--resume", metavar="RUN",
+             help="Continue a stopped, finished, failed or crashed run (an MLflow run id, or a variable holding a "
+                  "run) from its saved state; --budget is then the metric calls to add, no body or --data needed."),
 )
 _MAGIC_TRAILING = (
     argument("--out", "-o", metavar="VAR", help="Store the run object in this variable."),
@@ -106,7 +109,7 @@ class GepaMagic(Magics, _Config):
         mode = self._view_mode()
         view = HtmlLiveView(self.max_rows) if mode == "html" else TextLiveView(heartbeat=self.text_heartbeat)
         try:
-            spec = api.prepare(request.prompt, request.data, progress=view.say, **request.options)
+            spec = request.prepare(view.say)
             run = api.start(spec)
         except (InputError, RunConflictError) as e:
             view.clear()
@@ -114,6 +117,8 @@ class GepaMagic(Magics, _Config):
         except BaseException:
             view.clear()
             raise
+        for notice in spec.notices:  # e.g. an earlier run whose process died: now FAILED, and how to resume it
+            print(notice)
         if request.out:
             self.shell.user_ns[request.out] = run
         self.last_run = run
@@ -146,11 +151,24 @@ class GepaMagic(Magics, _Config):
                   f"the MLflow run {run.run_id} ended as KILLED.")
         return None if request.out else run  # the view already says it all; `_` gets it without --out
 
+    @needs_local_scope
+    @line_magic("optimize_prompt")
+    def optimize_prompt_line(self, line, local_ns=None):
+        """`%optimize_prompt --resume RUN [--budget N]`: continue a run (no cell body needed)."""
+        return self._run(OptimizeArguments(self, local_ns).parse(line, "", line_form=True))
+
     def _view_mode(self) -> str:
-        if self.view != "auto":
-            return self.view
-        active = getattr(getattr(self.shell, "display_formatter", None), "active_types", None) or []
-        return "html" if "text/html" in active else "text"
+        from gepa_jupyter.frontends.watching import view_mode
+
+        return self.view if self.view != "auto" else view_mode(self.shell)
+
+    @needs_local_scope
+    @line_magic
+    def optimize_watch(self, line, local_ns=None):
+        """Watch a run executing elsewhere (another kernel or machine, a batch job), live, until it ends."""
+        from gepa_jupyter.frontends.watch_magic import watch
+
+        return watch(self, line, {**self.shell.user_ns, **(local_ns or {})})
 
     @needs_local_scope
     @line_magic
@@ -180,6 +198,17 @@ class OptimizeRequest:
     options: dict = field(default_factory=dict)  # keyword arguments of gepa_jupyter.optimize
     out: str | None = None
     block: bool = True
+    resume: Any = None  # a run (or its id) to continue instead of a new optimization
+
+    def prepare(self, say):
+        """The RunSpec: checks and models (gepa_jupyter.api), or the run to continue (gepa_jupyter.durable)."""
+        if self.resume is not None:
+            from gepa_jupyter.durable import prepare_resume
+
+            return prepare_resume(self.resume, progress=say, **self.options)
+        import gepa_jupyter.api as api
+
+        return api.prepare(self.prompt, self.data, progress=say, **self.options)
 
 
 class OptimizeArguments:
@@ -189,9 +218,14 @@ class OptimizeArguments:
         self.magic = magic
         self.namespace = {**(magic.shell.user_ns if magic.shell is not None else {}), **(local_ns or {})}
 
-    def parse(self, line: str, cell: str) -> OptimizeRequest:
+    def parse(self, line: str, cell: str, line_form: bool = False) -> OptimizeRequest:
         args = self._parse_line(line)
+        if args.resume is not None:
+            return self._resume(args)
         prompt = (cell or "").strip()
+        if line_form:
+            raise UsageError("%optimize_prompt (one %) only continues a run: %optimize_prompt --resume RUN. "
+                             "For a new optimization, write the seed prompt below a %%optimize_prompt line.")
         if not prompt:
             raise UsageError("The cell body is empty: write the seed prompt below the %%optimize_prompt line, "
                              "e.g. 'Classify the sentiment of this review: {{review}}'.")
@@ -206,6 +240,16 @@ class OptimizeArguments:
         block = self.magic.block if args.block is None else args.block
         return OptimizeRequest(prompt=prompt, data=data_value(args.data, self.namespace), options=options,
                                out=out, block=block)
+
+    def _resume(self, args) -> OptimizeRequest:
+        """Only the options on the line: the stored ones are the run's, not %config's defaults."""
+        from gepa_jupyter.frontends.watch_magic import run_reference
+
+        options = arguments.options_from_line(args, OPTIONS, None, self.namespace)
+        out = self._out(args.out) if args.out else None
+        block = self.magic.block if args.block is None else args.block
+        return OptimizeRequest(prompt="", data=None, options=options, out=out, block=block,
+                               resume=run_reference("--resume", args.resume, self.namespace))
 
     def _parse_line(self, line: str):
         try:

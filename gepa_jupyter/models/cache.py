@@ -3,6 +3,8 @@
 Key: sha256 of the model identity, the messages and the sampling parameters. Secrets and
 transport settings (api_key, headers, timeouts, retries) are never part of the key or the file.
 Safe to share between threads (one connection behind a lock) and processes (sqlite WAL).
+A damaged file (truncated, not sqlite, a folder in its place) is moved aside with one
+`DamagedCacheWarning` naming it, and a fresh cache takes its place: a cache never fails a run.
 """
 
 import hashlib
@@ -11,6 +13,7 @@ import os
 import sqlite3
 import threading
 import time
+import warnings
 
 CACHE_ENV = "GEPA_JUPYTER_CACHE_DIR"
 CACHE_FILE = "responses.sqlite"
@@ -50,39 +53,114 @@ def request_key(model_id: str, messages: list, params: dict) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
+class DamagedCacheWarning(UserWarning):
+    """The response cache file was damaged: it was moved aside and a fresh one started."""
+
+
+DAMAGE_SIGNS = ("not a database", "malformed", "corrupt", "unable to open database file")
+
+
 class ResponseCache:
     """get/put of response payloads (dicts) by key; thread-safe; closed with `close()`."""
 
     def __init__(self, path: str):
         self.path = path
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, timeout=30, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA busy_timeout=30000")
-        self._db.execute("CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, model TEXT, "
-                         "payload TEXT NOT NULL, created REAL)")
+        self._repaired = False
+        self._db = self._open()
+
+    def _open(self) -> "sqlite3.Connection | None":
+        try:
+            return _connect(self.path)
+        except sqlite3.DatabaseError as e:
+            return self._replace(e)
+
+    def _replace(self, error: Exception) -> "sqlite3.Connection | None":
+        """Move a damaged file aside (once) and start afresh; without a cache if that fails too."""
+        if self._repaired or not _is_damage(self.path, error):
+            return None
+        self._repaired = True
+        try:
+            moved = _move_aside(self.path)
+            db = _connect(self.path)
+        except (OSError, sqlite3.DatabaseError) as e:
+            warnings.warn(DamagedCacheWarning(f"The response cache {self.path} is damaged ({error}) and could not "
+                                              f"be replaced ({e}): this run goes on without a cache."), stacklevel=4)
+            return None
+        warnings.warn(DamagedCacheWarning(f"The response cache {self.path} was damaged ({error}): moved it aside to "
+                                          f"{moved} and started a new one (delete the old file when you wish)."),
+                      stacklevel=4)
+        return db
+
+    def _execute(self, sql: str, arguments: tuple):
+        """Run one statement; a damaged file found now is replaced, a busy one skipped (None)."""
+        if self._db is None:
+            return None
+        try:
+            return self._db.execute(sql, arguments).fetchone()
+        except sqlite3.DatabaseError as e:
+            if _is_damage(self.path, e):
+                self._close_connection()
+                self._db = self._replace(e)
+            return None
 
     def get(self, key: str) -> dict | None:
         with self._lock:
-            if self._db is None:
-                return None
-            row = self._db.execute("SELECT payload FROM responses WHERE key = ?", (key,)).fetchone()
+            row = self._execute("SELECT payload FROM responses WHERE key = ?", (key,))
         return json.loads(row[0]) if row else None
 
     def put(self, key: str, model_id: str, payload: dict) -> None:
         text = json.dumps(payload, ensure_ascii=False)
         with self._lock:
-            if self._db is not None:
-                self._db.execute("INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?)",
-                                 (key, model_id, text, time.time()))
+            self._execute("INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?)", (key, model_id, text, time.time()))
+
+    def _close_connection(self) -> None:
+        try:
+            self._db.close()
+        except sqlite3.Error:
+            pass
+        self._db = None
 
     def __len__(self) -> int:
         with self._lock:
-            return 0 if self._db is None else self._db.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
+            row = self._execute("SELECT COUNT(*) FROM responses", ())
+        return row[0] if row else 0
 
     def close(self) -> None:
         with self._lock:
             if self._db is not None:
-                self._db.close()
-                self._db = None
+                self._close_connection()
+
+
+def _connect(path: str) -> sqlite3.Connection:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    db = sqlite3.connect(path, timeout=30, check_same_thread=False, isolation_level=None)
+    try:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA busy_timeout=30000")
+        db.execute("CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, model TEXT, "
+                   "payload TEXT NOT NULL, created REAL)")
+        db.execute("SELECT key FROM responses LIMIT 1").fetchone()
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+def _is_damage(path: str, error: Exception) -> bool:
+    """A damaged file or a folder in its place; not a file another process holds locked."""
+    return os.path.isdir(path) or any(sign in str(error).lower() for sign in DAMAGE_SIGNS)
+
+
+def _move_aside(path: str) -> str:
+    """Rename `path` (and its -wal/-shm files) to `<path>.damaged-<time>`; the new name."""
+    target = stem = f"{path}.damaged-{time.strftime('%Y%m%d-%H%M%S')}"
+    number = 1
+    while os.path.lexists(target):
+        number += 1
+        target = f"{stem}-{number}"
+    os.replace(path, target)
+    for suffix in ("-wal", "-shm"):
+        if os.path.exists(path + suffix):
+            os.replace(path + suffix, target + suffix)
+    return target

@@ -76,7 +76,7 @@ def snapshot(run) -> RunSnapshot:
     """Copy what the views need from an OptimizationRun (safe while it runs)."""
     candidates = run.candidates
     best = best_candidate(candidates)
-    optimizer = run.optimizer  # read after the candidates: the per-row results of each are there already
+    optimizer = getattr(run, "optimizer", None)  # read after the candidates: their per-row results are there
     return RunSnapshot(
         status=run.status,
         prompt_name=run.prompt_name,
@@ -98,8 +98,8 @@ def snapshot(run) -> RunSnapshot:
         best_index=best.index if best else None,
         activity=run.activity,
         validation_size=getattr(run, "validation_size", 0),
-        examples=optimizer.example_log.table(),
-        proposals=optimizer.proposal_log.records(),
+        examples=optimizer.example_log.table() if optimizer else ExampleTable(),  # a watched run has none
+        proposals=optimizer.proposal_log.records() if optimizer else (),
         seed_prompts=dict(getattr(run, "seed_prompts", {run.prompt_name: run.seed_prompt})),
         best_prompts=dict(getattr(run, "best_prompts", {run.prompt_name: run.best_prompt})),
         registered_prompt_uris=dict(getattr(run, "registered_prompt_uris", {})),

@@ -8,7 +8,8 @@ from gepa_jupyter.frontends import arguments
 
 LEADING = (
     argument("--data", metavar="VAR", help="the DataFrame to optimize on (a variable name)"),
-    argument("--prompt", metavar="VAR", help="a variable holding the seed template (or a prompts:/ URI)"),
+    argument("--prompt", metavar="VAR", help="a variable holding the seed template, a prompts:/ URI, or several "
+             "prompts (a dict name -> template, a list of URIs): one text area each"),
     argument("--uri", help="a registered seed prompt, prompts:/name/N"),
 )
 
@@ -31,9 +32,12 @@ def panel_arguments(line: str, namespace: dict, config=None) -> tuple:
     prompt = args.uri
     if args.prompt:
         prompt = namespace.get(args.prompt, args.prompt)
-        if not isinstance(prompt, str) or (args.prompt not in namespace and "{{" not in prompt
-                                           and not prompt.startswith("prompts:/")):
-            raise InputError(f"--prompt {args.prompt}: no such variable holding a template string.")
+        if isinstance(prompt, (dict, list, tuple)) and args.prompt in namespace:
+            pass  # several prompts: the panel checks them
+        elif not isinstance(prompt, str) or (args.prompt not in namespace and "{{" not in prompt
+                                             and not prompt.startswith("prompts:/")):
+            raise InputError(f"--prompt {args.prompt}: no such variable holding a template string, "
+                             "a dict of templates or a list of prompts:/ URIs.")
     if args.data is not None and args.data not in namespace:
         raise InputError(f"--data {args.data}: no such variable in the notebook.")
     options = {}

@@ -41,8 +41,6 @@ class OptimizerPanel(widgets.VBox):
 
     def __init__(self, prompt: str | None = None, data: Any = None, namespace: dict | None = None, *,
                  interval: float = 0.25, **options: Any):
-        from gepa_jupyter.api import is_prompt_uri, load_registered_prompt
-
         self.namespace = notebook.notebook_namespace() if namespace is None else namespace
         self._given_models: dict[str, Any] = {}
         for key in ("model", "reflection_model"):
@@ -50,16 +48,7 @@ class OptimizerPanel(widgets.VBox):
                 options[key] = self._name_of_model(options[key])
         values = validate_options({k: self._resolve(k, v) if k in ("model", "reflection_model") else v
                                    for k, v in options.items()})  # every check before the widget exists
-        self._seed_uri = prompt.strip() if is_prompt_uri(prompt) else None
-        if self._seed_uri:
-            version = load_registered_prompt(self._seed_uri)
-            self._seed_template = version.template
-            options.setdefault("prompt_name", version.name)
-        elif prompt is not None and not isinstance(prompt, str):
-            raise InputError(f"The prompt must be a template string or a prompts:/name/N URI, "
-                             f"not {type(prompt).__name__}.")
-        else:
-            self._seed_template = prompt or ""
+        self._seed_templates, self._seed_uris = self._seeds(prompt, options)
         super().__init__()
         self.interval = interval
         self.run = None  # the OptimizationRun of the last Run click
@@ -79,12 +68,37 @@ class OptimizerPanel(widgets.VBox):
         self.refresh(select=data_name)
         self._cell_hook = notebook.watch_cells(self.refresh) if notebook.is_live(self.namespace) else None
 
+    @staticmethod
+    def _seeds(prompt, options: dict) -> tuple[dict, dict]:
+        """({name: seed text}, {name: prompts:/ URI}) of the prompt given; the name is None for one prompt
+        (the name box names it). Several prompts: a dict, a list of URIs or `### name` sections."""
+        from gepa_jupyter.api import read_prompts
+
+        if prompt is None or (isinstance(prompt, str) and not prompt.strip()):
+            return {None: ""}, {}
+        if not isinstance(prompt, (str, dict, list, tuple)):
+            raise InputError(f"The prompt must be a template string, a prompts:/name/N URI, a dict "
+                             f"{{name: template}} or a list of URIs, not {type(prompt).__name__}.")
+        found = read_prompts(prompt, options.get("prompt_name") if isinstance(prompt, str) else None)
+        if not found.single:
+            return dict(found.templates), dict(found.uris)
+        name, template = next(iter(found.templates.items()))
+        if found.uris or not isinstance(prompt, str):
+            options.setdefault("prompt_name", name)
+        return {None: template}, {None: found.uris[name]} if found.uris else {}
+
     # ----- the composition ---------------------------------------------------------------
     def _build(self, shown: dict, scorer_names: list[str]) -> None:
-        self.prompt_box = widgets.Textarea(value=self._seed_template, description="seed prompt",
-                                           placeholder="Classify the sentiment of this review: {{review}}",
-                                           rows=4, layout=widgets.Layout(width="98%"), style=inputs.STYLE)
-        self.prompt_box.add_class("gepa-prompt")
+        self.prompt_boxes = {}  # one text area per prompt (key None: the one prompt the name box names)
+        for name, template in self._seed_templates.items():
+            box = widgets.Textarea(value=template, description="seed prompt" if name is None else name,
+                                   placeholder="Classify the sentiment of this review: {{review}}",
+                                   rows=4, layout=widgets.Layout(width="98%"), style=inputs.STYLE)
+            box.add_class("gepa-prompt")
+            if name is not None:
+                box.add_class(f"gepa-prompt-{name}")
+            self.prompt_boxes[name] = box
+        self.prompt_box = next(iter(self.prompt_boxes.values()))
         self.data_select = widgets.Dropdown(description="data", style=inputs.STYLE)
         self.data_select.add_class("gepa-data")
         self.option_widgets = {}
@@ -100,24 +114,31 @@ class OptimizerPanel(widgets.VBox):
                                               disabled=True, layout=widgets.Layout(width="auto"))
         self.copy_button = widgets.Button(description="Copy best prompt", icon="copy", disabled=True,
                                           layout=widgets.Layout(width="auto"))
+        self.continue_button = widgets.Button(description="Continue", icon="forward", disabled=True,
+                                              tooltip="Continue this run with the budget box's metric calls more")
         self.message, self.status, self.live, self.comparison = (widgets.HTML() for _ in range(4))
         self.progress = widgets.IntProgress(value=0, min=0, max=100, description="metric calls", style=inputs.STYLE)
-        for name in ("run", "stop", "register", "copy"):
+        for name in ("run", "stop", "register", "copy", "continue"):
             getattr(self, f"{name}_button").add_class(f"gepa-{name}")
         for name in ("message", "status", "live", "comparison"):
             getattr(self, name).add_class(f"gepa-panel-{name}")
-        self.inputs = [self.prompt_box, self.data_select, *self.option_widgets.values()]
+        if None not in self.prompt_boxes:  # several prompts: their names are the text areas' labels
+            self.name_box.disabled, self.name_box.value = True, ""
+            self.name_box.placeholder = "(the text areas' names)"
+        self.inputs = [*self.prompt_boxes.values(), self.data_select, *self.option_widgets.values()]
         self.data_select.observe(lambda _: self._update_targets(), names="value")
         self.run_button.on_click(self._on_run)
         self.stop_button.on_click(self._on_stop)
         self.register_button.on_click(self._on_register)
         self.copy_button.on_click(self._on_copy)
+        self.continue_button.on_click(self._on_continue)
         self.add_class("gepa-panel")
         grid = widgets.GridBox(list(self.option_widgets.values()),
                                layout=widgets.Layout(grid_template_columns="repeat(3, 1fr)", width="98%"))
         self.children = [
-            self.prompt_box, self.data_select, grid,
-            widgets.HBox([self.run_button, self.stop_button, self.register_button, self.copy_button]),
+            *self.prompt_boxes.values(), self.data_select, grid,
+            widgets.HBox([self.run_button, self.stop_button, self.continue_button, self.register_button,
+                          self.copy_button]),
             self.message, widgets.HBox([self.progress, self.status]), self.live, self.comparison,
         ]
 
@@ -174,14 +195,16 @@ class OptimizerPanel(widgets.VBox):
             raise InputError(f"The DataFrame {name!r} is no longer in the notebook: pick another one.")
         if not self.target_select.value:
             raise InputError(f"{name} has no columns to use as the target.")
-        text = self.prompt_box.value
         values = {o.name: inputs.read_widget(o, w) for o, w in zip(inputs.PANEL_OPTIONS, self.option_widgets.values())}
         values["scorers"] = [self._scorer_objects.get(s, s) for s in values["scorers"]]
         values["model"] = None if "predict_fn" in self.passthrough else self._resolve("task", values["model"])
         values["reflection_model"] = self._resolve("reflection", values["reflection_model"])
         values = {k: v for k, v in values.items() if v is not None or k in ("model", "reflection_model", "holdout")}
-        return dict(prompt=self._seed_uri if self._seed_uri and text == self._seed_template else text,
-                    data=frame, **values, **self.passthrough)
+        prompts = {name: self._seed_uris[name] if name in self._seed_uris and box.value == self._seed_templates[name]
+                   else box.value for name, box in self.prompt_boxes.items()}  # an unchanged seed: its version
+        if None not in prompts:
+            values.pop("prompt_name", None)
+        return dict(prompt=prompts.get(None, prompts), data=frame, **values, **self.passthrough)
 
     def _resolve(self, role: str, text):
         """A model URI as is, or the callable a name stands for (InputError for anything else)."""
@@ -219,12 +242,35 @@ class OptimizerPanel(widgets.VBox):
                 self._set_controls()
                 known = isinstance(e, (InputError, RunConflictError))
                 return self._say(str(e) if known else f"Could not start: {type(e).__name__}: {e}", error=True)
-            self._say("")
-            self.run, self._stopping = run, False
-            self.progress.max, self.progress.value, self.progress.bar_style = max(1, run.max_metric_calls), 0, ""
-            self.live.value = self.comparison.value = ""
-            self._set_controls()
-            self.updater = LiveUpdater(run, lambda snap: self._render(run, snap), interval=self.interval)
+            self._follow(run, spec.notices)
+
+    def _follow(self, run, notices: list) -> None:
+        """Show a run that just started (Run, or Continue): controls, areas, the live updater."""
+        self._say("\n".join(notices))
+        self.run, self._stopping = run, False
+        self.progress.max, self.progress.value, self.progress.bar_style = max(1, run.max_metric_calls), 0, ""
+        self.live.value = self.comparison.value = ""
+        self._set_controls()
+        self.updater = LiveUpdater(run, lambda snap: self._render(run, snap), interval=self.interval)
+
+    def _on_continue(self, _button=None) -> None:
+        """Continue the last run from its saved state (gepa_jupyter.resume) with the budget box's calls more."""
+        import gepa_jupyter.api as api
+        from gepa_jupyter.durable import prepare_resume, resume_options
+
+        with self._lock:
+            if self.run is None or self.running or self.continue_button.disabled:
+                return
+            self.continue_button.disabled = True
+            try:
+                given = resume_options(self.optimize_arguments())
+                spec = prepare_resume(self.run, progress=lambda text: self._say(f"Continuing: {text}…"), **given)
+                run = api.start(spec)
+            except Exception as e:
+                self._set_controls()
+                known = isinstance(e, (InputError, RunConflictError))
+                return self._say(str(e) if known else f"Could not continue: {type(e).__name__}: {e}", error=True)
+            self._follow(run, spec.notices)
 
     def _on_stop(self, _button=None) -> None:
         with self._lock:
@@ -246,8 +292,10 @@ class OptimizerPanel(widgets.VBox):
             except Exception as e:
                 self._say(f"Could not register: {type(e).__name__}: {e}", error=True)
             else:
-                self._say(f"Registered {run.registered_prompt_uri} with the alias "
-                          f"'{OPTIMIZED_ALIAS}' (prompts:/{run.prompt_name}@{OPTIMIZED_ALIAS}).")
+                uris = run.registered_prompt_uris
+                self._say("Registered " + ", ".join(
+                    f"{uri} with the alias '{OPTIMIZED_ALIAS}' (prompts:/{name}@{OPTIMIZED_ALIAS})"
+                    for name, uri in uris.items() if uri != run.seed_prompt_uris.get(name)) + ".")
             self.comparison.value = _side_by_side(snapshot(run))
             self._set_controls()
 
@@ -256,13 +304,16 @@ class OptimizerPanel(widgets.VBox):
         with self._lock:
             if self.run is None or self.run.best is None:
                 return
-            best = self.run.best_prompt
-            self.prompt_box.value = best
-            self._seed_uri = None
-            note = "Copied into the seed box: Run continues from it."
+            best = self.run.best_prompts
+            for name, box in self.prompt_boxes.items():
+                box.value = best[self.run.prompt_name] if name is None else best.get(name, box.value)
+            self._seed_uris = {}
+            several = None not in self.prompt_boxes
+            note = f"Copied into the seed {'boxes' if several else 'box'}: Run continues from {'them' if several else 'it'}."
             shell = notebook.shell()
             if shell is not None:
-                shell.set_next_input(f"best_prompt = {best!r}")
+                shell.set_next_input(f"best_prompts = {best!r}" if several else
+                                     f"best_prompt = {best[self.run.prompt_name]!r}")
                 note += (" A new cell holding it comes with the next cell you run "
                          "(a button click has no cell of its own to add it to).")
             self._say(note)
@@ -313,6 +364,7 @@ class OptimizerPanel(widgets.VBox):
             self.stop_button.description = "Stop"
         self.register_button.disabled = not has_best or (run.registered_version is not None and run.optimized_alias)
         self.copy_button.disabled = not has_best
+        self.continue_button.disabled = running or run is None or run.run_id is None
 
     def _say(self, text: str, error: bool = False) -> None:
         kind = "gepa-error" if error else "gepa-info"
@@ -332,7 +384,8 @@ class OptimizerPanel(widgets.VBox):
         if self.run is None:
             return (f"OptimizerPanel (idle): data={self.data_select.value or '(none chosen)'}, "
                     f"target={self.target_select.value}, model={self.model_box.value}, "
-                    f"budget={self.budget_box.value}\nseed prompt: {self.prompt_box.value}")
+                    f"budget={self.budget_box.value}\n" + "\n".join(
+                        f"{name or 'seed prompt'}: {box.value}" for name, box in self.prompt_boxes.items()))
         snap = snapshot(self.run)
         text = f"OptimizerPanel\n{live_text(snap)}"
         if snap.status == "running" or snap.scores.empty:

@@ -1,0 +1,303 @@
+"""Durable runs: `resume` a stopped, finished, failed or crashed run, `watch` a run executing
+elsewhere, list the `runs` of an experiment (and end those whose process died).
+
+A run keeps what it needs to continue in its MLflow artifacts (core.recipe: seed, options, data;
+core.checkpoint: gepa's state), so it can be resumed from its id on any machine that reaches the
+tracking store. It continues in the same MLflow run (metric steps, artifacts, the scores table and
+the registered prompt go on where they were; a `gepa_jupyter.resumes` tag counts the resumes).
+`max_metric_calls` given to `resume` is MORE metric calls on top of those already used.
+"""
+
+from typing import Any, Callable
+
+from gepa_jupyter.core import artifacts, checkpoint, liveness, recipe
+from gepa_jupyter.core.errors import InputError
+from gepa_jupyter.core.run import OptimizationRun, RunSpec, current_optimization
+
+RESUMABLE = ("stopped", "finished", "failed")
+
+
+class DiedRunWarning(UserWarning):
+    """An earlier run in the experiment was left RUNNING by a process that died: it is now FAILED."""
+
+
+def resume(run: Any, max_metric_calls: int | None = None, **options: Any) -> OptimizationRun:
+    """Continue `run` (an OptimizationRun, a WatchedRun or an MLflow run id) from its saved state,
+    in the same MLflow run, with `max_metric_calls` more metric calls (default: what is left of its
+    budget). Options given override the stored ones; callables and API keys are not stored and
+    must be given again (the error says which). Returns the running run at once."""
+    from gepa_jupyter.api import start
+
+    spec = prepare_resume(run, max_metric_calls=max_metric_calls, **options)
+    warn_notices(spec.notices)
+    return start(spec)
+
+
+def prepare_resume(run: Any, *, max_metric_calls: int | None = None,
+                   progress: Callable[[str], None] | None = None, **options: Any) -> RunSpec:
+    """Check that `run` can be resumed and rebuild it as a RunSpec (nothing is started)."""
+    from gepa_jupyter.api import prepare
+    from gepa_jupyter.core.data import prepare_records
+    from gepa_jupyter.core.prompts import PromptSet
+
+    say = progress or (lambda text: None)
+    run_id = run_id_of(run)
+    say("reading the run from the tracking store")
+    client = _client()
+    mlflow_run = _get_run(client, run_id)
+    notices = _end_if_dead(client, mlflow_run, say)
+    stored = recipe.load(client, run_id)
+    if stored is None:
+        raise InputError(f"MLflow run {run_id} has no gepa-jupyter recipe (gepa_jupyter/run.json): it was not "
+                         "started by gepa-jupyter's optimize (or by an older version), so it cannot be resumed.")
+    say("reading the saved gepa state")
+    restored = _restore(client, mlflow_run, stored)
+    extra = _extra_budget(mlflow_run, restored, stored, max_metric_calls)
+    values = _resume_options(stored, options)
+    values |= {"max_metric_calls": restored.metric_calls + extra, "holdout": None,
+               "val_size": len(stored.validation_indices)}
+    values.pop("prompt_name", None)  # the names are the stored prompts' keys
+    spec = prepare(dict(stored.seed_prompts), stored.train, progress=progress, **values)
+    spec.validation_records = [spec.train_records[i] for i in stored.validation_indices]
+    if stored.holdout:
+        spec.holdout_records = prepare_records(stored.holdout, PromptSet(stored.seed_prompts).data_variables(),
+                                               values.get("target", "target"))
+    spec.options["holdout"] = stored.options.get("holdout")
+    spec.options["prompt_name"] = stored.options.get("prompt_name")
+    spec.seed_prompt_uris = {**spec.seed_prompt_uris, **stored.seed_prompt_uris}
+    spec.resume, spec.notices = restored, notices
+    return spec
+
+
+def run_id_of(run: Any) -> str:
+    """The MLflow run id of a run object or an id string."""
+    run_id = getattr(run, "run_id", run)
+    if not isinstance(run_id, str) or not run_id.strip():
+        raise InputError(f"Give a run: an OptimizationRun, a WatchedRun or an MLflow run id, not {run!r}.")
+    return run_id.strip()
+
+
+def _client():
+    """A tracking client; a new sqlite file is set up under a lock, quietly (mlflow logs its migrations)."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    from gepa_jupyter.core.quiet import call_quietly
+    from gepa_jupyter.core.stores import ready
+    from gepa_jupyter.core.tracking import registry_uri
+
+    uri = call_quietly(ready, mlflow.get_tracking_uri())
+    return MlflowClient(tracking_uri=uri, registry_uri=registry_uri())
+
+
+def _get_run(client, run_id: str):
+    try:
+        return client.get_run(run_id)
+    except Exception as e:
+        raise InputError(f"There is no MLflow run {run_id!r} in {client.tracking_uri}: {e}") from e
+
+
+def _end_if_dead(client, mlflow_run, say) -> list[str]:
+    """Refuse a run that still runs somewhere; end one whose process died (notices for the user)."""
+    run_id = mlflow_run.info.run_id
+    live = current_optimization()
+    if live is not None and live.run_id == run_id:
+        raise InputError(f"MLflow run {run_id} is running in this process: stop it first (run.stop()).")
+    verdict = liveness.judge(mlflow_run)
+    if mlflow_run.info.status in ("RUNNING", "SCHEDULED") and verdict is None:
+        raise InputError(f"MLflow run {run_id} is still RUNNING and was not started by gepa-jupyter's optimize: "
+                         "wait for it to end.")
+    if verdict is None:
+        return []
+    if verdict.dead and not verdict.certain:
+        say(f"checking that the process that ran it is gone ({verdict.reason})")
+        if not liveness.confirm_stale(client, run_id):
+            verdict = liveness.Verdict(False, "its heartbeat is still moving", False)
+    if not verdict.dead:
+        raise InputError(f"MLflow run {run_id} is still running ({verdict.reason}): watch it with "
+                         f"gepa_jupyter.watch({run_id!r}), or stop it where it runs first.")
+    liveness.mark_dead(client, mlflow_run, verdict)
+    return [f"MLflow run {run_id} was left RUNNING by a process that died ({verdict.reason}); it is marked FAILED "
+            "and continues now."]
+
+
+def _restore(client, mlflow_run, stored: recipe.Recipe) -> checkpoint.Restored:
+    """The saved state, the candidates already scored, and what of them MLflow lacks."""
+    run_id = mlflow_run.info.run_id
+    state_bytes = artifacts.read_bytes(client, run_id, f"{checkpoint.ARTIFACT_DIR}/{checkpoint.STATE_FILE}")
+    listed = artifacts.read_json(client, run_id, f"{checkpoint.ARTIFACT_DIR}/{checkpoint.CANDIDATES_FILE}") or []
+    known = [checkpoint.candidate_from_json(c) for c in listed]
+    tags = mlflow_run.data.tags
+    beat = liveness.parse(tags, liveness.HEARTBEAT_TAG)
+    restored = checkpoint.Restored(run_id=run_id, experiment_id=mlflow_run.info.experiment_id, state_bytes=state_bytes,
+                                   candidates=[], listed=len(known), usage=beat.get("usage") or {},
+                                   elapsed=float(beat.get("elapsed") or (known[-1].elapsed if known else 0.0)),
+                                   resumes=int(tags.get(checkpoint.RESUMES_TAG) or 0) + 1)
+    if state_bytes is None:  # killed before its first state was saved: it starts again from the seed
+        return restored
+    state = checkpoint.read_state(state_bytes)
+    if dict(state.program_candidates[0]) != dict(stored.seed_prompts):
+        raise InputError(f"MLflow run {run_id}: its saved gepa state does not start from its seed prompts; "
+                         "it cannot be resumed.")
+    kept = [c for c in known if c.index < len(state.program_candidates)]
+    restored.candidates = checkpoint.candidates_from_state(state, kept)
+    restored.metric_calls = int(state.total_num_evals)
+    restored.seed_scores = dict(state.prog_candidate_val_subscores[0])
+    restored.seed_prompts = dict(state.program_candidates[0])
+    restored.row_scores = {c.index: dict(state.prog_candidate_val_subscores[c.index]) for c in restored.candidates}
+    restored.metric_steps, restored.complete_steps = _logged_steps(client, run_id, list(stored.seed_prompts))
+    return restored
+
+
+def _logged_steps(client, run_id: str, prompt_names: list[str], recent: int = 3) -> tuple[set, set]:
+    """(steps with an eval_score, those of them whose files are there too; the last `recent` checked)."""
+    from gepa_jupyter.core.tracking import PROMPT_CANDIDATES_DIR, SCORES_FILE
+
+    steps = {m.step for m in client.get_metric_history(run_id, "eval_score")}
+    complete = set(steps)
+    for step in sorted(steps)[-recent:]:
+        folder = f"{PROMPT_CANDIDATES_DIR}/iteration_{step}"
+        names = set(artifacts.names(client, run_id, folder))
+        if not {SCORES_FILE, *(f"{name}.txt" for name in prompt_names)} <= names:
+            complete.discard(step)
+    return steps, complete
+
+
+def _extra_budget(mlflow_run, restored: checkpoint.Restored, stored: recipe.Recipe, extra: int | None) -> int:
+    """The metric calls to add: as given, or what is left of the run's budget; enough for a candidate."""
+    from gepa_jupyter.core.budget import MINIBATCH
+    from gepa_jupyter.core.options import positive_int
+
+    budget = int(mlflow_run.data.tags.get(checkpoint.BUDGET_TAG) or stored.options.get("max_metric_calls") or 0)
+    gepa_kwargs = stored.options.get("gepa_kwargs") or {}
+    rows = len(stored.validation_indices)
+    needed = 2 * int(gepa_kwargs.get("reflection_minibatch_size") or MINIBATCH) + rows
+    if restored.state_bytes is None:  # the seed is scored again first
+        needed += rows
+    if extra is None:
+        extra = budget - restored.metric_calls
+        if extra < needed:
+            raise InputError(f"MLflow run {mlflow_run.info.run_id} used its budget ({restored.metric_calls} of "
+                             f"{budget} metric calls): give max_metric_calls=N, the metric calls to add "
+                             f"({needed} or more).")
+        return extra
+    extra = positive_int("max_metric_calls", extra)
+    if extra < needed:
+        raise InputError(f"max_metric_calls={extra} more metric calls cannot score a new candidate: one proposal "
+                         f"(2 minibatches) and its validation ({len(stored.validation_indices)} rows) take {needed}. "
+                         f"Use max_metric_calls={needed} or more.")
+    return extra
+
+
+ROW_OPTIONS = ("target", "holdout", "val_size", "random_seed", "prompt_name", "experiment")
+
+
+def resume_options(arguments: dict) -> dict:
+    """Of the arguments of a new optimization (e.g. the panel's), those a resume of it takes: not the
+    prompt, data and options that chose its rows (the run's own are kept), not the unset ones."""
+    return {k: v for k, v in arguments.items() if k not in ("prompt", "data", *ROW_OPTIONS) and v is not None}
+
+
+def _resume_options(stored: recipe.Recipe, given: dict) -> dict:
+    """The stored options, overridden by those given; an InputError for what must be given again."""
+    values = {k: v for k, v in stored.options.items() if v is not None and k not in stored.unstored}
+    missing = {k: why for k, why in stored.unstored.items() if k not in given}
+    if missing:
+        from gepa_jupyter.core.options import BY_NAME
+
+        what = "; ".join(f"{k} was {why}" for k, why in missing.items())
+        example = ", ".join(f"{k}=..." for k in missing)
+        flags = ", ".join(BY_NAME[k].cli_flag or k for k in missing)
+        raise InputError(f"This run's {what}: MLflow does not store that, so give it again "
+                         f"(gepa_jupyter.resume(run, {example}); in the magic {flags}).")
+    if given.get("predict_fn") is not None:
+        values.pop("model", None)
+    values.pop("experiment", None)  # the run stays in its experiment
+    return values | given
+
+
+def dead_run_notices(experiment: str | None = None) -> list[str]:
+    """End the runs of the experiment (default: the active one) whose process died; a line for each."""
+    from gepa_jupyter.core.quiet import call_quietly
+
+    client = _client()
+    experiment_id = call_quietly(_experiment_id, client, experiment)
+    if experiment_id is None:
+        return []
+    return [_notice(run) for run in call_quietly(liveness.sweep, client, [experiment_id])]
+
+
+def _experiment_id(client, experiment: str | None) -> str | None:
+    if experiment:
+        found = client.get_experiment_by_name(experiment)
+        return found.experiment_id if found else None
+    from mlflow.tracking.fluent import _get_experiment_id
+
+    return _get_experiment_id()
+
+
+def _notice(run) -> str:
+    from gepa_jupyter.core.watcher import describe
+
+    run_id = run.info.run_id
+    return (f"MLflow run {run_id} ({describe(run)}) was left RUNNING by a process that died; it is now FAILED. "
+            f"Continue it with gepa_jupyter.resume({run_id!r}, max_metric_calls=N) or "
+            f"%%optimize_prompt --resume {run_id} --budget N.")
+
+
+def warn_notices(notices: list[str]) -> None:
+    """Each notice as a DiedRunWarning (shown in the cell that called optimize or resume)."""
+    import warnings
+
+    for notice in notices:
+        warnings.warn(DiedRunWarning(notice), stacklevel=3)
+
+
+def watch(run: Any, interval: float = 2.0):
+    """Follow a run executing elsewhere, read from the tracking store until it ends: a WatchedRun
+    (its `scores`, `status`, `wait()`); shown in a notebook, the live table, chart and comparison."""
+    from gepa_jupyter.frontends.watching import DisplayedWatch
+
+    client = _client()
+    return DisplayedWatch(run_id_of(run), client, interval=interval, tracking_uri=client.tracking_uri)
+
+
+def runs(experiment: str | None = None, max_results: int = 50):
+    """The gepa-jupyter runs of the experiment (default: the active one), newest first, as a DataFrame;
+    runs whose process died are marked FAILED first (their `resume` column says how to continue)."""
+    import pandas as pd
+
+    client = _client()
+    experiment_id = _experiment_id(client, experiment)
+    columns = ["run_id", "status", "prompt", "candidates", "best_score", "metric_calls", "budget", "resumes",
+               "started", "owner", "resume"]
+    if experiment_id is None:
+        return pd.DataFrame(columns=columns)
+    liveness.sweep(client, [experiment_id])
+    found = client.search_runs([experiment_id], filter_string="tags.`gepa_jupyter.prompt` != ''",
+                               max_results=max_results, order_by=["attributes.start_time DESC"])
+    rows = [_row(run) for run in found]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _row(run) -> list:
+    from gepa_jupyter.core.watcher import STATUSES
+
+    tags, metrics = run.data.tags, run.data.metrics
+    beat, mark = liveness.parse(tags, liveness.HEARTBEAT_TAG), liveness.parse(tags, checkpoint.CHECKPOINT_TAG)
+    status = STATUSES.get(run.info.status, run.info.status.lower())
+    if liveness.DIED_TAG in tags and status == "failed":
+        status = "died"
+    resumable = status != "running" and checkpoint.CHECKPOINT_TAG in tags
+    owner = liveness.parse(tags, liveness.OWNER_TAG)
+    return [run.info.run_id, status, tags.get("gepa_jupyter.prompt"), beat.get("candidates", mark.get("candidates")),
+            metrics.get("final_eval_score", metrics.get("eval_score")), beat.get("calls"),
+            beat.get("budget", tags.get(checkpoint.BUDGET_TAG)), int(tags.get(checkpoint.RESUMES_TAG) or 0),
+            _time(run.info.start_time), liveness.describe_owner(owner) if owner else None,
+            f"gepa_jupyter.resume({run.info.run_id!r}, max_metric_calls=N)" if resumable else ""]
+
+
+def _time(millis: int | None) -> str | None:
+    import time
+
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(millis / 1000)) if millis else None
