@@ -164,3 +164,34 @@ def test_the_panel_shows_one_text_area_per_prompt_and_runs_them_together(trackin
     assert panel.prompt_boxes["rewrite"].value == REWRITE
     assert panel.prompt_boxes["answer"].value == run.best_prompts["answer"]
     panel.close()
+
+
+def test_a_stopped_two_prompt_run_resumes_with_both_prompts(tracking):
+    import time
+
+    class SlowTwoStep(TwoStepModel):
+        def __call__(self, prompt):
+            time.sleep(0.01)
+            return super().__call__(prompt)
+
+    first = start(model=SlowTwoStep(), max_metric_calls=400)
+    deadline = time.time() + 60
+    while len(first.candidates) < 2 and not first.done and time.time() < deadline:
+        time.sleep(0.02)
+    first.stop()
+    assert first.wait(30) and first.status == "stopped" and len(first.candidates) >= 2
+    before = first.scores
+    run = gepa_jupyter.resume(first.run_id, max_metric_calls=120, model=TwoStepModel(),
+                              reflection_model=FakeReflectionModel())
+    assert run.wait(120) and run.status == "finished", run.traceback
+    assert run.run_id == first.run_id and run.seed_prompts == PROMPTS
+    frame = run.scores
+    assert len(frame) > len(before)
+    assert frame.iloc[:len(before)][["prompt:rewrite", "prompt:answer"]].equals(
+        before[["prompt:rewrite", "prompt:answer"]]), "the candidates before the stop keep both texts"
+    dirs = candidate_dirs(run.run_id)
+    assert len(dirs) == len(frame)
+    last = candidate_files(run.run_id, dirs[-1])
+    assert last["rewrite.txt"] == frame["prompt:rewrite"].iloc[-1] and last["answer.txt"] == frame["prompt:answer"].iloc[-1]
+    assert run.best_prompts["rewrite"] == REWRITE and "one word" in run.best_prompts["answer"]
+    assert MlflowClient().get_prompt_version_by_alias("answer", "optimized").template == run.best_prompts["answer"]
