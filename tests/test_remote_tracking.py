@@ -44,7 +44,8 @@ def tracking_server(tmp_path, monkeypatch):
             [str(mlflow_cli), "server", "--host", "127.0.0.1", "--port", str(port),
              "--backend-store-uri", f"sqlite:///{tmp_path}/server.db",
              "--serve-artifacts", "--artifacts-destination", str(artifacts), "--workers", "1"],
-            stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path, start_new_session=True)
+            stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path, start_new_session=True,
+            env=os.environ | {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})  # no idle job consumers: 6 busy processes
     try:
         deadline = time.monotonic() + 120
         while True:
