@@ -44,7 +44,7 @@ def test_the_readme_option_table_is_the_declaration():
 
     readme = (ROOT / "README.md").read_text()
     table = re.search(r"<!-- options:start -->\n(.*?)\n<!-- options:end -->", readme, re.S).group(1)
-    assert table == options_markdown()
+    assert table == options_markdown(), "run: .venv/bin/python scripts/readme_options.py"
 
 
 def test_every_option_reaches_every_front_end():
