@@ -1,7 +1,7 @@
 """Speed: gepa-jupyter's evaluation path against plain mlflow, a served model with many workers,
 the first output of the magic in a fresh kernel, update latency and memory.
 
-    python bench/bench_speed.py            # about 8 minutes on 2 cores; writes bench/results/speed.json
+    python bench/bench_speed.py            # about 4 minutes on 2 cores; writes bench/results/speed.json
     python bench/bench_speed.py --quick    # fewer repeats (a smoke test, writes nothing)
 
 The models are the deterministic fakes behind a real OpenAI-compatible server on 127.0.0.1

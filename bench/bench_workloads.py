@@ -1,6 +1,6 @@
 """Real-workload figures: how fast a stop stops, and whether the budget holds on big data.
 
-    python bench/bench_workloads.py            # about 6 minutes on 2 cores; writes bench/results/workloads.json
+    python bench/bench_workloads.py            # about 5 minutes on 2 cores; writes bench/results/workloads.json
     python bench/bench_workloads.py --quick    # fewer stops (a smoke test, writes nothing)
 
 Figures (each printed with its goal):
