@@ -1,6 +1,6 @@
 """The models layer on the embedded model (SmolLM2-135M-Instruct, llama-cpp-python, in-process).
 
-    python bench/bench_models.py            # about 15-20 minutes on 2 cores
+    python bench/bench_models.py            # about 5 minutes on 2 cores
     python bench/bench_models.py --quick    # fewer repeats, one seed, small budget (a smoke test)
 
 Prints each figure and writes them all to bench/results/models.json. Nothing is downloaded:
