@@ -173,15 +173,18 @@ class WatchedRun:
         if not self._recipe_read:
             self._read_recipe(run)
         self._read_candidates()
-        if self.status != "running":
+        status = STATUSES.get(run.info.status, "running")
+        if status != "running":  # only now: a view drawn meanwhile must not show the end without its last rows
             self._ended_elapsed = self._final_elapsed(run)
+            self.error = run.data.tags.get(liveness.ERROR_TAG) if status == "failed" else None
+            self.status = status
             self._done.set()
             self.events.emit(StatusEvent(self.status, self.error))
 
     def _read_run(self, run) -> None:
+        """The run's progress and tags (its end is taken by `poll`, once the candidates are read)."""
         tags, params, metrics = run.data.tags, run.data.params, run.data.metrics
         self.experiment_id = run.info.experiment_id
-        self.status = STATUSES.get(run.info.status, "running")
         beat = liveness.parse(tags, liveness.HEARTBEAT_TAG)
         if beat != self._beat:
             self._beat, self._beat_seen = beat, time.monotonic()
@@ -190,7 +193,6 @@ class WatchedRun:
         self.max_metric_calls = int(budget or 0)
         self.validation_size = int(beat.get("validation") or params.get("gepa_jupyter.num_validation_rows") or 0)
         self._tagged_name = tags.get("gepa_jupyter.prompt", self._tagged_name)
-        self.error = tags.get(liveness.ERROR_TAG) if self.status == "failed" else None
         self.invalid_proposals = int(tags.get("gepa_jupyter.invalid_proposals") or 0)
         self.registered_prompt_uri = tags.get("gepa_jupyter.registered_prompt")
         several = [u for u in tags.get("gepa_jupyter.registered_prompts", "").split(",") if u]
