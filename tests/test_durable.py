@@ -63,7 +63,8 @@ listed = gepa_jupyter.runs()
 row = listed[listed.run_id == sys.argv[2]].iloc[0]
 run = gepa_jupyter.resume(sys.argv[2], max_metric_calls=int(sys.argv[3]))
 run.wait(300)
-print(json.dumps({"listed_status": row.status, "listed_resume": row.resume, "status": run.status,
+print(json.dumps({"listed_status": row.status, "listed_resume": row.resume, "listed_candidates": int(row.candidates),
+                  "listed_calls": int(row.metric_calls), "status": run.status,
                   "error": run.error, "metric_calls": run.metric_calls, "max_metric_calls": run.max_metric_calls,
                   "scores": list(run.scores.score), "candidates": list(run.scores.candidate),
                   "task_calls": task.calls, "run_id": run.run_id}))
@@ -117,11 +118,15 @@ def test_a_killed_run_is_recognised_and_resumed_to_the_end_in_a_new_process(trac
     assert client.get_run(run_id).info.status == "RUNNING", "SIGKILL left it RUNNING, as mlflow does"
     before = _saved_state(run_id)
     best_before = max(c["score"] for c in shown)
+    in_mlflow = len(eval_score_history(run_id))
 
     result = _next_process(tracking, run_id, 60, tmp_path)
 
     assert result["listed_status"] == "died", "runs() showed the dead run as died, not running"
     assert result["listed_resume"] == f"gepa_jupyter.resume({run_id!r}, max_metric_calls=N)"
+    # Its counts come from the saved state when it is ahead of the last heartbeat (one every 5 s).
+    assert in_mlflow <= result["listed_candidates"] <= len(before.program_candidates), (result, in_mlflow)
+    assert result["listed_calls"] > 0, result
     assert result["status"] == "finished", result["error"]
     assert result["run_id"] == run_id, "it continued in the same MLflow run"
     used_before = before.total_num_evals
