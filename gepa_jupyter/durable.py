@@ -281,7 +281,7 @@ def runs(experiment: str | None = None, max_results: int = 50):
 
 
 def _row(run) -> list:
-    from gepa_jupyter.core.watcher import STATUSES
+    from gepa_jupyter.core.watcher import STATUSES, newest
 
     tags, metrics = run.data.tags, run.data.metrics
     beat, mark = liveness.parse(tags, liveness.HEARTBEAT_TAG), liveness.parse(tags, checkpoint.CHECKPOINT_TAG)
@@ -291,19 +291,12 @@ def _row(run) -> list:
     resumable = status != "running" and checkpoint.CHECKPOINT_TAG in tags
     owner = liveness.parse(tags, liveness.OWNER_TAG)
     return [run.info.run_id, status, tags.get("gepa_jupyter.prompt"),
-            _newest(beat.get("candidates"), mark.get("candidates")),
+            newest(beat.get("candidates"), mark.get("candidates")),
             metrics.get("final_eval_score", metrics.get("eval_score")),
-            _newest(beat.get("calls"), mark.get("metric_calls")),
+            newest(beat.get("calls"), mark.get("metric_calls")),
             beat.get("budget", tags.get(checkpoint.BUDGET_TAG)), int(tags.get(checkpoint.RESUMES_TAG) or 0),
             _time(run.info.start_time), liveness.describe_owner(owner) if owner else None,
             f"gepa_jupyter.resume({run.info.run_id!r}, max_metric_calls=N)" if resumable else ""]
-
-
-def _newest(beat, saved):
-    """The larger of a heartbeat's count (every few seconds) and the saved state's (at each candidate):
-    a run killed between two heartbeats has its saved state ahead of its last beat."""
-    known = [int(v) for v in (beat, saved) if isinstance(v, (int, float))]
-    return max(known) if known else None
 
 
 def _time(millis: int | None) -> str | None:

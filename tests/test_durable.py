@@ -3,6 +3,7 @@ recognises as dead, marks FAILED and resumes to the end with every candidate of 
 in MLflow; a stopped run resumes with more budget in the same MLflow run."""
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from mlflow import MlflowClient
 import gepa_jupyter
 from gepa_jupyter import InputError
 from gepa_jupyter.core import checkpoint
+from gepa_jupyter.durable import DiedRunWarning
 from gepa_jupyter.testing import SEED_PROMPT, FakeReflectionModel, FakeTaskModel, register_fake_provider, sentiment_data
 from tests.helpers import assert_scores_match_mlflow, candidate_dirs, candidate_files, eval_score_history
 
@@ -244,15 +246,18 @@ def test_a_finished_run_resumes_only_with_more_budget_and_keeps_a_uri_model(trac
 
 
 def test_optimize_in_the_experiment_ends_the_dead_run_and_offers_the_resume(tracking, tmp_path):
-    run_id, _ = _kill_mid_run(tracking, tmp_path, candidates=1)
+    run_id, _ = _kill_mid_run(tracking, tmp_path, candidates=2)
+    in_mlflow = len(eval_score_history(run_id))
     mlflow.set_experiment("durable")
     try:
-        with pytest.warns(gepa_jupyter.durable.DiedRunWarning, match=rf"{run_id}.*resume\('{run_id}'"):
+        with pytest.warns(DiedRunWarning, match=rf"{run_id}.*resume\('{run_id}'") as warned:
             other = gepa_jupyter.optimize(SEED_PROMPT, sentiment_data(), model=FakeTaskModel(),
                                           reflection_model=FakeReflectionModel(), max_metric_calls=30, cache=False)
         assert other.wait(60)
     finally:
         mlflow.set_experiment("Default")
+    notice = next(str(w.message) for w in warned if run_id in str(w.message))
+    assert int(re.search(r"(\d+) candidates", notice).group(1)) >= in_mlflow, (notice, in_mlflow)
     info = MlflowClient().get_run(run_id)
     assert info.info.status == "FAILED"
     assert "process" in info.data.tags["gepa_jupyter.died"] and "is gone" in info.data.tags["gepa_jupyter.died"]

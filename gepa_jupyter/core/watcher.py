@@ -16,7 +16,8 @@ import uuid
 from typing import Any, Callable
 
 from gepa_jupyter.core import artifacts, liveness, quiet, recipe
-from gepa_jupyter.core.checkpoint import ARTIFACT_DIR, BUDGET_TAG, CANDIDATES_FILE, candidate_from_json
+from gepa_jupyter.core.checkpoint import (ARTIFACT_DIR, BUDGET_TAG, CANDIDATES_FILE, CHECKPOINT_TAG,
+                                          candidate_from_json)
 from gepa_jupyter.core.errors import InputError
 from gepa_jupyter.core.events import BudgetEvent, CandidateEvent, EventHub, StatusEvent, best_candidate
 from gepa_jupyter.core.frame import candidates_frame
@@ -258,7 +259,17 @@ def _holdout(metrics: dict) -> dict:
 def describe(run) -> str:
     """One line about a run: for messages that offer to watch or resume it."""
     tags = run.data.tags
-    beat = liveness.parse(tags, liveness.HEARTBEAT_TAG)
-    return (f"prompt {tags.get('gepa_jupyter.prompt', '?')!r}, {beat.get('candidates', '?')} candidates, "
-            f"{beat.get('calls', '?')}/{beat.get('budget', tags.get(BUDGET_TAG, '?'))} metric calls")
+    beat, mark = liveness.parse(tags, liveness.HEARTBEAT_TAG), liveness.parse(tags, CHECKPOINT_TAG)
+    candidates = newest(beat.get("candidates"), mark.get("candidates"))
+    calls = newest(beat.get("calls"), mark.get("metric_calls"))
+    budget = beat.get("budget", tags.get(BUDGET_TAG, "?"))
+    return (f"prompt {tags.get('gepa_jupyter.prompt', '?')!r}, {'?' if candidates is None else candidates} "
+            f"candidates, {'?' if calls is None else calls}/{budget} metric calls")
+
+
+def newest(beat, saved) -> int | None:
+    """The larger of a heartbeat's count (every few seconds) and the saved state's (at each candidate):
+    a run killed between two heartbeats has its saved state ahead of its last beat."""
+    known = [int(v) for v in (beat, saved) if isinstance(v, (int, float))]
+    return max(known) if known else None
 
