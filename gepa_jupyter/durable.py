@@ -242,7 +242,7 @@ def _notice(run) -> str:
     run_id = run.info.run_id
     return (f"MLflow run {run_id} ({describe(run)}) was left RUNNING by a process that died; it is now FAILED. "
             f"Continue it with gepa_jupyter.resume({run_id!r}, max_metric_calls=N) or "
-            f"%%optimize_prompt --resume {run_id} --budget N.")
+            f"%optimize_prompt --resume {run_id} --budget N.")
 
 
 def warn_notices(notices: list[str]) -> None:

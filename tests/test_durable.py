@@ -258,6 +258,7 @@ def test_optimize_in_the_experiment_ends_the_dead_run_and_offers_the_resume(trac
         mlflow.set_experiment("Default")
     notice = next(str(w.message) for w in warned if run_id in str(w.message))
     assert int(re.search(r"(\d+) candidates", notice).group(1)) >= in_mlflow, (notice, in_mlflow)
+    assert f" %optimize_prompt --resume {run_id} --budget N" in notice, "the line magic: a cell magic needs a body"
     info = MlflowClient().get_run(run_id)
     assert info.info.status == "FAILED"
     assert "process" in info.data.tags["gepa_jupyter.died"] and "is gone" in info.data.tags["gepa_jupyter.died"]
