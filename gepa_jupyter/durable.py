@@ -116,7 +116,9 @@ def _end_if_dead(client, mlflow_run, say) -> list[str]:
     if not verdict.dead:
         raise InputError(f"MLflow run {run_id} is still running ({verdict.reason}): watch it with "
                          f"gepa_jupyter.watch({run_id!r}), or stop it where it runs first.")
-    liveness.mark_dead(client, mlflow_run, verdict)
+    from gepa_jupyter.core.quiet import call_quietly
+
+    call_quietly(liveness.mark_dead, client, mlflow_run, verdict)  # mlflow prints the run's links as it ends it
     return [f"MLflow run {run_id} was left RUNNING by a process that died ({verdict.reason}); it is marked FAILED "
             "and continues now."]
 
@@ -273,7 +275,9 @@ def runs(experiment: str | None = None, max_results: int = 50):
                "started", "owner", "resume"]
     if experiment_id is None:
         return pd.DataFrame(columns=columns)
-    liveness.sweep(client, [experiment_id])
+    from gepa_jupyter.core.quiet import call_quietly
+
+    call_quietly(liveness.sweep, client, [experiment_id])  # mlflow prints the links of each run it ends
     found = client.search_runs([experiment_id], filter_string="tags.`gepa_jupyter.prompt` != ''",
                                max_results=max_results, order_by=["attributes.start_time DESC"])
     rows = [_row(run) for run in found]
