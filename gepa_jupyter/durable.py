@@ -133,7 +133,7 @@ def _restore(client, mlflow_run, stored: recipe.Recipe) -> checkpoint.Restored:
     beat = liveness.parse(tags, liveness.HEARTBEAT_TAG)
     restored = checkpoint.Restored(run_id=run_id, experiment_id=mlflow_run.info.experiment_id, state_bytes=state_bytes,
                                    candidates=[], listed=len(known), usage=beat.get("usage") or {},
-                                   elapsed=float(beat.get("elapsed") or (known[-1].elapsed if known else 0.0)),
+                                   elapsed=max(float(beat.get("elapsed") or 0.0), known[-1].elapsed if known else 0.0),
                                    resumes=int(tags.get(checkpoint.RESUMES_TAG) or 0) + 1)
     if state_bytes is None:  # killed before its first state was saved: it starts again from the seed
         return restored

@@ -69,7 +69,7 @@ print(json.dumps({"listed_status": row.status, "listed_resume": row.resume, "lis
                   "listed_calls": int(row.metric_calls), "status": run.status,
                   "error": run.error, "metric_calls": run.metric_calls, "max_metric_calls": run.max_metric_calls,
                   "scores": list(run.scores.score), "candidates": list(run.scores.candidate),
-                  "task_calls": task.calls, "run_id": run.run_id}))
+                  "task_calls": task.calls, "run_id": run.run_id, "elapsed_before": run.spec.resume.elapsed}))
 """
 
 
@@ -121,6 +121,9 @@ def test_a_killed_run_is_recognised_and_resumed_to_the_end_in_a_new_process(trac
     before = _saved_state(run_id)
     best_before = max(c["score"] for c in shown)
     in_mlflow = len(eval_score_history(run_id))
+    from gepa_jupyter.core.artifacts import read_json
+
+    listed = read_json(client, run_id, f"{checkpoint.ARTIFACT_DIR}/{checkpoint.CANDIDATES_FILE}") or []
 
     result = _next_process(tracking, run_id, 60, tmp_path)
 
@@ -129,6 +132,7 @@ def test_a_killed_run_is_recognised_and_resumed_to_the_end_in_a_new_process(trac
     # Its counts come from the saved state when it is ahead of the last heartbeat (one every 5 s).
     assert in_mlflow <= result["listed_candidates"] <= len(before.program_candidates), (result, in_mlflow)
     assert result["listed_calls"] > 0, result
+    assert result["elapsed_before"] >= max((c["elapsed"] for c in listed), default=0.0), "the time goes on, not back"
     assert result["status"] == "finished", result["error"]
     assert result["run_id"] == run_id, "it continued in the same MLflow run"
     used_before = before.total_num_evals
