@@ -116,7 +116,9 @@ def _end_if_dead(client, mlflow_run, say) -> list[str]:
     if not verdict.dead:
         raise InputError(f"MLflow run {run_id} is still running ({verdict.reason}): watch it with "
                          f"gepa_jupyter.watch({run_id!r}), or stop it where it runs first.")
-    liveness.mark_dead(client, mlflow_run, verdict)
+    from gepa_jupyter.core.quiet import call_quietly
+
+    call_quietly(liveness.mark_dead, client, mlflow_run, verdict)  # mlflow prints the run's links as it ends it
     return [f"MLflow run {run_id} was left RUNNING by a process that died ({verdict.reason}); it is marked FAILED "
             "and continues now."]
 
@@ -131,7 +133,7 @@ def _restore(client, mlflow_run, stored: recipe.Recipe) -> checkpoint.Restored:
     beat = liveness.parse(tags, liveness.HEARTBEAT_TAG)
     restored = checkpoint.Restored(run_id=run_id, experiment_id=mlflow_run.info.experiment_id, state_bytes=state_bytes,
                                    candidates=[], listed=len(known), usage=beat.get("usage") or {},
-                                   elapsed=float(beat.get("elapsed") or (known[-1].elapsed if known else 0.0)),
+                                   elapsed=max(float(beat.get("elapsed") or 0.0), known[-1].elapsed if known else 0.0),
                                    resumes=int(tags.get(checkpoint.RESUMES_TAG) or 0) + 1)
     if state_bytes is None:  # killed before its first state was saved: it starts again from the seed
         return restored
@@ -242,7 +244,7 @@ def _notice(run) -> str:
     run_id = run.info.run_id
     return (f"MLflow run {run_id} ({describe(run)}) was left RUNNING by a process that died; it is now FAILED. "
             f"Continue it with gepa_jupyter.resume({run_id!r}, max_metric_calls=N) or "
-            f"%%optimize_prompt --resume {run_id} --budget N.")
+            f"%optimize_prompt --resume {run_id} --budget N.")
 
 
 def warn_notices(notices: list[str]) -> None:
@@ -273,7 +275,9 @@ def runs(experiment: str | None = None, max_results: int = 50):
                "started", "owner", "resume"]
     if experiment_id is None:
         return pd.DataFrame(columns=columns)
-    liveness.sweep(client, [experiment_id])
+    from gepa_jupyter.core.quiet import call_quietly
+
+    call_quietly(liveness.sweep, client, [experiment_id])  # mlflow prints the links of each run it ends
     found = client.search_runs([experiment_id], filter_string="tags.`gepa_jupyter.prompt` != ''",
                                max_results=max_results, order_by=["attributes.start_time DESC"])
     rows = [_row(run) for run in found]
@@ -281,7 +285,7 @@ def runs(experiment: str | None = None, max_results: int = 50):
 
 
 def _row(run) -> list:
-    from gepa_jupyter.core.watcher import STATUSES
+    from gepa_jupyter.core.watcher import STATUSES, newest
 
     tags, metrics = run.data.tags, run.data.metrics
     beat, mark = liveness.parse(tags, liveness.HEARTBEAT_TAG), liveness.parse(tags, checkpoint.CHECKPOINT_TAG)
@@ -290,8 +294,10 @@ def _row(run) -> list:
         status = "died"
     resumable = status != "running" and checkpoint.CHECKPOINT_TAG in tags
     owner = liveness.parse(tags, liveness.OWNER_TAG)
-    return [run.info.run_id, status, tags.get("gepa_jupyter.prompt"), beat.get("candidates", mark.get("candidates")),
-            metrics.get("final_eval_score", metrics.get("eval_score")), beat.get("calls"),
+    return [run.info.run_id, status, tags.get("gepa_jupyter.prompt"),
+            newest(beat.get("candidates"), mark.get("candidates")),
+            metrics.get("final_eval_score", metrics.get("eval_score")),
+            newest(beat.get("calls"), mark.get("metric_calls")),
             beat.get("budget", tags.get(checkpoint.BUDGET_TAG)), int(tags.get(checkpoint.RESUMES_TAG) or 0),
             _time(run.info.start_time), liveness.describe_owner(owner) if owner else None,
             f"gepa_jupyter.resume({run.info.run_id!r}, max_metric_calls=N)" if resumable else ""]

@@ -3,6 +3,7 @@ recognises as dead, marks FAILED and resumes to the end with every candidate of 
 in MLflow; a stopped run resumes with more budget in the same MLflow run."""
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from mlflow import MlflowClient
 import gepa_jupyter
 from gepa_jupyter import InputError
 from gepa_jupyter.core import checkpoint
+from gepa_jupyter.durable import DiedRunWarning
 from gepa_jupyter.testing import SEED_PROMPT, FakeReflectionModel, FakeTaskModel, register_fake_provider, sentiment_data
 from tests.helpers import assert_scores_match_mlflow, candidate_dirs, candidate_files, eval_score_history
 
@@ -63,10 +65,11 @@ listed = gepa_jupyter.runs()
 row = listed[listed.run_id == sys.argv[2]].iloc[0]
 run = gepa_jupyter.resume(sys.argv[2], max_metric_calls=int(sys.argv[3]))
 run.wait(300)
-print(json.dumps({"listed_status": row.status, "listed_resume": row.resume, "status": run.status,
+print(json.dumps({"listed_status": row.status, "listed_resume": row.resume, "listed_candidates": int(row.candidates),
+                  "listed_calls": int(row.metric_calls), "status": run.status,
                   "error": run.error, "metric_calls": run.metric_calls, "max_metric_calls": run.max_metric_calls,
                   "scores": list(run.scores.score), "candidates": list(run.scores.candidate),
-                  "task_calls": task.calls, "run_id": run.run_id}))
+                  "task_calls": task.calls, "run_id": run.run_id, "elapsed_before": run.spec.resume.elapsed}))
 """
 
 
@@ -117,11 +120,19 @@ def test_a_killed_run_is_recognised_and_resumed_to_the_end_in_a_new_process(trac
     assert client.get_run(run_id).info.status == "RUNNING", "SIGKILL left it RUNNING, as mlflow does"
     before = _saved_state(run_id)
     best_before = max(c["score"] for c in shown)
+    in_mlflow = len(eval_score_history(run_id))
+    from gepa_jupyter.core.artifacts import read_json
+
+    listed = read_json(client, run_id, f"{checkpoint.ARTIFACT_DIR}/{checkpoint.CANDIDATES_FILE}") or []
 
     result = _next_process(tracking, run_id, 60, tmp_path)
 
     assert result["listed_status"] == "died", "runs() showed the dead run as died, not running"
     assert result["listed_resume"] == f"gepa_jupyter.resume({run_id!r}, max_metric_calls=N)"
+    # Its counts come from the saved state when it is ahead of the last heartbeat (one every 5 s).
+    assert in_mlflow <= result["listed_candidates"] <= len(before.program_candidates), (result, in_mlflow)
+    assert result["listed_calls"] > 0, result
+    assert result["elapsed_before"] >= max((c["elapsed"] for c in listed), default=0.0), "the time goes on, not back"
     assert result["status"] == "finished", result["error"]
     assert result["run_id"] == run_id, "it continued in the same MLflow run"
     used_before = before.total_num_evals
@@ -239,15 +250,19 @@ def test_a_finished_run_resumes_only_with_more_budget_and_keeps_a_uri_model(trac
 
 
 def test_optimize_in_the_experiment_ends_the_dead_run_and_offers_the_resume(tracking, tmp_path):
-    run_id, _ = _kill_mid_run(tracking, tmp_path, candidates=1)
+    run_id, _ = _kill_mid_run(tracking, tmp_path, candidates=2)
+    in_mlflow = len(eval_score_history(run_id))
     mlflow.set_experiment("durable")
     try:
-        with pytest.warns(gepa_jupyter.durable.DiedRunWarning, match=rf"{run_id}.*resume\('{run_id}'"):
+        with pytest.warns(DiedRunWarning, match=rf"{run_id}.*resume\('{run_id}'") as warned:
             other = gepa_jupyter.optimize(SEED_PROMPT, sentiment_data(), model=FakeTaskModel(),
                                           reflection_model=FakeReflectionModel(), max_metric_calls=30, cache=False)
         assert other.wait(60)
     finally:
         mlflow.set_experiment("Default")
+    notice = next(str(w.message) for w in warned if run_id in str(w.message))
+    assert int(re.search(r"(\d+) candidates", notice).group(1)) >= in_mlflow, (notice, in_mlflow)
+    assert f" %optimize_prompt --resume {run_id} --budget N" in notice, "the line magic: a cell magic needs a body"
     info = MlflowClient().get_run(run_id)
     assert info.info.status == "FAILED"
     assert "process" in info.data.tags["gepa_jupyter.died"] and "is gone" in info.data.tags["gepa_jupyter.died"]

@@ -1,6 +1,8 @@
 """Resume and watch from every front-end: the magic (`--resume`, `%optimize_watch`), the panel's
 Continue button, `gepa_jupyter.watch` shown in a notebook, and the `gepa-jupyter` command line."""
 
+import copy
+import io
 import json
 import os
 import re
@@ -118,6 +120,57 @@ def test_a_drop_in_run_in_someones_script_is_watched(tracking, tmp_path):
     assert watched.prompt_name == "script" and watched.seed_prompt == SEED_PROMPT
     texts = [json.loads(t) for t in process.stdout.read().splitlines() if t.startswith("[")][-1]
     assert list(watched.scores["prompt"]) == texts and len(texts) >= 2
+
+
+class _LaggingStore:
+    """A tracking client that shows the run RUNNING with no candidate yet at the first read, then as
+    it is (ended), its metric history answered slowly: the run's last candidates and its end arrive
+    in the same poll, and reading them takes a while (a remote store under load)."""
+
+    def __init__(self, client, delay: float):
+        self._client, self.delay, self.reads = client, delay, 0
+
+    def get_run(self, run_id):
+        from mlflow.entities import Run
+
+        run = self._client.get_run(run_id)
+        self.reads += 1
+        if self.reads > 1:
+            return run
+        info = copy.copy(run.info)
+        info._status = "RUNNING"
+        return Run(info, run.data)
+
+    def get_metric_history(self, *args, **kwargs):
+        if self.reads == 1:
+            return []
+        time.sleep(self.delay)  # a view redraws meanwhile
+        return self._client.get_metric_history(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._client, name)
+
+
+def test_a_watch_ends_with_the_runs_last_candidates_when_they_arrive_with_its_end(tracking):
+    from gepa_jupyter.core.watcher import WatchedRun
+    from gepa_jupyter.frontends.live import TextLiveView
+    from gepa_jupyter.frontends.updates import LiveUpdater
+
+    run = gepa_jupyter.optimize(SEED_PROMPT, sentiment_data(), model=FakeTaskModel(),
+                                reflection_model=FakeReflectionModel(), max_metric_calls=60, cache=False)
+    assert run.wait(60) and run.status == "finished" and len(run.candidates) >= 2
+    watched = WatchedRun(run.run_id, _LaggingStore(MlflowClient(), delay=2.5), interval=0.1)
+    assert watched.status == "running" and not watched.candidates
+    seen = []
+    watched.subscribe(lambda event: seen.append((watched.status, len(watched.candidates))))
+    stream = io.StringIO()
+    view = TextLiveView(stream=stream)
+    updater = LiveUpdater(watched, view.render, interval=0.1)
+    assert watched.wait(30) and updater.join(30)
+    assert watched.status == "finished" and len(watched.scores) == len(run.scores)
+    assert all(count == len(run.candidates) for status, count in seen if status != "running"), seen
+    finals = re.findall(r"^finished: .*?(\d+) candidates", stream.getvalue(), re.M)
+    assert finals == [str(len(run.candidates))], stream.getvalue()
 
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

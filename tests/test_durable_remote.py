@@ -141,3 +141,26 @@ def test_a_batch_job_is_watched_from_a_notebook_while_it_runs(tracking_server, t
         html = shown[0].data["text/html"]
         assert 'class="gepa-compare" data-status="finished"' in html, "the live view ended with the comparison"
         assert table_rows(html) == len(history)
+
+
+def test_ending_a_dead_run_on_a_server_prints_nothing_into_the_cell(tracking_server, tmp_path, capfd):
+    """MlflowClient.set_terminated writes the run's and experiment's links to stdout for an http
+    store; runs() and resume end dead runs in the user's cell, where that would land."""
+    import gepa_jupyter
+    from gepa_jupyter.durable import prepare_resume
+    from gepa_jupyter.testing import register_fake_provider
+    from tests.test_durable import _kill_mid_run
+
+    url = tracking_server["url"]
+    register_fake_provider()
+    listed_dead, _ = _kill_mid_run(url, tmp_path, candidates=1)
+    capfd.readouterr()
+    listed = gepa_jupyter.runs("durable")
+    assert listed.set_index("run_id").loc[listed_dead, "status"] == "died"
+    assert "View run" not in capfd.readouterr().out
+    resumed_dead, _ = _kill_mid_run(url, tmp_path, candidates=1)
+    capfd.readouterr()
+    spec = prepare_resume(resumed_dead, max_metric_calls=40)
+    assert spec.notices and "process that died" in spec.notices[0]
+    assert MlflowClient().get_run(resumed_dead).info.status == "FAILED"
+    assert "View run" not in capfd.readouterr().out

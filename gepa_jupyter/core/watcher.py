@@ -16,7 +16,8 @@ import uuid
 from typing import Any, Callable
 
 from gepa_jupyter.core import artifacts, liveness, quiet, recipe
-from gepa_jupyter.core.checkpoint import ARTIFACT_DIR, BUDGET_TAG, CANDIDATES_FILE, candidate_from_json
+from gepa_jupyter.core.checkpoint import (ARTIFACT_DIR, BUDGET_TAG, CANDIDATES_FILE, CHECKPOINT_TAG,
+                                          candidate_from_json)
 from gepa_jupyter.core.errors import InputError
 from gepa_jupyter.core.events import BudgetEvent, CandidateEvent, EventHub, StatusEvent, best_candidate
 from gepa_jupyter.core.frame import candidates_frame
@@ -173,15 +174,18 @@ class WatchedRun:
         if not self._recipe_read:
             self._read_recipe(run)
         self._read_candidates()
-        if self.status != "running":
+        status = STATUSES.get(run.info.status, "running")
+        if status != "running":  # only now: a view drawn meanwhile must not show the end without its last rows
             self._ended_elapsed = self._final_elapsed(run)
+            self.error = run.data.tags.get(liveness.ERROR_TAG) if status == "failed" else None
+            self.status = status
             self._done.set()
             self.events.emit(StatusEvent(self.status, self.error))
 
     def _read_run(self, run) -> None:
+        """The run's progress and tags (its end is taken by `poll`, once the candidates are read)."""
         tags, params, metrics = run.data.tags, run.data.params, run.data.metrics
         self.experiment_id = run.info.experiment_id
-        self.status = STATUSES.get(run.info.status, "running")
         beat = liveness.parse(tags, liveness.HEARTBEAT_TAG)
         if beat != self._beat:
             self._beat, self._beat_seen = beat, time.monotonic()
@@ -190,7 +194,6 @@ class WatchedRun:
         self.max_metric_calls = int(budget or 0)
         self.validation_size = int(beat.get("validation") or params.get("gepa_jupyter.num_validation_rows") or 0)
         self._tagged_name = tags.get("gepa_jupyter.prompt", self._tagged_name)
-        self.error = tags.get(liveness.ERROR_TAG) if self.status == "failed" else None
         self.invalid_proposals = int(tags.get("gepa_jupyter.invalid_proposals") or 0)
         self.registered_prompt_uri = tags.get("gepa_jupyter.registered_prompt")
         several = [u for u in tags.get("gepa_jupyter.registered_prompts", "").split(",") if u]
@@ -256,7 +259,17 @@ def _holdout(metrics: dict) -> dict:
 def describe(run) -> str:
     """One line about a run: for messages that offer to watch or resume it."""
     tags = run.data.tags
-    beat = liveness.parse(tags, liveness.HEARTBEAT_TAG)
-    return (f"prompt {tags.get('gepa_jupyter.prompt', '?')!r}, {beat.get('candidates', '?')} candidates, "
-            f"{beat.get('calls', '?')}/{beat.get('budget', tags.get(BUDGET_TAG, '?'))} metric calls")
+    beat, mark = liveness.parse(tags, liveness.HEARTBEAT_TAG), liveness.parse(tags, CHECKPOINT_TAG)
+    candidates = newest(beat.get("candidates"), mark.get("candidates"))
+    calls = newest(beat.get("calls"), mark.get("metric_calls"))
+    budget = beat.get("budget", tags.get(BUDGET_TAG, "?"))
+    return (f"prompt {tags.get('gepa_jupyter.prompt', '?')!r}, {'?' if candidates is None else candidates} "
+            f"candidates, {'?' if calls is None else calls}/{budget} metric calls")
+
+
+def newest(beat, saved) -> int | None:
+    """The larger of a heartbeat's count (every few seconds) and the saved state's (at each candidate):
+    a run killed between two heartbeats has its saved state ahead of its last beat."""
+    known = [int(v) for v in (beat, saved) if isinstance(v, (int, float))]
+    return max(known) if known else None
 
