@@ -275,3 +275,16 @@ def test_the_command_line_says_what_is_wrong_in_one_line(tracking, tmp_path):
     out, err = run.communicate(timeout=300)
     assert run.returncode == 0, err[-3000:]
     assert "finished:" in out and "--- best ---" in out, "a Parquet file, callables given as module:attribute"
+    # a reader that leaves before the listing is written (`| head` on a long one): no traceback
+    listing = subprocess.run([sys.executable, "-m", "gepa_jupyter", "runs"], cwd=tmp_path, stdout=_closed_pipe(),
+                             stderr=subprocess.PIPE, text=True, timeout=120,
+                             env={**os.environ, "MLFLOW_TRACKING_URI": os.environ["MLFLOW_TRACKING_URI"]})
+    assert listing.returncode == 141 and "Traceback" not in listing.stderr and "BrokenPipe" not in listing.stderr, \
+        listing.stderr[-2000:]
+
+
+def _closed_pipe() -> int:
+    """The write end of a pipe whose read end is already closed."""
+    read, write = os.pipe()
+    os.close(read)
+    return write

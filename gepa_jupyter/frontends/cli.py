@@ -42,6 +42,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("gepa-jupyter: interrupted before the run started.", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `gepa-jupyter runs | head`: the reader left; end quietly, as Unix tools do
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush
+        return 141
 
 
 # ----- commands --------------------------------------------------------------------------------

@@ -62,6 +62,7 @@ def watch(magic, line: str, namespace: dict):
     except InputError as e:
         raise UsageError(arguments.one_line(e)) from None
     view, updater = show(watched, magic._view_mode(), magic.max_rows, magic.interval, magic.text_heartbeat)
+    watched.view, watched.updater = view, updater  # its wait() returns once the view drew the end
     magic.last_run, magic.last_view, magic.last_updater = watched, view, updater
     if args.out:
         magic.shell.user_ns[args.out] = watched

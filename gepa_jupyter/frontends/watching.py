@@ -49,6 +49,19 @@ def wait_watching(watched: WatchedRun, updater: LiveUpdater) -> bool:
 class DisplayedWatch(WatchedRun):
     """A WatchedRun that shows itself live when a notebook displays it (the last line of a cell)."""
 
+    updater: LiveUpdater | None = None
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the watched run ended and its view (if shown) drew that end; True when both."""
+        import time
+
+        deadline = None if timeout is None else time.monotonic() + timeout
+        if not super().wait(timeout):
+            return False
+        updater = self.updater
+        left = None if deadline is None else max(0.0, deadline - time.monotonic())
+        return updater is None or updater.join(left if left is not None else 30)
+
     def _ipython_display_(self):
         from IPython import get_ipython
 
