@@ -54,6 +54,8 @@ def test_progress_and_live_text():
     assert "best 0.750 (seed 0.250)" in line and "$0.0020" in line
     text = live_text(snap)
     assert "0.750" in text.splitlines()[-1]
+    assert "1 proposal discarded for changed {{variables}}" in progress_text(_snap(invalid_proposals=1))
+    assert "2 proposals discarded" in progress_text(_snap(invalid_proposals=2))
 
 
 

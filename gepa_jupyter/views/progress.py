@@ -29,7 +29,8 @@ def progress_text(snap: RunSnapshot) -> str:
     if snap.best_row is not None:
         text += f", best {snap.best_row['score']:.3f} (seed {snap.seed_row['score']:.3f})"
     if snap.invalid_proposals:
-        text += f", {snap.invalid_proposals} proposals discarded for changed {{{{variables}}}}"
+        many = snap.invalid_proposals != 1
+        text += f", {snap.invalid_proposals} proposal{'s' if many else ''} discarded for changed {{{{variables}}}}"
     if snap.status == "running" and snap.activity:
         text += f" - {snap.activity}"
     if snap.error:
