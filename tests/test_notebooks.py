@@ -101,6 +101,10 @@ def test_quickstart_notebook(tmp_path):
     assert "prompts:/sentiment/" in loaded and "{{review}}" in loaded
     assert 'class="gepa-compare"' in exported and "gepa-table" in exported
     assert (tmp_path / "mlflow.db").exists()
+    streams = [o.text for c in book.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "stream"]
+    noise = [line for text in streams for line in text.splitlines()
+             if re.search(r"\b(INFO|WARNING|DEBUG)\b|Provider List|Traceback", line)]
+    assert not noise, f"third-party log lines in the quickstart's cells: {noise}"
     print(f"quickstart: {count} candidates, {summary.splitlines()[1]} in {time.time() - started:.0f} s")
 
 
