@@ -66,6 +66,14 @@ def table_rows(html: str) -> int:
     return table.count("<tr") - 1  # minus the header
 
 
+def assert_no_log_lines(book) -> None:
+    """No cell of an executed notebook shows a third-party log line, banner or traceback."""
+    streams = [o.text for c in book.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "stream"]
+    noise = [line for text in streams for line in text.splitlines()
+             if re.search(r"\b(INFO|WARNING|DEBUG)\b|Provider List|Traceback", line)]
+    assert not noise, f"third-party log lines in the notebook's cells: {noise}"
+
+
 def test_quickstart_notebook(tmp_path):
     started = time.time()
     book, exported = execute("quickstart", tmp_path, env={k: "" for k in KEYS})
@@ -101,10 +109,7 @@ def test_quickstart_notebook(tmp_path):
     assert "prompts:/sentiment/" in loaded and "{{review}}" in loaded
     assert 'class="gepa-compare"' in exported and "gepa-table" in exported
     assert (tmp_path / "mlflow.db").exists()
-    streams = [o.text for c in book.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "stream"]
-    noise = [line for text in streams for line in text.splitlines()
-             if re.search(r"\b(INFO|WARNING|DEBUG)\b|Provider List|Traceback", line)]
-    assert not noise, f"third-party log lines in the quickstart's cells: {noise}"
+    assert_no_log_lines(book)
     print(f"quickstart: {count} candidates, {summary.splitlines()[1]} in {time.time() - started:.0f} s")
 
 
@@ -162,6 +167,7 @@ def test_bring_your_own_model_notebook_against_a_local_server(tmp_path, llama_se
     count = int(re.search(r"(\d+) candidates", summary).group(1))
     assert table_rows(view["text/html"]) == count
     assert 'class="gepa-compare"' in exported
+    assert_no_log_lines(book)
 
 
 def test_the_stop_button_interrupts_a_blocking_magic_in_a_real_kernel(tmp_path):
@@ -271,3 +277,4 @@ def test_two_prompts_notebook(tmp_path):
     registered = text_of(outputs_of(book, "for name, uri in run.registered_prompt_uris"))
     assert "extract: prompts:/extract/" in registered and "answer: prompts:/answer/" in registered
     assert 'class="gepa-compare"' in exported
+    assert_no_log_lines(book)
