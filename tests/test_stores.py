@@ -129,3 +129,30 @@ def test_a_damaged_cache_file_is_moved_aside_and_the_run_goes_on(tracking, tmp_p
     again = gepa_jupyter.optimize(SEED_PROMPT, sentiment_data(), model="fake:/task",
                                   reflection_model="fake:/reflection", max_metric_calls=40, cache=str(path))
     assert again.wait(60) and again.usage["task"]["calls"] == 0, "and it works: a re-run is answered from it"
+
+
+def test_a_prompt_tag_raced_by_another_process_is_set_again(tracking):
+    """Two processes tagging the same reused version at once: sqlite says UNIQUE constraint (seen in
+    1 of 2 ten-round race runs); the tag is set again instead of failing the run."""
+    from gepa_jupyter.core import registry
+    from gepa_jupyter.core.events import CandidateEvent
+
+    client = MlflowClient()
+    registry.register_seed(client, "raced", "Classify: {{review}}")
+    real, calls = client.set_prompt_version_tag, []
+
+    def raced_once(*args):
+        calls.append(args)
+        if len(calls) == 1:
+            raise RuntimeError("(sqlite3.IntegrityError) UNIQUE constraint failed: model_version_tags.workspace")
+        return real(*args)
+
+    client.set_prompt_version_tag = raced_once
+    best = CandidateEvent(index=1, iteration=1, parents=(0,), score=1.0, scorer_scores={}, prompts={},
+                          metric_calls=10, elapsed=1.0, new_best=True, step=1)
+    version, aliased = registry.register_best(client, "raced", "Classify well: {{review}}", run_id="no-such-run",
+                                              best=best, seed_score=0.0, seed_version=1, holdout={})
+    assert aliased and version == 2
+    tags = client.get_prompt_version("raced", version).tags
+    assert tags["gepa_jupyter.score"] == "1" and tags["gepa_jupyter.candidate"] == "1"
+    assert calls[0] == calls[1], "the raced tag was set again"

@@ -76,8 +76,8 @@ def register_best(client, name: str, template: str, *, run_id: str, best: Candid
     for label, scores in holdout.items():
         tags[f"gepa_jupyter.holdout_{label}_score"] = f"{scores['score']:.6g}"
     tags |= extra_tags or {}
-    for key, value in tags.items():
-        client.set_prompt_version_tag(name, version, key, value)
+    for key, value in tags.items():  # two processes may tag the same (reused) version at once
+        _raced(lambda key=key, value=value: client.set_prompt_version_tag(name, version, key, value))
     try:
         client.link_prompt_version_to_run(run_id, f"prompts:/{name}/{version}")
     except Exception:
