@@ -195,3 +195,14 @@ def test_a_stopped_two_prompt_run_resumes_with_both_prompts(tracking):
     assert last["rewrite.txt"] == frame["prompt:rewrite"].iloc[-1] and last["answer.txt"] == frame["prompt:answer"].iloc[-1]
     assert run.best_prompts["rewrite"] == REWRITE and "one word" in run.best_prompts["answer"]
     assert MlflowClient().get_prompt_version_by_alias("answer", "optimized").template == run.best_prompts["answer"]
+
+
+def test_optimize_panel_takes_a_dict_of_prompts_from_a_variable(tracking):
+    from gepa_jupyter.frontends.panel import OptimizerPanel
+
+    namespace = {"reviews": sentiment_data(), "steps": PROMPTS, "task": TwoStepModel()}
+    panel = OptimizerPanel.from_magic_line("--data reviews --prompt steps --model task", namespace)
+    assert {name: box.value for name, box in panel.prompt_boxes.items()} == PROMPTS
+    arguments = panel.optimize_arguments()
+    assert arguments["prompt"] == PROMPTS and "prompt_name" not in arguments
+    panel.close()

@@ -32,10 +32,9 @@ def panel_arguments(line: str, namespace: dict, config=None) -> tuple:
     prompt = args.uri
     if args.prompt:
         prompt = namespace.get(args.prompt, args.prompt)
-        if isinstance(prompt, (dict, list, tuple)) and args.prompt in namespace:
-            pass  # several prompts: the panel checks them
-        elif not isinstance(prompt, str) or (args.prompt not in namespace and "{{" not in prompt
-                                             and not prompt.startswith("prompts:/")):
+        several = isinstance(prompt, (dict, list, tuple)) and args.prompt in namespace  # the panel checks them
+        if not several and (not isinstance(prompt, str) or (args.prompt not in namespace and "{{" not in prompt
+                                                            and not prompt.startswith("prompts:/"))):
             raise InputError(f"--prompt {args.prompt}: no such variable holding a template string, "
                              "a dict of templates or a list of prompts:/ URIs.")
     if args.data is not None and args.data not in namespace:
