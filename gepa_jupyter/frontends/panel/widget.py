@@ -72,7 +72,7 @@ class OptimizerPanel(widgets.VBox):
     def _seeds(prompt, options: dict) -> tuple[dict, dict]:
         """({name: seed text}, {name: prompts:/ URI}) of the prompt given; the name is None for one prompt
         (the name box names it). Several prompts: a dict, a list of URIs or `### name` sections."""
-        from gepa_jupyter.api import read_prompts
+        from gepa_jupyter.api import DEFAULT_PROMPT_NAME, read_prompts
 
         if prompt is None or (isinstance(prompt, str) and not prompt.strip()):
             return {None: ""}, {}
@@ -83,7 +83,7 @@ class OptimizerPanel(widgets.VBox):
         if not found.single:
             return dict(found.templates), dict(found.uris)
         name, template = next(iter(found.templates.items()))
-        if found.uris or not isinstance(prompt, str):
+        if name != (options.get("prompt_name") or DEFAULT_PROMPT_NAME):  # a URI's, a dict's or a section's name
             options.setdefault("prompt_name", name)
         return {None: template}, {None: found.uris[name]} if found.uris else {}
 
