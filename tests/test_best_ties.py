@@ -13,7 +13,7 @@ from mlflow import MlflowClient
 
 import gepa_jupyter
 from gepa_jupyter.api import prepare, start
-from gepa_jupyter.testing import REVIEWS, SEED_PROMPT, sentiment_data
+from gepa_jupyter.testing import REVIEWS, SEED_PROMPT, _current_instruction, sentiment_data
 from gepa_jupyter.views import snapshot
 from gepa_jupyter.views.table import scores_html
 
@@ -47,7 +47,7 @@ class TieReflection:
     def __call__(self, request) -> str:
         if not isinstance(request, str):
             request = "\n".join(m.get("content", "") for m in request)
-        current = re.search(r"```(?:[a-z]*\n)?(.*?)```", request, re.S).group(1).strip()
+        current = _current_instruction(request)
         shown = {i for i, text in enumerate(TEXTS) if text in request}
         right = right_rows(current)
         fixed, broken = _rows(current, "fix") | (shown - right), set(_rows(current, "break"))

@@ -111,3 +111,8 @@ def best_candidate(candidates) -> "CandidateEvent | None":
         if best is None or candidate.score > best.score:
             best = candidate
     return best
+
+
+def prompts_of(candidate: "CandidateEvent | None", seeds: dict[str, str]) -> dict[str, str]:
+    """The candidate's text for each seed prompt (the seeds' own before any candidate)."""
+    return {name: (candidate.prompts.get(name, text) if candidate else text) for name, text in seeds.items()}

@@ -19,7 +19,7 @@ from typing import Any, Callable
 from gepa_jupyter.core import liveness, quiet, recipe, redact, registry
 from gepa_jupyter.core.checkpoint import BUDGET_TAG, Checkpoint
 from gepa_jupyter.core.errors import Halt, RunConflictError, RunStopped
-from gepa_jupyter.core.events import EventHub, StatusEvent, best_candidate
+from gepa_jupyter.core.events import EventHub, StatusEvent, best_candidate, prompts_of
 from gepa_jupyter.core.frame import candidates_frame
 from gepa_jupyter.core.prompts import join_sections
 
@@ -142,8 +142,7 @@ class OptimizationRun:
     @property
     def best_prompts(self) -> dict[str, str]:
         """The best candidate's prompt texts by name; the seeds until a candidate beats them."""
-        best = self.best
-        return {name: (best.prompts.get(name, text) if best else text) for name, text in self.seed_prompts.items()}
+        return prompts_of(self.best, self.seed_prompts)
 
     @property
     def best_prompt(self) -> str:

@@ -19,7 +19,7 @@ from gepa_jupyter.core import artifacts, liveness, quiet, recipe
 from gepa_jupyter.core.checkpoint import (ARTIFACT_DIR, BUDGET_TAG, CANDIDATES_FILE, CHECKPOINT_TAG,
                                           candidate_from_json)
 from gepa_jupyter.core.errors import InputError
-from gepa_jupyter.core.events import BudgetEvent, CandidateEvent, EventHub, StatusEvent, best_candidate
+from gepa_jupyter.core.events import BudgetEvent, CandidateEvent, EventHub, StatusEvent, best_candidate, prompts_of
 from gepa_jupyter.core.frame import candidates_frame
 from gepa_jupyter.core.prompts import join_sections
 from gepa_jupyter.core.tracking import PROMPT_CANDIDATES_DIR, SCORES_FILE
@@ -84,8 +84,7 @@ class WatchedRun:
 
     @property
     def best_prompts(self) -> dict[str, str]:
-        best = self.best
-        return {name: (best.prompts.get(name, text) if best else text) for name, text in self.seed_prompts.items()}
+        return prompts_of(self.best, self.seed_prompts)
 
     @property
     def scores(self):
