@@ -9,7 +9,7 @@ import inspect
 from typing import Any, Callable
 
 from gepa_jupyter.core.errors import InputError
-from gepa_jupyter.core.options import OPTIONS, validate_options
+from gepa_jupyter.core.options import OPTIONS, mention, validate_options
 from gepa_jupyter.core.run import OptimizationRun, RunSpec, start_run
 
 
@@ -60,7 +60,7 @@ def prepare(prompt: str, data: Any, *, progress: Callable[[str], None] | None = 
         from gepa_jupyter.core.small_reflector import SmallModelReflector
 
         gepa_kwargs["reflection_strategy"] = SmallModelReflector(reflection)
-    say("looking for runs of the experiment whose process died")
+    say("checking for unfinished runs")
     from gepa_jupyter.durable import dead_run_notices
 
     notices = dead_run_notices(values["experiment"])
@@ -111,10 +111,30 @@ def _models(values: dict, prompts):
     reflection_kwargs = values["reflection_kwargs"]
     if reflection_kwargs is None:
         reflection_kwargs = model_kwargs if values["reflection_model"] is None else {}
-    reflection = session.model(values["reflection_model"] or values["model"] or DEFAULT_MODEL,
-                               role="reflection", **reflection_kwargs)
+    try:
+        reflection = session.model(values["reflection_model"] or values["model"] or DEFAULT_MODEL,
+                                   role="reflection", **reflection_kwargs)
+    except InputError:
+        _own_server_hint(values, reflection_kwargs, program)
+        raise
     params["reflection_model"] = reflection.describe()
     return program, reflection, params, session
+
+
+def _own_server_hint(values: dict, reflection_kwargs: dict, program) -> None:
+    """A reflection model that cannot run without a server or key while the task model has a server
+    of the user's: the fix is its own kwargs (the task model's dict reuses that server), never a key
+    that would send the reflection to the provider's public host."""
+    task = getattr(program, "model", None)
+    endpoint = getattr(task, "endpoint", None)
+    if (endpoint is None or endpoint.source != "api_base" or not isinstance(values["reflection_model"], str)
+            or reflection_kwargs.get("api_base") or reflection_kwargs.get("base_url")):
+        return
+    raise InputError(
+        f"The reflection model {values['reflection_model']} has no server of its own, while the task model's "
+        f"calls go to {endpoint.url} ({mention('model_kwargs')}). To reflect with your server too, give it the "
+        f"same kwargs: {mention('reflection_kwargs', '@model_kwargs')} (or a dict with that server's api_base)."
+    ) from None
 
 
 def read_prompts(prompt: Any, prompt_name: str | None = None, say=lambda text: None):

@@ -3,7 +3,8 @@
 The rule (documented so results can be checked by hand):
 
 `sentiment_data()` makes labelled reviews of three kinds: plain, negation ("not good"),
-sarcasm ("Oh great, it broke"). `FakeTaskModel` knows each review's true label and kind,
+sarcasm ("Oh great, it broke"). `FakeTaskModel` (and the fake server) knows the true label and
+kind of each review of `gepa_jupyter.datasets.review_data` (all 48),
 and answers like a small model that follows hints in the prompt:
 - without the words "one word" in the prompt it answers with a sentence
   ("This review sounds positive."), which `exact_match` scores 0;
@@ -33,7 +34,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from gepa_jupyter.datasets import REVIEWS_16
+from gepa_jupyter.datasets import REVIEWS_16, REVIEWS_48
 
 HINTS = [
     "Answer with one word: positive or negative.",
@@ -42,7 +43,7 @@ HINTS = [
 ]
 
 REVIEWS = REVIEWS_16
-_KNOWN = {text: (label, kind) for text, label, kind in REVIEWS}
+_KNOWN = {text: (label, kind) for text, label, kind in REVIEWS_48}  # every review of datasets.review_data
 SEED_PROMPT = "Classify the sentiment of this review: {{review}}"
 
 

@@ -35,9 +35,11 @@ def make_panel(namespace, **kwargs):
 
 
 def table_rows(panel) -> int:
-    if "<tbody>" not in panel.live.value:
+    """Rows of the candidates table: live while running, folded in the final sections at the end."""
+    html = panel.live.value or panel.comparison.value.split('class="gepa-fold gepa-fold-candidates"', 1)[-1]
+    if "<tbody>" not in html or "gepa-candidates" not in panel.live.value + panel.comparison.value:
         return 0
-    return panel.live.value.split("<tbody>", 1)[1].count("<tr")
+    return html.split('class="gepa-candidates"', 1)[-1].split("<tbody>", 1)[1].split("</tbody>", 1)[0].count("<tr")
 
 
 def wait_for(condition, timeout=60.0):
@@ -88,7 +90,7 @@ def _frame_without_review(namespace):
 @pytest.mark.parametrize("change, message", [
     (lambda ns: {"data_select": ""}, "Choose the data"),
     (_frame_without_review, "the data has no column 'review'"),
-    (lambda ns: {"budget_box": 0}, "max_metric_calls must be a positive whole number"),
+    (lambda ns: {"budget_box": 0}, 'the "budget (calls)" field must be a positive whole number'),
     (lambda ns: {"model_box": "gpt4"}, "Unknown task model 'gpt4'"),
     (lambda ns: {"model_box": "nope:/model"}, "Unknown model provider 'nope'"),
     (lambda ns: {"reflection_box": "threshold"}, "'threshold' is a int, not a callable"),
@@ -123,7 +125,8 @@ def test_run_streams_rows_stop_keeps_the_best_and_shows_the_side_by_side(trackin
     panel.run_button.click()
     assert panel.run is run, "Run does nothing while a run goes on"
     wait_for(lambda: table_rows(panel) >= 2)  # the seed and a better candidate
-    assert "running:" in panel.status.value and "$" not in panel.status.value, "no cost shown while it is zero"
+    assert "running:" in panel.status.value and "$0.0000" in panel.status.value, "the cost so far, zero too"
+    assert "stop: the Stop button" in panel.status.value and "calls/s]" in panel.status.value
     assert "<svg" in panel.live.value, "the score chart is drawn with the table"
     panel.stop_button.click()
     assert panel.stop_button.disabled and panel.stop_button.description == "Stopping…"
@@ -160,7 +163,7 @@ def test_a_finished_run_with_held_out_rows_and_two_scorers(tracking, namespace):
 
     assert SIDE_BY_SIDE in panel.comparison.value and SIDE_BY_SIDE in final_html(snapshot(run)), "one title"
     assert 'class="gepa-grid"' in panel.comparison.value and 'class="gepa-proposals"' in panel.comparison.value
-    assert "padding:3px 8px" in panel.live.value, "table cells are padded in the panel too"
+    assert "padding:3px 8px" in panel.comparison.value, "table cells are padded in the panel too"
     assert len(run.spec.holdout_records) == 4
     assert controls(panel)["run"] and controls(panel)["copy"] and not controls(panel)["stop"]
     text = repr(panel)  # the text fallback, where widgets cannot render

@@ -187,7 +187,7 @@ def test_no_fixed_light_background_behind_the_themes_text():
         assert old not in html, old
     for style in re.findall(r'style="([^"]*)"', html):
         solid = re.search(r"background:\s*#", style)
-        if solid and "height:8px" not in style:  # the progress bar's fill holds no text
+        if solid and "height:10px" not in style:  # the progress bar's fill holds no text
             assert re.search(r"(^|;)color:\s*#", style), style
 
 

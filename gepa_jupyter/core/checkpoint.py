@@ -27,9 +27,9 @@ from gepa_jupyter.core.events import CandidateEvent
 ARTIFACT_DIR = "gepa_jupyter"
 STATE_FILE = "gepa_state.bin"
 CANDIDATES_FILE = "candidates.json"
-CHECKPOINT_TAG = "gepa_jupyter.checkpoint"
+CHECKPOINT_TAG = "mlflow.gepa_jupyter.checkpoint"  # machine-only state: MLflow's UI hides `mlflow.` tags
 RESUMES_TAG = "gepa_jupyter.resumes"
-BUDGET_TAG = "gepa_jupyter.budget"
+BUDGET_TAG = "mlflow.gepa_jupyter.budget"
 STATE_WAIT = 10.0  # seconds a candidate's write waits for a state holding it (then goes ahead)
 
 

@@ -9,6 +9,7 @@ import random
 from typing import Any
 
 from gepa_jupyter.core.errors import InputError
+from gepa_jupyter.core.options import mention
 
 
 def _is_mlflow_records(rows: list) -> bool:
@@ -51,9 +52,11 @@ def _from_frame(frame, variables: list[str], target: str, from_list: bool = Fals
             f"{_plural('column', missing)} {', '.join(map(repr, missing))} (columns: {columns})."
         )
     if target not in columns:
+        unused = [c for c in columns if c not in variables]
+        example = mention("target", repr(unused[-1]) if unused else "'COLUMN'")
         raise InputError(
             f"The target column {target!r} is not in the data (columns: {columns}). "
-            "Pass target=<the column of expected outputs>."
+            f"Name the column of expected outputs: {example}."
         )
     if target in variables:
         raise InputError(f"The target column {target!r} is also a template variable: the prompt would leak the answer.")

@@ -1,8 +1,40 @@
 """Errors a user can act on, raised before any model is called, and the two signals that end a run."""
 
+import re
+from typing import Callable
+
+# An option named in a message: `{opt:name}` or `{opt:name=value}` (value: a Python expression,
+# or `@other` for "the value given to option `other`"); spelled for the front-end it was typed in.
+OPTION_MENTION = re.compile(r"\{opt:(\w+)(?:=((?:[^{}]|\{[^{}]*\})*))?\}")
+
+
+def python_spelling(name: str, value: str | None) -> str:
+    """How `optimize(...)` spells an option: `budget`, `target='label'`, `reflection_kwargs=<the model_kwargs you gave>`."""
+    if value is None:
+        return name
+    if value.startswith("@"):
+        return f"{name}=<the {value[1:]} you gave>"
+    return f"{name}={value}"
+
 
 class InputError(ValueError):
-    """A bad argument: the message says what to fix."""
+    """A bad argument: the message says what to fix.
+
+    Options it names are written `{opt:name}` / `{opt:name=value}`; `str()` spells them as
+    `optimize`'s keywords, `spelled(spell)` as a front-end does (`--target label` in the magic).
+    """
+
+    def spelled(self, spell: Callable[[str, str | None], str] = python_spelling) -> str:
+        message = str(self.args[0]) if self.args else ""
+        return OPTION_MENTION.sub(lambda m: spell(m.group(1), m.group(2)), message)
+
+    def __str__(self) -> str:
+        return self.spelled()
+
+
+def spelled(error: BaseException, spell: Callable[[str, str | None], str]) -> str:
+    """The message of any error, its option mentions spelled by `spell` when it is an InputError."""
+    return error.spelled(spell) if isinstance(error, InputError) else str(error)
 
 
 class RunConflictError(RuntimeError):

@@ -22,8 +22,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Callable
 
-OWNER_TAG = "gepa_jupyter.owner"
-HEARTBEAT_TAG = "gepa_jupyter.heartbeat"
+OWNER_TAG = "mlflow.gepa_jupyter.owner"  # machine-only state: MLflow's UI hides `mlflow.` tags
+HEARTBEAT_TAG = "mlflow.gepa_jupyter.heartbeat"
 DIED_TAG = "gepa_jupyter.died"
 STATUS_TAG = "gepa_jupyter.status"
 ERROR_TAG = "gepa_jupyter.error"

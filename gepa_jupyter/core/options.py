@@ -40,8 +40,13 @@ class Option:
 
     def validate(self, value: Any) -> Any:
         if self.choices and value not in self.choices:
-            raise InputError(f"{self.name} must be one of {', '.join(map(repr, self.choices))}, got {value!r}.")
-        return self.check(self.name, value) if self.check else value
+            raise InputError(f"{mention(self.name)} must be one of {', '.join(map(repr, self.choices))}, got {value!r}.")
+        return self.check(mention(self.name), value) if self.check else value
+
+
+def mention(name: str, value: str | None = None) -> str:
+    """An option named in an InputError, spelled later for the front-end it was typed in (core.errors)."""
+    return "{opt:" + name + ("" if value is None else "=" + value) + "}"
 
 
 # ----- checks (light: no mlflow or litellm import, they also run for %config) --------------------
@@ -160,6 +165,9 @@ OPTIONS: tuple[Option, ...] = (
            fraction, metavar="FRACTION"),
     Option("prompt_name", "str", "gepa-prompt", "Prompt registry name of the seed and the optimized prompt.",
            prompt_name, flag="--name", short="-n", metavar="NAME"),
+    Option("register", "choice", "improved",
+           "When the best prompt becomes a new registry version: improved (it beat the seed) or always.",
+           choices=("improved", "always"), metavar="improved|always"),
     Option("experiment", "str", None, "MLflow experiment; None: the active one.", optional_text, short="-e",
            metavar="NAME"),
     Option("model_kwargs", "dict", None,
@@ -185,6 +193,22 @@ OPTIONS: tuple[Option, ...] = (
            config=False, panel=False),
 )
 BY_NAME = {option.name: option for option in OPTIONS}
+
+
+def flag_spelling(given: dict | None = None):
+    """Spell the options an InputError names as the magic's and the CLI's flags (`target='label'` ->
+    `--target label`); `given` maps option names to the text typed after their flag (`@option` values)."""
+
+    def spell(name: str, value: str | None) -> str:
+        option = BY_NAME.get(name)
+        flag = option.cli_flag if option is not None and option.cli_flag else f"%config GepaMagic.{name}"
+        if value is None:
+            return flag
+        if value.startswith("@"):
+            value = (given or {}).get(value[1:]) or "VAR"
+        value = value[1:-1] if len(value) > 1 and value[0] == value[-1] and value[0] in "'\"" else value
+        return f"{flag} {value}" if flag.startswith("-") else f"{flag} = {value}"
+    return spell
 
 
 def validate_options(values: dict) -> dict:

@@ -55,17 +55,18 @@ def register_seed(client, name: str, template: str) -> str:
 
 def register_best(client, name: str, template: str, *, run_id: str, best: CandidateEvent | None,
                   seed_score: float | None, seed_version: int | None, holdout: dict[str, dict],
-                  force: bool = False, extra_tags: dict | None = None) -> tuple[int | None, bool]:
+                  force: bool = False, extra_tags: dict | None = None,
+                  improved_only: bool = False) -> tuple[int | None, bool]:
     """(version, alias set) for the best prompt: tagged with its scores, aliased `optimized`
     only if it beat the seed (and did not lose on the held-out rows).
 
     A best prompt identical to the seed is not registered again (`seed_version` is returned),
-    unless `force`.
+    unless `force`; with `improved_only` neither is one that did not beat the seed.
     """
     beat_seed = best is not None and seed_score is not None and best.score > seed_score
     if beat_seed and holdout:
         beat_seed = holdout["best"]["score"] >= holdout["seed"]["score"]
-    if best is None or (best.index == 0 and not force):
+    if best is None or (not force and (best.index == 0 or (improved_only and not beat_seed))):
         return seed_version, False
     version = _version_for(client, name, template, "best")
     tags = {"gepa_jupyter.run_id": run_id, "gepa_jupyter.score": f"{best.score:.6g}",

@@ -233,9 +233,10 @@ class OptimizationRun:
         """Block until the run ended (or `timeout` seconds pass); True when it has ended."""
         return self._done.wait(timeout)
 
-    def register_best(self, force: bool = True, tags: dict | None = None) -> int | None:
+    def register_best(self, force: bool = True, tags: dict | None = None, improved_only: bool = False) -> int | None:
         """Register the best prompt(s) now (after the run); `force` sets the alias even when the best
-        did not beat the seed; `tags` are added to the versions' tags. Returns the (first) version.
+        did not beat the seed; `improved_only` registers nothing unless it did; `tags` are added to the
+        versions' tags. Returns the (first) version.
 
         With several prompts each one is registered under its own name, and only those the best
         candidate changed get a new version and the alias."""
@@ -249,7 +250,8 @@ class OptimizationRun:
             version, alias = registry.register_best(
                 client, name, text, run_id=self.run_id, best=best if not unchanged else None,
                 seed_score=self.seed_score, seed_version=_version_of(self.seed_prompt_uris.get(name)),
-                holdout=self.holdout_scores, force=force and not unchanged, extra_tags=tags)
+                holdout=self.holdout_scores, force=force and not unchanged, extra_tags=tags,
+                improved_only=improved_only)
             if version is not None:
                 self.registered_versions[name] = version
             aliased.append(alias)
@@ -280,7 +282,7 @@ class OptimizationRun:
                 if stopped:
                     self.status = "stopped"
                 self._set_phase("registering the best prompt")
-                self.register_best(force=False)
+                self.register_best(force=False, improved_only=self.spec.options.get("register") != "always")
                 status = "stopped" if stopped else "finished"
             except Halt:  # stopped before the optimization began
                 status = "stopped"
@@ -334,7 +336,7 @@ class OptimizationRun:
 
         self._set_phase("creating the MLflow run")
         self.experiment_id = _experiment_id(client, self.spec.options["experiment"]) or _get_experiment_id()
-        run = client.create_run(self.experiment_id, run_name=f"gepa-{self.prompt_name}",
+        run = client.create_run(self.experiment_id, run_name=run_name(self.prompt_names, self.spec.options),
                                 tags={"gepa_jupyter.prompt": self.prompt_name, "gepa_jupyter.status": "running",
                                       BUDGET_TAG: str(self.max_metric_calls)})
         self.run_id = run.info.run_id
@@ -602,3 +604,13 @@ def _stop_at_exit() -> None:
     if run is not None and not run.done:
         run.stop()
         run.wait(EXIT_WAIT)
+
+
+def run_name(prompt_names: list[str], options: dict) -> str:
+    """The MLflow run's name: what is optimized and with which model, e.g. 'sentiment · openai:/task'."""
+    model = options.get("model")
+    if options.get("predict_fn") is not None:
+        model = getattr(options["predict_fn"], "__name__", "predict_fn")
+    elif callable(model):
+        model = getattr(model, "__name__", "callable")
+    return f"{' + '.join(prompt_names)} · {model or 'local:/smollm2'}"[:250]

@@ -14,8 +14,8 @@ from traitlets import Any as AnyTrait
 from traitlets import Bool, Dict, Enum, Float, Int, List, TraitError, Unicode, validate
 from traitlets.config import Configurable
 
-from gepa_jupyter.core.errors import InputError
-from gepa_jupyter.core.options import Option
+from gepa_jupyter.core.errors import InputError, spelled
+from gepa_jupyter.core.options import Option, flag_spelling
 
 URI = re.compile(r"^[A-Za-z0-9_.-]+:/\S.*$")
 VARIABLE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
@@ -66,7 +66,7 @@ def config_class(name: str, options: Iterable[Option]) -> type:
             value = proposal["value"]
             return option.validate(list(value) if option.kind == "scorers" else value)
         except InputError as e:
-            raise TraitError(str(e)) from None
+            raise TraitError(e.spelled(config_spelling)) from None
 
     traits["_check_option"] = validate(*by_name)(check)
     return type(name, (Configurable,), traits)
@@ -200,6 +200,16 @@ def _is_scorer(value) -> bool:
     return isinstance(value, Scorer)
 
 
+def given_texts(args, options: Iterable[Option]) -> dict:
+    """{option name: the text typed after its flag} of parsed magic arguments."""
+    texts = {}
+    for option in options:
+        raw = getattr(args, option.name, None) if option.cli_flag else None
+        if raw is not None:
+            texts[option.name] = " ".join(raw) if isinstance(raw, list) else str(raw)
+    return texts
+
+
 def options_from_line(args, options: Iterable[Option], config, namespace: dict) -> dict:
     """The keyword arguments of `optimize` from parsed magic arguments, `%config` filling the gaps."""
     values = {}
@@ -218,5 +228,11 @@ def is_default(option: Option, value) -> bool:
     return value == option.default
 
 
-def one_line(error) -> str:
-    return " ".join(str(error).split())
+def one_line(error, spell=None) -> str:
+    """The error's message on one line, its option mentions spelled by `spell` (default: the magic's flags)."""
+    return " ".join(spelled(error, spell or flag_spelling()).split())
+
+
+def config_spelling(name: str, value: str | None) -> str:
+    """Spell an option as `%config` does: `GepaMagic.name`."""
+    return f"GepaMagic.{name}" if value is None else f"GepaMagic.{name} = {value}"

@@ -18,8 +18,8 @@ import json
 import signal
 import sys
 
-from gepa_jupyter.core.errors import InputError, RunConflictError
-from gepa_jupyter.core.options import OPTIONS, Option
+from gepa_jupyter.core.errors import InputError, RunConflictError, spelled
+from gepa_jupyter.core.options import OPTIONS, Option, flag_spelling
 
 EXIT = {"finished": 0, "failed": 1, "stopped": 1}
 BAD_INPUT = 2
@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.command(args)
     except (InputError, RunConflictError) as e:
-        print(f"gepa-jupyter: {' '.join(str(e).split())}", file=sys.stderr)
+        print(f"gepa-jupyter: {' '.join(spelled(e, flag_spelling()).split())}", file=sys.stderr)
         return BAD_INPUT
     except KeyboardInterrupt:
         print("gepa-jupyter: interrupted before the run started.", file=sys.stderr)

@@ -7,10 +7,12 @@ ended, the same output also shows the side-by-side view of seed and best.
 """
 
 import sys
+import threading
 import time
 from html import escape
 
 from gepa_jupyter.views import final_html, final_text, live_html, live_text, progress_text
+from gepa_jupyter.views.progress import clock
 from gepa_jupyter.views.state import RunSnapshot
 
 
@@ -23,27 +25,49 @@ class HtmlLiveView:
     """One display, created at once and updated in place through its display handle.
 
     Each bundle carries text/html and a text/plain fallback, so a saved notebook reads in
-    any viewer. The bundle is published only when it changed.
+    any viewer. The bundle is published only when it changed. While the run is prepared the
+    note carries a clock, redrawn every `tick` seconds by a daemon thread that ends at the
+    first render (or when the inputs are refused).
     """
 
-    def __init__(self, max_rows: int = 50):
+    def __init__(self, max_rows: int = 50, tick: float = 0.5):
         self.max_rows = max_rows
+        self.tick = tick
         self.updates = 0
         self.handle = None  # displayed at the first say() or render(): bad input shows nothing
         self._last: dict | None = None
+        self._lock = threading.Lock()
+        self._note = ""
+        self._since: float | None = None
+        self._prepared = threading.Event()  # set at the first render or clear: the clock stops
 
-    @staticmethod
-    def _note(text: str) -> dict:
+    def _note_bundle(self) -> dict:
+        text = f"starting: {self._note} [{clock(time.monotonic() - self._since)}]"
         return {"text/html": note_html(text), "text/plain": text}
 
     def say(self, text: str) -> None:
         """Show what is being prepared before the run exists (checks that import mlflow, litellm)."""
-        self._publish(self._note(f"starting: {text}"))
+        with self._lock:
+            if self._prepared.is_set():
+                return
+            self._note = text
+            if self._since is None:
+                self._since = time.monotonic()
+                threading.Thread(target=self._tick, name="gepa-jupyter-clock", daemon=True).start()
+            self._publish(self._note_bundle())
+
+    def _tick(self) -> None:
+        while not self._prepared.wait(self.tick):
+            with self._lock:
+                if not self._prepared.is_set():
+                    self._publish(self._note_bundle())
 
     def clear(self) -> None:
         """The inputs were refused: the error says it all, leave no placeholder behind."""
-        if self.handle is not None:
-            self._publish({"text/html": "", "text/plain": ""})
+        self._prepared.set()
+        with self._lock:
+            if self.handle is not None:
+                self._publish({"text/html": "", "text/plain": ""})
 
     def _bundle(self, snap: RunSnapshot) -> dict:
         if snap.status == "running":
@@ -51,7 +75,10 @@ class HtmlLiveView:
         return {"text/html": final_html(snap), "text/plain": final_text(snap)}
 
     def render(self, snap: RunSnapshot) -> None:
-        self._publish(self._bundle(snap))
+        self._prepared.set()
+        bundle = self._bundle(snap)
+        with self._lock:
+            self._publish(bundle)
 
     def _publish(self, bundle: dict) -> None:
         if bundle == self._last:

@@ -20,7 +20,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, needs_local_scope
 from IPython.core.magic_arguments import argument, parse_argstring
 
-from gepa_jupyter.core.options import OPTIONS, Option
+from gepa_jupyter.core.options import OPTIONS, Option, flag_spelling
 from gepa_jupyter.frontends import arguments
 
 HELP_HINT = "see %%optimize_prompt? for the options"
@@ -113,7 +113,7 @@ class GepaMagic(Magics, _Config):
             run = api.start(spec)
         except (InputError, RunConflictError) as e:
             view.clear()
-            raise UsageError(arguments.one_line(e)) from None
+            raise UsageError(arguments.one_line(e, flag_spelling(request.given))) from None
         except BaseException:
             view.clear()
             raise
@@ -199,6 +199,7 @@ class OptimizeRequest:
     out: str | None = None
     block: bool = True
     resume: Any = None  # a run (or its id) to continue instead of a new optimization
+    given: dict = field(default_factory=dict)  # {option: the text typed after its flag}, for error messages
 
     def prepare(self, say):
         """The RunSpec: checks and models (gepa_jupyter.api), or the run to continue (gepa_jupyter.durable)."""
@@ -239,7 +240,7 @@ class OptimizeArguments:
         out = self._out(args.out) if args.out else None
         block = self.magic.block if args.block is None else args.block
         return OptimizeRequest(prompt=prompt, data=data_value(args.data, self.namespace), options=options,
-                               out=out, block=block)
+                               out=out, block=block, given=arguments.given_texts(args, OPTIONS))
 
     def _resume(self, args) -> OptimizeRequest:
         """Only the options on the line: the stored ones are the run's, not %config's defaults."""
@@ -249,7 +250,8 @@ class OptimizeArguments:
         out = self._out(args.out) if args.out else None
         block = self.magic.block if args.block is None else args.block
         return OptimizeRequest(prompt="", data=None, options=options, out=out, block=block,
-                               resume=run_reference("--resume", args.resume, self.namespace))
+                               resume=run_reference("--resume", args.resume, self.namespace),
+                               given=arguments.given_texts(args, OPTIONS))
 
     def _parse_line(self, line: str):
         try:

@@ -6,6 +6,8 @@ from typing import Callable
 from gepa_jupyter.core.events import StatusEvent
 from gepa_jupyter.views.state import RunSnapshot, snapshot
 
+TICK = 0.5  # seconds: the elapsed time on the progress line never stands still longer than a second
+
 
 class LiveUpdater:
     """Redraws a front-end from run events, at most once per `interval` seconds.
@@ -33,7 +35,7 @@ class LiveUpdater:
 
     def _loop(self) -> None:
         while True:
-            self._dirty.wait(timeout=1.0)  # also ticks the elapsed time while nothing happens
+            self._dirty.wait(timeout=TICK)  # also ticks the clock while nothing happens
             finished = self._closed.is_set() or self.run.done
             self._dirty.clear()
             self.redraw()

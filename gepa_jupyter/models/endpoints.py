@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlsplit
 
 from gepa_jupyter.core.errors import InputError
+from gepa_jupyter.core.options import mention
 from gepa_jupyter.core.guards import import_litellm
 from gepa_jupyter.core.redact import REDACTED, redact
 
@@ -77,7 +78,7 @@ class Endpoint:
         return {**pinned, **({"api_version": self.api_version} if self.api_version else {})}
 
 
-def resolve(provider: str, model: str, kwargs: dict) -> Endpoint:
+def resolve(provider: str, model: str, kwargs: dict, option: str = "model_kwargs") -> Endpoint:
     """The endpoint of `provider:/model`. `kwargs` (model kwargs) gets `base_url` renamed `api_base`
     (litellm.completion lets `base_url` win over `api_base`)."""
     litellm = import_litellm()
@@ -98,7 +99,7 @@ def resolve(provider: str, model: str, kwargs: dict) -> Endpoint:
         elif source not in values:
             source = f"env {source}"
         if base is None and provider in NEEDS_BASE:
-            raise InputError(f"{provider}:/{model} needs its server: pass api_base in the model kwargs "
+            raise InputError(f"{provider}:/{model} needs its server: put api_base in {mention(option)} "
                              f"or set the environment variable {NEEDS_BASE[provider]}.")
         return Endpoint(provider, model, base, source, base is not None, _api_version(provider, kwargs))
     return _other(provider, model, values)

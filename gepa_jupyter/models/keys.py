@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from gepa_jupyter.core import redact
 from gepa_jupyter.core.errors import InputError
+from gepa_jupyter.core.options import mention
 from gepa_jupyter.core.guards import import_litellm
 from gepa_jupyter.models.endpoints import KWARG, Endpoint, host
 
@@ -60,7 +61,7 @@ def is_openai_host(url: str | None) -> bool:
 def choose(endpoint: Endpoint, api_key=None, api_key_env=None) -> Key:
     """The key for `endpoint` under the policy above; registers it for redaction."""
     if api_key and api_key_env:
-        raise InputError("Give api_key or api_key_env in the model kwargs, not both.")
+        raise InputError("Give api_key or api_key_env in the model's kwargs, not both.")
     if api_key:
         key = Key(str(api_key), "api_key")
     elif api_key_env:
@@ -96,8 +97,9 @@ def _litellm_choice(endpoint: Endpoint) -> Key:
     return Key(None, None)
 
 
-def check(endpoint: Endpoint, key: Key) -> None:
-    """Raise, before any call, if the provider needs a key and none will be sent (names the variable)."""
+def check(endpoint: Endpoint, key: Key, option: str = "model_kwargs") -> None:
+    """Raise, before any call, if the provider needs a key and none will be sent (names the variable
+    and `option`, the kwargs the key goes in)."""
     if key.value or endpoint.provider in KEYLESS:
         return
     litellm = import_litellm()
@@ -109,6 +111,6 @@ def check(endpoint: Endpoint, key: Key) -> None:
     key_vars = [k for k in missing if "KEY" in k or "TOKEN" in k]
     if key_vars:
         raise InputError(
-            f"{endpoint.provider}:/{endpoint.model} needs an API key: set the environment variable "
-            f"{key_vars[0]} (or pass api_key, or api_key_env='VARIABLE', in the model kwargs)."
+            f"{endpoint.provider}:/{endpoint.model} needs an API key for {endpoint.url or endpoint.provider}: set "
+            f"the environment variable {key_vars[0]} (or put api_key_env='VARIABLE' in {mention(option)})."
         )

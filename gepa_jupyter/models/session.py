@@ -14,6 +14,7 @@ from gepa_jupyter.models.uris import LOCAL_PROVIDER, parse_model_uri
 
 USAGE_FIELDS = ("calls", "cache_hits", "failures", "retries", "prompt_tokens", "completion_tokens", "cost")
 DEFAULT_TIMEOUT = 180.0
+KWARGS_OPTION = {"task": "model_kwargs", "reflection": "reflection_kwargs"}  # the option a role's kwargs come from
 
 
 class Usage(dict):
@@ -95,9 +96,10 @@ class Model:
     def _prepare_remote(self) -> None:
         """Resolve the endpoint and the key (models/keys.py), refuse a missing key before any call."""
         api_key, api_key_env = self.kwargs.pop("api_key", None), self.kwargs.pop("api_key_env", None)
-        self.endpoint = endpoints.resolve(self.provider, self.name, self.kwargs)
+        option = KWARGS_OPTION.get(self.role, "model_kwargs")
+        self.endpoint = endpoints.resolve(self.provider, self.name, self.kwargs, option)
         key = keys.choose(self.endpoint, api_key, api_key_env)
-        keys.check(self.endpoint, key)
+        keys.check(self.endpoint, key, option)
         self._transport = {**self.endpoint.call_kwargs(), **key.call_kwargs()}
         self.kwargs.setdefault("timeout", DEFAULT_TIMEOUT)
         self.kwargs.setdefault("max_retries", 0)  # the SDK's own retries: ours are counted

@@ -11,7 +11,7 @@ from gepa_jupyter.views.compare import (SIDE_BY_SIDE, Comparison, comparison_htm
                                         side_by_side_html)
 from gepa_jupyter.views.examples import changes_html, changes_text, example_changes
 from gepa_jupyter.views.grid import grid_html, grid_text, pareto_front
-from gepa_jupyter.views.lineage import lineage, lineage_html, lineage_text
+from gepa_jupyter.views.lineage import Lineage, lineage, lineage_html, lineage_text
 from gepa_jupyter.views.progress import live_html, live_text, progress_html, progress_text
 from gepa_jupyter.views.proposals import proposals_html, proposals_text
 from gepa_jupyter.views.report import Explanation, explain_html, explain_text, final_html, final_text
@@ -25,10 +25,12 @@ def compare(run) -> Comparison:
     return Comparison(snapshot(run))
 
 
-def best_lineage(run) -> list:
+def best_lineage(run) -> Lineage:
     """How a run's best prompt was found: the steps from the seed to it, each with its candidate,
-    iteration, score, the sentences it added and removed, and where its text came from."""
-    return lineage(snapshot(run))
+    iteration, score, the sentences it added and removed, and where its text came from (a list,
+    shown as a table in Jupyter and as text elsewhere)."""
+    snap = snapshot(run)
+    return Lineage(lineage(snap), snap)
 
 
 def explain(run, page: int = 1) -> Explanation:
@@ -38,7 +40,7 @@ def explain(run, page: int = 1) -> Explanation:
 
 
 __all__ = [
-    "SIDE_BY_SIDE", "Comparison", "Explanation", "RunSnapshot", "best_lineage", "changes_html", "changes_text", "compare",
+    "SIDE_BY_SIDE", "Comparison", "Explanation", "Lineage", "RunSnapshot", "best_lineage", "changes_html", "changes_text", "compare",
     "comparison_html", "comparison_text", "example_changes", "explain", "explain_html", "explain_text", "final_html",
     "final_text", "grid_html", "grid_text", "lineage", "lineage_html", "lineage_text", "live_html", "live_text",
     "pareto_front", "progress_html", "progress_text", "proposals_html", "proposals_text", "score_chart_svg",

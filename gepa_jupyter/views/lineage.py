@@ -10,8 +10,10 @@ from gepa_jupyter.core.proposal_log import ACCEPTED
 from gepa_jupyter.core.text import shorten
 from gepa_jupyter.views.diff import sentence_changes
 from gepa_jupyter.views.state import RunSnapshot
-from gepa_jupyter.views.style import column, heading, table
+from gepa_jupyter.views.style import column, heading, note, table
 
+LINEAGE = "How the best prompt was found: seed → best"
+NO_BETTER = "No candidate beat the seed: the best prompt is the seed."
 PHRASE_CHARS = 160
 PHRASES = 3
 
@@ -25,6 +27,28 @@ class Step:
     removed: tuple[str, ...]
     origin: str  # where its text came from ("seed" for the seed)
     feedback: str  # what the reflection was shown
+
+
+class Lineage(list):
+    """The steps from the seed to the best (a list of `Step`), shown as a styled table in Jupyter
+    and as text elsewhere (scores to three decimals), not as a raw list."""
+
+    def __init__(self, steps=(), snap: RunSnapshot | None = None):
+        super().__init__(steps)
+        self.snapshot = snap
+
+    def _repr_html_(self) -> str:
+        if self.snapshot is None:
+            return f"<pre>{escape(repr(self))}</pre>"
+        return lineage_html(self.snapshot, always=True)
+
+    def __repr__(self) -> str:
+        if self.snapshot is None:
+            return f"Lineage({len(self)} steps)"
+        return lineage_text(self.snapshot, always=True)
+
+    def _repr_pretty_(self, printer, cycle) -> None:
+        printer.text(repr(self))
 
 
 def lineage(snap: RunSnapshot) -> list[Step]:
@@ -59,10 +83,12 @@ def _phrases(phrases, sign: str) -> str:
     return "\n".join(shown)
 
 
-def lineage_html(snap: RunSnapshot) -> str:
-    """One table row per step; escaped."""
+def lineage_html(snap: RunSnapshot, always: bool = False) -> str:
+    """One table row per step; escaped. Empty when the best is the seed, unless `always`."""
     steps = lineage(snap)
-    if len(steps) < 2:
+    if not steps and always:
+        return heading(LINEAGE) + note("No candidate scored yet.")
+    if len(steps) < 2 and not always:
         return ""
     rows = []
     for step in steps:
@@ -73,16 +99,22 @@ def lineage_html(snap: RunSnapshot) -> str:
                                         f"</span>" if step.feedback else "")
         rows.append([escape(str(step.candidate)), escape(str(step.iteration)), f"{step.score:.3f}", column(what, 30),
                      column(origin, 36)])
-    return (f'<div class="gepa-lineage">{heading("How the best prompt was found: seed → best")}'
+    if len(steps) == 1:
+        return f'<div class="gepa-lineage">{heading(LINEAGE)}{note(NO_BETTER)}</div>'
+    return (f'<div class="gepa-lineage">{heading(LINEAGE)}'
             + table(["candidate", "iteration", "score", "what it changed", "where the text came from"], rows,
                     "gepa-lineage-table", {2}) + "</div>")
 
 
-def lineage_text(snap: RunSnapshot) -> str:
+def lineage_text(snap: RunSnapshot, always: bool = False) -> str:
     steps = lineage(snap)
-    if len(steps) < 2:
+    if not steps and always:
+        return f"--- {LINEAGE.lower()} ---\nNo candidate scored yet."
+    if len(steps) < 2 and not always:
         return ""
-    lines = ["--- how the best prompt was found ---"]
+    lines = [f"--- {LINEAGE.lower()} ---"]
+    if len(steps) == 1:
+        return f"{lines[0]}\n{NO_BETTER}"
     for step in steps:
         lines.append(f"  candidate {step.candidate} (iteration {step.iteration}): {step.score:.3f}  [{step.origin}]")
         for line in filter(None, (_phrases(step.added, "+") + "\n" + _phrases(step.removed, "-")).splitlines()):

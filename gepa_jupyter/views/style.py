@@ -62,3 +62,11 @@ def expandable(text: str, preview_chars: int, limit: int, where: str) -> str:
     return (f'<details><summary style="cursor:pointer" title="click to read it whole">'
             f"{escape(shorten(text, preview_chars))}</summary>"
             f'<div style="white-space:pre-wrap;margin-top:2px">{escape(shown)}{escape(rest)}</div></details>')
+
+
+def fold(summary: str, html: str, css_class: str) -> str:
+    """A section one click away: its title (plain text, escaped here) opens it; empty when `html` is."""
+    if not html:
+        return ""
+    return (f'<details class="gepa-fold {css_class}" style="margin:6px 0">'
+            f'<summary style="cursor:pointer;font-weight:600;margin:2px 0">{escape(summary)}</summary>{html}</details>')

@@ -10,7 +10,7 @@ from typing import Any
 import ipywidgets as widgets
 
 from gepa_jupyter.core.errors import InputError
-from gepa_jupyter.core.options import OPTIONS, Option
+from gepa_jupyter.core.options import BY_NAME, OPTIONS, Option, flag_spelling
 from gepa_jupyter.core.scorers import BUILTIN
 
 PANEL_OPTIONS = tuple(o for o in OPTIONS if o.panel)
@@ -56,6 +56,16 @@ def make_widget(option: Option, value: Any, *, models: list[str], scorer_names: 
     return widget
 
 
+def panel_spelling(name: str, value: str | None) -> str:
+    """Spell an option an InputError names as the panel's field (`the "target column" field ('label')`);
+    options without a field as `%optimize_panel`'s flags."""
+    option = BY_NAME.get(name)
+    if option is None or not option.panel:
+        return "%optimize_panel " + flag_spelling()(name, value)
+    field = f'the "{LABELS.get(name, name.replace("_", " "))}" field'
+    return field if value is None or value.startswith("@") else f"{field} ({value})"
+
+
 def read_widget(option: Option, widget) -> Any:
     """The option's value as the widget shows it (None where it is left empty)."""
     value = widget.value
@@ -68,7 +78,7 @@ def read_widget(option: Option, widget) -> Any:
         try:
             return int(text)
         except ValueError:
-            raise InputError(f"{LABELS.get(option.name, option.name)} must be a whole number or empty, "
+            raise InputError(f"{panel_spelling(option.name, None)} must be a whole number or empty, "
                              f"got {text!r}.") from None
     if option.kind == "float":
         return value or None  # 0: none

@@ -46,6 +46,12 @@ def watch_cells(callback: Callable[[], None]) -> Callable[[], None] | None:
     return lambda: found.events.unregister("post_run_cell", after_cell)
 
 
+def magic_config():
+    """The `%config GepaMagic` of the running shell (None outside IPython or before %load_ext)."""
+    found = shell()
+    return next((c for c in getattr(found, "configurables", ()) if type(c).__name__ == "GepaMagic"), None)
+
+
 def frames(namespace) -> dict:
     """The DataFrames of the namespace, by name."""
     import pandas as pd

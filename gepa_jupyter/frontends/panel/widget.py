@@ -14,18 +14,39 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from gepa_jupyter.core.errors import InputError, RunConflictError
+from gepa_jupyter.core.errors import InputError, RunConflictError, spelled
 from gepa_jupyter.core.options import BY_NAME, validate_options
 from gepa_jupyter.core.registry import OPTIMIZED_ALIAS
 from gepa_jupyter.frontends.panel import inputs, namespace as notebook
 from gepa_jupyter.frontends.updates import LiveUpdater
-from gepa_jupyter.views import (comparison_text, explain_html, explain_text, live_text, progress_text,
-                                score_chart_svg, scores_html, side_by_side_html, snapshot)
+from gepa_jupyter.views import comparison_text, explain_text, live_text, progress_text, snapshot
+from gepa_jupyter.views.progress import candidates_html
+from gepa_jupyter.views.report import final_sections_html
 
 MODEL_SUGGESTIONS = (BY_NAME["model"].default, "openai:/gpt-4o-mini", "anthropic:/claude-3-5-haiku-latest",
                      "ollama:/llama3.2")
 BAR_STYLES = {"running": "info", "finished": "success", "stopped": "warning", "failed": "danger"}
 NO_DATA = ""
+STOP_HINT = "the Stop button"
+EXAMPLE_SEED = "Classify the sentiment of this review as positive or negative: {{review}}"
+
+
+def example_seed(columns: list[str], target: str | None) -> str:
+    """A ready seed for data with these columns: the review example, or one reading the first input column."""
+    inputs = [c for c in columns if c != target and c.isidentifier()]
+    if not inputs or "review" in inputs:
+        return EXAMPLE_SEED
+    return f"Read the {inputs[0]} and answer with the {target or 'answer'} only.\n{inputs[0]}: {{{{{inputs[0]}}}}}"
+
+
+def configured(config) -> dict:
+    """The options set with `%config GepaMagic` (those left at their default are not given)."""
+    from gepa_jupyter.frontends.arguments import is_default
+
+    if not config:
+        return {}
+    return {o.name: getattr(config, o.name) for o in BY_NAME.values()
+            if o.config and hasattr(config, o.name) and not is_default(o, getattr(config, o.name))}
 
 
 class OptimizerPanel(widgets.VBox):
@@ -40,8 +61,9 @@ class OptimizerPanel(widgets.VBox):
     """
 
     def __init__(self, prompt: str | None = None, data: Any = None, namespace: dict | None = None, *,
-                 interval: float = 0.25, **options: Any):
+                 interval: float = 0.25, config=None, **options: Any):
         self.namespace = notebook.notebook_namespace() if namespace is None else namespace
+        options = {**configured(config if config is not None else notebook.magic_config()), **options}
         self._given_models: dict[str, Any] = {}
         for key in ("model", "reflection_model"):
             if options.get(key) is not None:
@@ -49,6 +71,7 @@ class OptimizerPanel(widgets.VBox):
         values = validate_options({k: self._resolve(k, v) if k in ("model", "reflection_model") else v
                                    for k, v in options.items()})  # every check before the widget exists
         self._seed_templates, self._seed_uris = self._seeds(prompt, options)
+        self._example = self._seed_templates.get(None) if prompt is None else None  # a seed we wrote, not the user
         super().__init__()
         self.interval = interval
         self.run = None  # the OptimizationRun of the last Run click
@@ -75,7 +98,7 @@ class OptimizerPanel(widgets.VBox):
         from gepa_jupyter.api import DEFAULT_PROMPT_NAME, read_prompts
 
         if prompt is None or (isinstance(prompt, str) and not prompt.strip()):
-            return {None: ""}, {}
+            return {None: EXAMPLE_SEED}, {}
         if not isinstance(prompt, (str, dict, list, tuple)):
             raise InputError(f"The prompt must be a template string, a prompts:/name/N URI, a dict "
                              f"{{name: template}} or a list of URIs, not {type(prompt).__name__}.")
@@ -92,7 +115,6 @@ class OptimizerPanel(widgets.VBox):
         self.prompt_boxes = {}  # one text area per prompt (key None: the one prompt the name box names)
         for name, template in self._seed_templates.items():
             box = widgets.Textarea(value=template, description="seed prompt" if name is None else name,
-                                   placeholder="Classify the sentiment of this review: {{review}}",
                                    rows=4, layout=widgets.Layout(width="98%"), style=inputs.STYLE)
             box.add_class("gepa-prompt")
             if name is not None:
@@ -183,6 +205,9 @@ class OptimizerPanel(widgets.VBox):
         if list(self.target_select.options) != columns:
             self.target_select.options = columns
         self.target_select.value = keep or preferred or (columns[-1] if columns else None)
+        box = self.prompt_boxes.get(None)
+        if box is not None and box.value == self._example and columns:  # untouched example: fit it to the data
+            box.value = self._example = example_seed(columns, self.target_select.value)
 
     # ----- from the widgets to optimize(...) -----------------------------------------------------
     def optimize_arguments(self) -> dict:
@@ -241,7 +266,7 @@ class OptimizerPanel(widgets.VBox):
             except Exception as e:  # e.g. the tracking store: show it here, not in a hidden log
                 self._set_controls()
                 known = isinstance(e, (InputError, RunConflictError))
-                return self._say(str(e) if known else f"Could not start: {type(e).__name__}: {e}", error=True)
+                return self._say(spelled(e, inputs.panel_spelling) if known else f"Could not start: {type(e).__name__}: {e}", error=True)
             self._follow(run, spec.notices)
 
     def _follow(self, run, notices: list) -> None:
@@ -269,7 +294,7 @@ class OptimizerPanel(widgets.VBox):
             except Exception as e:
                 self._set_controls()
                 known = isinstance(e, (InputError, RunConflictError))
-                return self._say(str(e) if known else f"Could not continue: {type(e).__name__}: {e}", error=True)
+                return self._say(spelled(e, inputs.panel_spelling) if known else f"Could not continue: {type(e).__name__}: {e}", error=True)
             self._follow(run, spec.notices)
 
     def _on_stop(self, _button=None) -> None:
@@ -335,13 +360,13 @@ class OptimizerPanel(widgets.VBox):
             if run is not self.run:
                 return
             self.progress.value = min(snap.metric_calls, self.progress.max)
-            line = escape(progress_text(snap).splitlines()[0])
+            line = escape(progress_text(snap, stop_hint=STOP_HINT).splitlines()[0])
             self.status.value = f'<span style="font-family:monospace;font-size:12px">{line}</span>'
-            self.live.value = (f'<div class="gepa-live">{score_chart_svg(snap)}{scores_html(snap)}</div>'
-                               if not snap.scores.empty else scores_html(snap))
             if snap.status == "running":
+                self.live.value = f'<div class="gepa-live">{candidates_html(snap)}</div>'
                 return
             self.progress.bar_style = BAR_STYLES.get(snap.status, "")
+            self.live.value = "" if not snap.scores.empty else f'<div class="gepa-live">{candidates_html(snap)}</div>'
             self.comparison.value = _side_by_side(snap) if not snap.scores.empty else ""
             if snap.error:
                 kept = f" {len(snap.scores)} candidates scored before it are kept." if not snap.scores.empty else ""
@@ -411,9 +436,9 @@ class OptimizerPanel(widgets.VBox):
             from collections import ChainMap
 
             user_ns = ChainMap(live, user_ns)
-        return cls(prompt, data=data, namespace=user_ns, **options)
+        return cls(prompt, data=data, namespace=user_ns, config=config or False, **options)
 
 
 def _side_by_side(snap) -> str:
-    """What the panel shows when a run has ended: the side-by-side view, the grid, the proposals."""
-    return side_by_side_html(snap) + explain_html(snap)
+    """What the panel shows when a run has ended: the same sections as the magic's final view."""
+    return final_sections_html(snap)

@@ -1,0 +1,73 @@
+"""The progress line reads like tqdm's and says more; the view's clock moves before the first row."""
+
+import re
+import time
+
+from gepa_jupyter.core.frame import candidates_frame
+from gepa_jupyter.views import RunSnapshot, progress_text
+from gepa_jupyter.views.progress import clock
+
+
+def _snap(**kw):
+    base = dict(status="running", prompt_name="p", seed_prompt="s {{x}}", best_prompt="s {{x}}",
+                scores=candidates_frame([], "p"), metric_calls=40, max_metric_calls=120, elapsed=20.0,
+                usage={"task": {"calls": 40, "cost": 0.0012}}, activity="iteration 4: asking the reflection model")
+    return RunSnapshot(**{**base, **kw})
+
+
+def test_line_has_done_budget_elapsed_remaining_rate_cost_and_how_to_stop():
+    line = progress_text(_snap())
+    assert line.startswith("running: 40/120 metric calls (33%) [00:20<00:40, 2.00 calls/s], $0.0012"), line
+    assert line.endswith("iteration 4: asking the reflection model · stop: interrupt the kernel")
+    assert progress_text(_snap(), stop_hint="the Stop button").endswith("stop: the Stop button")
+
+
+def test_remaining_follows_the_measured_rate_and_the_budget_left():
+    assert "[01:00<00:00, 2.00 calls/s]" in progress_text(_snap(metric_calls=120, elapsed=60.0))
+    assert "[00:10<01:50, 1.00 calls/s]" in progress_text(_snap(metric_calls=10, elapsed=10.0))
+    assert "[00:03<?, 0.00 calls/s]" in progress_text(_snap(metric_calls=0, elapsed=3.0)), "no rate yet: unknown"
+    assert "[1:02:03<" in progress_text(_snap(elapsed=3723.0))
+
+
+def test_a_finished_run_has_no_stop_hint_and_nothing_remaining():
+    line = progress_text(_snap(status="finished", metric_calls=118, elapsed=59.0, activity=""))
+    assert "[00:59<00:00, 2.00 calls/s]" in line and "stop:" not in line
+    assert "$0.0000" in progress_text(_snap(usage={})), "the cost so far, also when it is zero"
+
+
+def test_clock_format_is_tqdms():
+    assert [clock(s) for s in (0, 7.9, 61, 3723)] == ["00:00", "00:07", "01:01", "1:02:03"]
+
+
+def test_the_note_before_the_run_carries_a_clock_that_moves(monkeypatch):
+    """While the inputs are checked (imports take seconds in a fresh kernel) the note is redrawn
+    with the seconds elapsed: no text stays unchanged for more than a second."""
+    from gepa_jupyter.frontends import live
+
+    shown: list[tuple[float, str]] = []
+
+    class Handle:
+        def update(self, bundle, raw=True):
+            shown.append((time.monotonic(), bundle["text/plain"]))
+
+    def fake_display(bundle, raw=True, display_id=True):
+        shown.append((time.monotonic(), bundle["text/plain"]))
+        return Handle()
+
+    monkeypatch.setattr("IPython.display.display", fake_display)
+    view = live.HtmlLiveView(tick=0.2)
+    view.say("checking the scorers (importing mlflow)")
+    time.sleep(2.3)
+    view.say("checking for unfinished runs")
+    time.sleep(0.5)
+    view.clear()
+    count = len(shown)
+    time.sleep(0.5)
+    assert len(shown) == count, "the clock stops when the view is cleared"
+    texts = [t for _, t in shown if t]
+    assert texts[0].startswith("starting: checking the scorers (importing mlflow) [00:00]")
+    assert any("[00:02]" in t for t in texts) and texts[-1].startswith("starting: checking for unfinished runs")
+    changes = [at for (at, text), (_, before) in zip(shown[1:], shown) if text != before]
+    gaps = [b - a for a, b in zip([shown[0][0], *changes], changes)]
+    assert max(gaps) < 1.2, gaps
+    assert not any(re.search(r"died|dead", t) for t in texts)
