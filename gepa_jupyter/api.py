@@ -60,16 +60,30 @@ def prepare(prompt: str, data: Any, *, progress: Callable[[str], None] | None = 
         from gepa_jupyter.core.small_reflector import SmallModelReflector
 
         gepa_kwargs["reflection_strategy"] = SmallModelReflector(reflection)
-    say("checking for unfinished runs")
-    from gepa_jupyter.durable import dead_run_notices
+    notices = []
+    if _store_exists():  # a new sqlite file holds no unfinished run: the run creates it, while the seed is scored
+        say("checking for unfinished runs")
+        from gepa_jupyter.durable import dead_run_notices
 
-    notices = dead_run_notices(values["experiment"])
+        notices = dead_run_notices(values["experiment"])
     return RunSpec(
         seed_prompts=prompts.templates, program=program, train_records=train,
         validation_records=validation, holdout_records=held, scorers=scorers, reflection_model=reflection,
         options=values, seed_prompt_uris=prompts.uris, gepa_kwargs=gepa_kwargs, params=params,
         read_usage=session.usage, on_close=session.close, notices=notices,
     )
+
+
+def _store_exists() -> bool:
+    """Whether the tracking store already exists (a sqlite file may not yet: mlflow creates it)."""
+    import os
+
+    import mlflow
+
+    from gepa_jupyter.core.stores import sqlite_path
+
+    path = sqlite_path(mlflow.get_tracking_uri())
+    return path is None or os.path.exists(path)
 
 
 def _label_rows(records: list[dict], data: Any) -> None:

@@ -261,7 +261,7 @@ def test_panel_in_jupyterlab(jupyterlab):
             expect(panel.locator(".gepa-run")).to_be_enabled()
             expect(panel.locator(".gepa-stop")).to_be_disabled()
             expect(panel.locator(".gepa-copy")).to_be_enabled()
-            assert panel.locator(".gepa-panel-live table.gepa-table tbody tr").count() >= 2
+            assert panel.locator(".gepa-panel-comparison table.gepa-table tbody tr").count() >= 2  # folded
             compare_text = compare.inner_text()
             panel.scroll_into_view_if_needed()
             panel.screenshot(path=str(ARTIFACTS / "panel.png"))

@@ -56,13 +56,30 @@ class Evaluator:
         self.on_row: Callable[[int, int], None] | None = None
         self.pool = DaemonPool(workers, f"{name}-eval")
         self._traced = threading.local()
+        self._early: dict[tuple, Any] = {}  # (candidate, id(row)) -> (row, Job) started by prefetch()
+        self._early_lock = threading.Lock()
+
+    def prefetch(self, candidate: dict[str, str], rows: list[dict]) -> None:
+        """Start scoring `rows` with `candidate` now (the seed, while the MLflow run is prepared); the
+        first evaluation of that candidate on those rows takes these results instead of new calls."""
+        key = _candidate_key(candidate)
+        with self._early_lock:
+            for row in rows:
+                self._early.setdefault((key, id(row)), (row, self.pool.submit(self.score_row, dict(candidate), row)))
+
+    def _job(self, candidate: dict[str, str], row: dict):
+        with self._early_lock:
+            early = self._early.pop((_candidate_key(candidate), id(row)), None)
+        if early is not None and early[0] is row:
+            return early[1]
+        return self.pool.submit(self.score_row, candidate, row)
 
     def __call__(self, candidate: dict[str, str], rows: list[dict]) -> list[RowResult]:
         return self.evaluate_many([(candidate, rows)])[0]
 
     def evaluate_many(self, pairs: list[tuple[dict[str, str], list[dict]]]) -> list[list[RowResult]]:
         """Several (candidate, rows) evaluations at once, all rows in one pool: results per pair."""
-        jobs = [self.pool.submit(self.score_row, candidate, row) for candidate, rows in pairs for row in rows]
+        jobs = [self._job(candidate, row) for candidate, rows in pairs for row in rows]
         total = len(jobs)
         progress = (lambda done: self.on_row(done, total)) if self.on_row else None
         swap = getattr(self.program, "swap", None)
@@ -126,4 +143,10 @@ class Evaluator:
         self._traced.done = True
 
     def close(self) -> None:
+        with self._early_lock:
+            self._early.clear()
         self.pool.close()
+
+
+def _candidate_key(candidate: dict[str, str]) -> tuple:
+    return tuple(sorted(candidate.items()))

@@ -30,7 +30,7 @@ class HtmlLiveView:
     first render (or when the inputs are refused).
     """
 
-    def __init__(self, max_rows: int = 50, tick: float = 0.5):
+    def __init__(self, max_rows: int = 50, tick: float = 0.25):
         self.max_rows = max_rows
         self.tick = tick
         self.updates = 0
