@@ -12,7 +12,7 @@ import time
 from html import escape
 
 from gepa_jupyter.views import final_html, final_text, live_html, live_text, progress_text
-from gepa_jupyter.views.progress import clock
+from gepa_jupyter.views.progress import clock, spinner
 from gepa_jupyter.views.state import RunSnapshot
 
 
@@ -42,7 +42,8 @@ class HtmlLiveView:
         self._prepared = threading.Event()  # set at the first render or clear: the clock stops
 
     def _note_bundle(self) -> dict:
-        text = f"starting: {self._note} [{clock(time.monotonic() - self._since)}]"
+        seconds = time.monotonic() - self._since
+        text = f"starting: {self._note} [{clock(seconds)}] {spinner(seconds)}"
         return {"text/html": note_html(text), "text/plain": text}
 
     def say(self, text: str) -> None:

@@ -13,6 +13,14 @@ STATUS_COLORS = {"running": "#2f81f7", "finished": "#2da44e", "stopped": "#bf870
 STOP_HINT = "interrupt the kernel"  # how to stop in a notebook cell; the panel says "the Stop button"
 
 
+SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"  # turns four times a second until the first candidate: the line never stands still
+
+
+def spinner(seconds: float) -> str:
+    """The spinner's frame at `seconds` elapsed."""
+    return SPINNER[int(max(0.0, seconds) * 4) % len(SPINNER)]
+
+
 def clock(seconds: float) -> str:
     """tqdm's time format: 00:07, 12:30, 1:02:03."""
     minutes, secs = divmod(int(max(0, seconds)), 60)
@@ -52,7 +60,7 @@ def progress_text(snap: RunSnapshot, stop_hint: str | None = STOP_HINT) -> str:
         many = snap.invalid_proposals != 1
         text += f", {snap.invalid_proposals} proposal{'s' if many else ''} discarded for changed {{{{variables}}}}"
     if snap.status == "running" and snap.activity:
-        text += f" - {snap.activity}"
+        text += f" - {'' if count else spinner(snap.elapsed) + ' '}{snap.activity}"
     if snap.status == "running" and stop_hint:
         text += f" · stop: {stop_hint}"
     if snap.error:

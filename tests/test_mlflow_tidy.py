@@ -1,0 +1,72 @@
+"""MLflow stays tidy: a run named for its prompt and model, machine-only state in tags MLflow's UI
+hides, a prompt version only for a best that beat the seed (or when asked), and a way to the run."""
+
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+
+import gepa_jupyter
+from gepa_jupyter.core import checkpoint, liveness, registry
+from gepa_jupyter.core.events import CandidateEvent
+from gepa_jupyter.testing import SEED_PROMPT, FakeReflectionModel, FakeTaskModel, sentiment_data
+from gepa_jupyter.views import snapshot
+from gepa_jupyter.views.compare import comparison_html, mlflow_location
+
+
+def _ui_hidden_prefixes() -> list[str]:
+    """What MLflow's run page leaves out of its Tags, read from the UI's build (getVisibleTagValues)."""
+    import re
+
+    import mlflow
+
+    js = Path(mlflow.__file__).parent / "server" / "js" / "build" / "static" / "js"
+    main = next(js.glob("main.*.js")).read_text(errors="replace")
+    assert "getVisibleTagValues" in main
+    return sorted(set(re.findall(r'const [a-zA-Z]{1,3}="(mlflow\.)",[a-zA-Z]{1,3}=e=>!e\.startsWith', main)))
+
+
+def test_machine_only_tags_are_under_the_prefix_mlflows_ui_hides():
+    hidden = _ui_hidden_prefixes()
+    assert hidden == ["mlflow."], hidden
+    for tag in (liveness.OWNER_TAG, liveness.HEARTBEAT_TAG, checkpoint.CHECKPOINT_TAG, checkpoint.BUDGET_TAG):
+        assert tag.startswith(hidden[0]), tag
+
+
+def test_run_is_named_for_prompt_and_model_and_its_page_shows_no_json_tags(tracking):
+    run = gepa_jupyter.optimize(SEED_PROMPT, sentiment_data(), model=FakeTaskModel(),
+                                reflection_model=FakeReflectionModel(), max_metric_calls=60, prompt_name="sentiment",
+                                cache=False)
+    assert run.wait(120) and run.status == "finished", run.error
+    info = MlflowClient().get_run(run.run_id)
+    assert info.info.run_name.startswith("sentiment · ") and not info.info.run_name.startswith("gepa-")
+    shown = {k: v for k, v in info.data.tags.items() if not k.startswith("mlflow.")}
+    assert not [k for k, v in shown.items() if v.lstrip().startswith("{")], shown
+    html = comparison_html(snapshot(run))
+    assert "mlflow ui --backend-store-uri sqlite:///" in html and f"#/experiments/{run.experiment_id}/runs/" in html
+
+
+def test_the_run_name_says_the_model_uri():
+    from gepa_jupyter.core.run import run_name
+
+    assert run_name(["sentiment"], {"model": "openai:/task"}) == "sentiment · openai:/task"
+
+
+def test_a_server_url_becomes_a_link_to_the_run():
+    snap = type("S", (), {"tracking_uri": "http://127.0.0.1:5000/", "experiment_id": "3", "run_id": "abc"})()
+    text, url = mlflow_location(snap)
+    assert url == "http://127.0.0.1:5000/#/experiments/3/runs/abc" and url in text
+
+
+@pytest.mark.parametrize("register, versions", [("improved", 1), ("always", 2)])
+def test_a_best_that_did_not_beat_the_seed_is_registered_only_when_asked(tracking, register, versions):
+    client = MlflowClient()
+    registry.register_seed(client, "tied", "Classify: {{review}}")
+    tie = CandidateEvent(index=2, iteration=2, parents=(0,), score=0.5, scorer_scores={}, prompts={},
+                         metric_calls=30, elapsed=1.0, new_best=False, step=2)
+    version, aliased = registry.register_best(client, "tied", "Classify, please: {{review}}", run_id="r", best=tie,
+                                              seed_score=0.5, seed_version=1, holdout={},
+                                              improved_only=register == "improved")
+    assert not aliased
+    assert len(list(client.search_prompt_versions("tied"))) == versions
+    assert version == versions
