@@ -56,19 +56,19 @@ def _lock_path(path: str) -> str:
 
 
 def _set_up(uri: str, path: str) -> None:
-    from mlflow.store.db.utils import _all_tables_exist, _initialize_tables, create_sqlalchemy_engine_with_retry
+    from gepa_jupyter.core.upstream import all_tables_exist, create_sqlalchemy_engine_with_retry, initialize_tables
 
     engine = create_sqlalchemy_engine_with_retry(uri)
     try:
-        if _all_tables_exist(engine):
+        if all_tables_exist(engine):
             return
         try:
-            _initialize_tables(engine)
+            initialize_tables(engine)
         except Exception as first:
             if not _drop_empty_tmp_tables(engine):
                 raise InputError(f"The MLflow tracking file {path} could not be set up: {first}. "
                                  "Move it aside (or use another file) and run again.") from first
-            _initialize_tables(engine)
+            initialize_tables(engine)
     finally:
         engine.dispose()
 
