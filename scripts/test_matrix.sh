@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The fast tests (-m "not slow and not browser and not local") in second venvs: once against the oldest
-# versions gepa-jupyter claims (scripts/oldest-constraints.txt, Python 3.11), and once on each other
-# Python it supports, with the newest versions that install. Called by scripts/test.sh after the suite.
+# versions gepa-jupyter claims (scripts/oldest-constraints.txt) on the oldest Python it supports (3.10),
+# and once on each newer Python (3.12, 3.13) with the newest versions that install. Called by scripts/test.sh after the suite.
 # Usage: scripts/test_matrix.sh [pytest args...]    Venvs: .venv-oldest, .venv-py312, .venv-py313 (kept,
 # re-synced with pyproject.toml on every call). A Python that is not installed is skipped with one line.
 set -uo pipefail
@@ -33,6 +33,10 @@ run_in() {  # run_in NAME PYTHON_VERSION [pip args...]: sync the venv, run the f
   fi
   started=$(date +%s)
   log=$(mktemp)
+  if [ -x "$venv/bin/python" ] && ! "$venv/bin/python" -c "import sys; sys.exit(sys.version_info[:2] != tuple(map(int, '$version'.split('.'))))" \
+       2>/dev/null; then
+    rm -rf "$venv"  # made with another Python
+  fi
   if ! { { [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"; } &&
          "$venv/bin/python" -m pip install -q --upgrade pip &&
          "$venv/bin/python" -m pip install -q "$@" -e ".[test-fast]"; } >"$log" 2>&1; then
@@ -55,7 +59,7 @@ print("Python %d.%d" % sys.version_info[:2], *(f"{p} {v(p)}" for p in
 }
 
 PYTEST_ARGS=("$@")
-run_in oldest 3.11 -c scripts/oldest-constraints.txt
+run_in oldest 3.10 -c scripts/oldest-constraints.txt  # the oldest Python too (3.11 runs the full suite)
 run_in py312 3.12
 run_in py313 3.13
 if [ ${#failed[@]} -gt 0 ]; then

@@ -46,6 +46,7 @@ def ready(uri: str | None = None) -> str:
     with _lock, _FileLock(_lock_path(path)):
         if path not in _ready:
             _set_up(uri, path)
+            _open_store(uri)
             _ready.add(path)
     return uri
 
@@ -71,6 +72,14 @@ def _set_up(uri: str, path: str) -> None:
             initialize_tables(engine)
     finally:
         engine.dispose()
+
+
+def _open_store(uri: str) -> None:
+    """Open mlflow's store on the file once, under the lock: its first opening creates the default
+    experiment, which two processes at once insert twice (mlflow before 3.17: UNIQUE constraint failed)."""
+    from mlflow import MlflowClient
+
+    MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
 
 
 def _drop_empty_tmp_tables(engine) -> bool:
