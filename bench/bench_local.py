@@ -13,7 +13,8 @@ Figures (medians of interleaved repeats, and ratios ours/raw; higher is better f
   short_answer    the same for an 8-token answer (the per-call cost of the process boundary).
   parallel        wall time of 8 short answers asked at once by 8 threads, as an optimization's
                   evaluation asks them: raw in-process (one Llama, calls serialized, as the old
-                  in-process model did) over ours (up to GEPA_JUPYTER_LOCAL_PROCESSES workers).
+                  in-process model did) over the default (one worker) and over
+                  GEPA_JUPYTER_LOCAL_PROCESSES=2 (two workers, each with half the cores).
   start           seconds from load() to a worker that has answered its first token.
 """
 
@@ -71,7 +72,7 @@ def main() -> None:
 
     path = local.smollm2_path()
     start = time.perf_counter()
-    model = local.load(path)
+    local.load(path)
     start_s = time.perf_counter() - start
     raw = llama_cpp.Llama(model_path=path, n_ctx=int(os.environ.get("GEPA_JUPYTER_LOCAL_N_CTX", "4096")),
                           verbose=False)  # as the worker (models/local_worker.py) loads it
@@ -132,20 +133,30 @@ def main() -> None:
     report["short_answer"] = interleaved(SHORT.format(REVIEWS[0]), 8)
     s = report["short_answer"]
     print(f"short answer, 8 tokens: ratio {s['ratio']} (median pair ratio {s['median_pair_ratio']})", flush=True)
-    all_at_once(ask_raw), all_at_once(ask_ours)  # warm-up: the second worker starts here
-    raw_walls, our_walls = [], []
+    two = local.LocalModel(path, processes=2)
+
+    def ask_two(prompt: str, max_tokens: int) -> int:
+        reply = two.complete([{"role": "user", "content": prompt}], temperature=0.0, max_tokens=max_tokens)
+        return reply["usage"]["completion_tokens"]
+
+    contenders = {"raw": ask_raw, "one_worker": ask_ours, "two_workers": ask_two}
+    for fn in contenders.values():
+        all_at_once(fn)  # warm-up: the second worker starts here
+    walls = {name: [] for name in contenders}
     for i in range(repeats):
-        order = (ask_raw, ask_ours) if i % 2 == 0 else (ask_ours, ask_raw)
-        got = {fn: all_at_once(fn) for fn in order}
-        raw_walls.append(got[ask_raw])
-        our_walls.append(got[ask_ours])
-    report["parallel"] = {"requests": len(REVIEWS), "workers": model.max_workers,
-                          "raw_seconds": round(statistics.median(raw_walls), 3),
-                          "ours_seconds": round(statistics.median(our_walls), 3),
-                          "speedup": round(statistics.median(raw_walls) / statistics.median(our_walls), 3)}
+        names = list(contenders)[i % 3:] + list(contenders)[:i % 3]
+        for name in names:
+            walls[name].append(all_at_once(contenders[name]))
+    median = {name: statistics.median(w) for name, w in walls.items()}
+    report["parallel"] = {"requests": len(REVIEWS), "cpus": os.cpu_count(),
+                          **{f"{name}_seconds": round(m, 3) for name, m in median.items()},
+                          "one_worker_speedup": round(median["raw"] / median["one_worker"], 3),
+                          "two_workers_speedup": round(median["raw"] / median["two_workers"], 3)}
     p = report["parallel"]
-    print(f"8 short answers at once: raw {p['raw_seconds']} s, ours {p['ours_seconds']} s with {p['workers']} "
-          f"worker processes: speed-up {p['speedup']}", flush=True)
+    print(f"8 short answers at once: raw {p['raw_seconds']} s, one worker {p['one_worker_seconds']} s "
+          f"(speed-up {p['one_worker_speedup']}), two workers {p['two_workers_seconds']} s "
+          f"(speed-up {p['two_workers_speedup']})", flush=True)
+    two.close()
     raw.close()
     if not args.quick:
         RESULTS.parent.mkdir(parents=True, exist_ok=True)

@@ -47,7 +47,9 @@ def crashing_llama(tmp_path, monkeypatch):
                 os.kill(os.getpid(), signal.SIGILL)
     """))
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(package.parent), os.getcwd()]))
-    return package
+    local.close_all()  # a model process an earlier test started would answer instead
+    yield package
+    local.close_all()
 
 
 def test_a_build_that_crashes_here_fails_before_the_run_with_its_fix(tracking, crashing_llama):

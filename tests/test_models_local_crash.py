@@ -112,3 +112,32 @@ def _alive(pid: int) -> bool:
             return f.read().split(")")[-1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_a_kernel_survives_its_model_process_dying(tmp_path):
+    """In a real kernel (nbclient): the magic's run fails with the crash's message, the kernel and the
+    user's variables live on, and the next cell runs."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    cells = [
+        "%load_ext gepa_jupyter\nfrom gepa_jupyter.testing import sentiment_data\n"
+        "data = sentiment_data().iloc[::2].reset_index(drop=True)\nmine = 42",
+        # Kills the model's process once the magic's run has scored its seed.
+        "import os, signal, threading, time\nfrom gepa_jupyter.models import local\n"
+        "from gepa_jupyter.core.run import current_optimization\n"
+        "def kill():\n"
+        "    while (r := current_optimization()) is None or len(r.scores) == 0:\n        time.sleep(0.1)\n"
+        "    for pid in local.load(local.smollm2_path()).pids:\n        os.kill(pid, signal.SIGILL)\n"
+        "threading.Thread(target=kill, daemon=True).start()",
+        "%%optimize_prompt --data data --model local:/smollm2 --budget 200 --out run\n" + SEED_PROMPT,
+        "print('ALIVE', mine, run.status, len(run.scores) >= 1, os.getpid())\nprint(run.error)",
+    ]
+    book = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    NotebookClient(book, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute(
+        env=dict(os.environ, MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path}/mlflow.db", PYTHONPATH=os.getcwd()))
+    text = "".join(o.get("text", "") for o in book.cells[-1].outputs if o.output_type == "stream")
+    assert "ALIVE 42 failed True" in text, text
+    assert "died of SIGILL" in text and local.REBUILD_HINT in text
+    shown = "".join(str(o.get("data", {}).get("text/plain", "")) for o in book.cells[2].outputs)
+    assert "died of SIGILL" in shown, "the magic's view tells the crash too"

@@ -6,10 +6,12 @@ the caller's: a native crash there (a llama.cpp build that does not fit the CPU 
 a bug of SIGSEGV, the out-of-memory killer of SIGKILL) ends the worker, and the call raises
 `ModelProcessDied`, which ends a run `failed` with every candidate scored before kept.
 
-One `LocalModel` per file per process, started on first use and shared by the runs of a kernel;
-it runs up to `GEPA_JUPYTER_LOCAL_PROCESSES` workers (default: 2 where there are 2 cores or more,
-each with llama.cpp's default threads: half the cores), a second one started only when two calls
-overlap. Workers end when their caller ends, however it ends (their standard input closes).
+One `LocalModel` per file per process, started on first use and shared by the runs of a kernel.
+It runs one worker with llama.cpp's default threads, as llama-cpp-python in-process would; with
+`GEPA_JUPYTER_LOCAL_PROCESSES=N` up to N workers, each with 1/N of the cores, a new one started
+only when calls overlap (bench/bench_local.py measures both). Workers end when their caller ends,
+however it ends (their standard input closes). `respond` is the models layer's way in; litellm's
+`local/` provider (for mlflow's `local:/` URIs) goes through it too.
 """
 
 import atexit
@@ -121,10 +123,10 @@ def death_message(pid: int, returncode: int | None, doing: str) -> str:
 class _Worker:
     """One worker process and its pipes; used by one thread at a time (LocalModel hands them out)."""
 
-    def __init__(self, path: str, n_ctx: int):
+    def __init__(self, path: str, n_ctx: int, threads: int):
         self.log = tempfile.TemporaryFile(prefix="gepa-jupyter-local-")
         self.proc = subprocess.Popen(
-            [sys.executable, WORKER, path, str(n_ctx)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            [sys.executable, WORKER, path, str(n_ctx), str(threads)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=self.log, start_new_session=True, close_fds=True)  # its own session: Ctrl-C is ours
         self.pid = self.proc.pid
         self.next_id = 0
@@ -189,14 +191,15 @@ class _Worker:
 class LocalModel:
     """One GGUF model served by worker processes; `complete` is safe to call from many threads."""
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, processes: int | None = None):
         self.path = path
         self.n_ctx = int(os.environ.get("GEPA_JUPYTER_LOCAL_N_CTX", "4096"))
-        default = 2 if (os.cpu_count() or 1) >= 2 else 1
-        self.max_workers = max(1, int(os.environ.get("GEPA_JUPYTER_LOCAL_PROCESSES", default)))
+        self.max_workers = max(1, int(processes or os.environ.get("GEPA_JUPYTER_LOCAL_PROCESSES") or 1))
+        # 0: llama.cpp's default; several workers share the cores instead of each taking them all
+        self.threads = 0 if self.max_workers == 1 else max(1, (os.cpu_count() or 1) // self.max_workers)
         self.cond = threading.Condition()
         try:  # a broken file, or a build that crashes on this CPU, fails here: before any run
-            first = _Worker(path, self.n_ctx)
+            first = _Worker(path, self.n_ctx, self.threads)
         except ModelProcessDied as e:
             raise InputError(str(e)) from None
         self.idle: list[_Worker] = [first]
@@ -232,7 +235,7 @@ class LocalModel:
                     break
                 self.cond.wait()
         try:
-            worker = _Worker(self.path, self.n_ctx)
+            worker = _Worker(self.path, self.n_ctx, self.threads)
         finally:
             with self.cond:
                 self.starting -= 1
@@ -272,13 +275,20 @@ def load(path: str) -> LocalModel:
         model = _instances.get(path)
         if model is None:
             if not _instances:
-                atexit.register(_close_all)
+                atexit.register(close_all)
             model = _instances[path] = LocalModel(path)
         return model
 
 
-def _close_all() -> None:
-    """End the workers at interpreter exit (they would end anyway when our pipes close)."""
+def respond(path: str, messages: list[dict], params: dict):
+    """A litellm ModelResponse from the model in `path`; params other than sampling are ignored."""
+    litellm = import_litellm()
+    sampling = {k: v for k, v in params.items() if k in SAMPLING}
+    return litellm.ModelResponse(**load(path).complete(messages, **sampling))
+
+
+def close_all() -> None:
+    """End every model process now (also at interpreter exit; they would end anyway when our pipes close)."""
     with _lock:
         models = list(_instances.values())
         _instances.clear()
@@ -315,9 +325,7 @@ def _handler_class() -> type:
 
         class LocalLLM(CustomLLM):
             def completion(self, model, messages, *args, optional_params=None, **kwargs):
-                params = {k: v for k, v in (optional_params or {}).items() if k in SAMPLING}
-                reply = load(resolve_path(model)).complete(messages, **params)
-                return litellm.ModelResponse(**reply)
+                return respond(resolve_path(model), messages, optional_params or {})
 
             async def acompletion(self, model, messages, *args, **kwargs):
                 return await asyncio.to_thread(self.completion, model, messages, *args, **kwargs)

@@ -1,6 +1,6 @@
 """The embedded model's own process: one GGUF file loaded by llama-cpp-python, answering chat requests.
 
-Started by models/local.py as `python local_worker.py <gguf> <n_ctx>`; it imports only the standard
+Started by models/local.py as `python local_worker.py <gguf> <n_ctx> <threads, 0: llama's default>`; it imports only the standard
 library and llama_cpp, so a native crash (SIGILL from a build that does not fit the CPU, SIGSEGV,
 the out-of-memory killer) ends this process, never its caller's.
 
@@ -19,7 +19,7 @@ import signal
 import sys
 
 
-def main(path: str, n_ctx: int) -> int:
+def main(path: str, n_ctx: int, threads: int) -> int:
     faulthandler.enable()  # a native crash writes the Python stack to stderr, for the caller's log
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the caller, which stops the run
     protocol = os.fdopen(os.dup(1), "w", encoding="utf-8", buffering=1)
@@ -32,7 +32,8 @@ def main(path: str, n_ctx: int) -> int:
     try:
         import llama_cpp
 
-        llama = llama_cpp.Llama(model_path=path, n_ctx=n_ctx, verbose=False)
+        sized = {"n_threads": threads, "n_threads_batch": threads} if threads > 0 else {}
+        llama = llama_cpp.Llama(model_path=path, n_ctx=n_ctx, verbose=False, **sized)
     except Exception as e:  # a broken file, an old llama.cpp: the caller reports it
         send({"ready": False, "error": f"{type(e).__name__}: {e}"})
         return 1
@@ -53,4 +54,4 @@ def main(path: str, n_ctx: int) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1], int(sys.argv[2])))
+    sys.exit(main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3])))
