@@ -86,28 +86,3 @@ def _warm_pandas_rendering() -> None:
     except Exception:
         pass
 
-
-WARM_MODULES = ("mlflow", "mlflow.genai.scorers", "mlflow.tracking", "gepa")
-_warming: list[threading.Thread] = []
-
-
-def warm_imports() -> threading.Thread:
-    """Import litellm, mlflow and gepa on a daemon thread, at once (`%load_ext` starts it): in a fresh
-    kernel they take seconds, which the first `%%optimize_prompt` cell then no longer waits for.
-    Python's import locks make a cell importing the same module wait for this thread, not redo it."""
-    with _lock:
-        if _warming:
-            return _warming[0]
-        thread = threading.Thread(target=_warm, name="gepa-jupyter-warmup", daemon=True)
-        _warming.append(thread)
-    thread.start()
-    return thread
-
-
-def _warm() -> None:
-    try:
-        import_litellm()
-        for module in WARM_MODULES:
-            importlib.import_module(module)
-    except Exception:  # the cell that needs them will say what is wrong
-        pass
