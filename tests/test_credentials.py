@@ -149,3 +149,51 @@ def test_a_too_long_prompt_is_refused_before_the_run_exists(tracking):
         gepa_jupyter.optimize(SEED_PROMPT + " " + "x" * 100_000, sentiment_data(), model="fake:/task")
     assert not MlflowClient().search_experiments() or not MlflowClient().search_runs(
         [e.experiment_id for e in MlflowClient().search_experiments()])
+
+
+def test_every_place_a_credential_can_be_is_found_replaced_and_filled_back(monkeypatch):
+    """Fast: core.redact finds them, the recipe keeps placeholders, resume fills them from the environment."""
+    from gepa_jupyter.core import redact
+
+    monkeypatch.setenv("MY_GATEWAY_TOKEN_VALUE", "gw-token-11aa22bb33cc")
+    kwargs = {"api_key": "sk-plain-44dd55ee66ff", "api_key_env": "SOME_VARIABLE", "temperature": 0.0,
+              "max_tokens": 64, "extra_headers": {"Authorization": "Bearer gw-token-11aa22bb33cc",
+                                                  "Ocp-Apim-Subscription-Key": "sub-key-77gg88hh99",
+                                                  "X-Request-Source": "notebook-cell-7"},
+              "extra_query": {"sig": "sig-value-00ii11jj22", "api-version": "2024-06-01"},
+              "api_base": "https://bob:pa%24%24word-33kk@gw.example.com/v1?code=fn-code-44ll55mm&region=eu"}
+    found = dict(redact.credentials({"model_kwargs": kwargs}))
+    assert set(found) == {("model_kwargs", "api_key"), ("model_kwargs", "extra_headers", "Authorization"),
+                          ("model_kwargs", "extra_headers", "Ocp-Apim-Subscription-Key"),
+                          ("model_kwargs", "extra_query", "sig"), ("model_kwargs", "api_base")}, found
+    redact.register_credentials({"model_kwargs": kwargs})
+    echoed = ("auth=gw-token-11aa22bb33cc sub=sub-key-77gg88hh99 sig=sig-value-00ii11jj22 pw=pa$$word-33kk "
+              "raw=pa%24%24word-33kk code=fn-code-44ll55mm key=sk-plain-44dd55ee66ff region=eu notebook-cell-7")
+    assert redact.redact(echoed) == ("auth=[REDACTED] sub=[REDACTED] sig=[REDACTED] pw=[REDACTED] raw=[REDACTED] "
+                                     "code=[REDACTED] key=[REDACTED] region=eu notebook-cell-7")
+
+    class Spec:
+        options = {"model_kwargs": kwargs, "model": "openai:/gpt-4o-mini"}
+        seed_prompts, seed_prompt_uris = {"p": "Say {{x}}"}, {}
+        train_records = validation_records = holdout_records = []
+
+    stored = recipe.build(Spec)[0]
+    text = json.dumps(stored)
+    for secret in ("sk-plain-44dd55ee66ff", "gw-token-11aa22bb33cc", "sub-key-77gg88hh99", "sig-value-00ii11jj22",
+                   "33kk", "fn-code-44ll55mm"):
+        assert secret not in text, (secret, text)
+    options = stored["options"]["model_kwargs"]
+    assert options["extra_headers"]["Authorization"] == {
+        "$credential": "model_kwargs['extra_headers']['Authorization']", "env": "MY_GATEWAY_TOKEN_VALUE",
+        "prefix": "Bearer "}
+    assert options["extra_query"]["api-version"] == "2024-06-01" and options["max_tokens"] == 64
+    assert options["extra_headers"]["X-Request-Source"] == "notebook-cell-7" and not stored["unstored"]
+    with pytest.raises(InputError) as missing:
+        recipe.fill_credentials(stored["options"])
+    assert "GEPA_JUPYTER_MODEL_KWARGS_API_KEY" in str(missing.value) and "model_kwargs=..." in str(missing.value)
+    assert "MY_GATEWAY_TOKEN_VALUE" not in str(missing.value)  # that one is set
+    monkeypatch.setenv("GEPA_JUPYTER_MODEL_KWARGS_API_KEY", "sk-plain-44dd55ee66ff")
+    monkeypatch.setenv("GEPA_JUPYTER_MODEL_KWARGS_EXTRA_HEADERS_OCP_APIM_SUBSCRIPTION_KEY", "sub-key-77gg88hh99")
+    monkeypatch.setenv("GEPA_JUPYTER_MODEL_KWARGS_EXTRA_QUERY_SIG", "sig-value-00ii11jj22")
+    monkeypatch.setenv("GEPA_JUPYTER_MODEL_KWARGS_API_BASE", kwargs["api_base"])
+    assert recipe.fill_credentials(stored["options"])["model_kwargs"] == kwargs
