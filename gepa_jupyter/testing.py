@@ -237,14 +237,15 @@ CREDENTIAL_HEADERS = ("authorization", "api-key", "x-api-key", "cookie", "x-auth
 
 
 def judge_answer(prompt: str) -> dict:
-    """The fake judge's verdict on a judge prompt: yes when the output holds the expected label."""
-    lowered = prompt.lower()
-    expected = next((label for label in ("positive", "negative") if f"'expected_response': '{label}'" in lowered
-                     or f'"expected_response": "{label}"' in lowered), None)
-    said = [label for label in ("positive", "negative") if label in lowered.split("expect")[0]]
-    good = expected is not None and expected in said
+    """The fake judge's verdict on a judge prompt: yes when the judged response (after `<response>`,
+    else the whole prompt) names the true label of the review in the prompt, and only that label."""
+    text = str(prompt)
+    expected = next((label for review, (label, _) in _KNOWN.items() if review in text), None)
+    response = text.split("<response>", 1)[-1].split("</response>", 1)[0].lower()
+    said = {label for label in ("positive", "negative") if label in response}
+    good = expected is not None and said == {expected}
     return {"result": "yes" if good else "no",
-            "rationale": f"The output {'matches' if good else 'does not match'} the expected label {expected}."}
+            "rationale": f"The response {'names' if good else 'does not name'} the expected label {expected}."}
 
 
 class FakeOpenAIServer:

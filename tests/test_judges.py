@@ -51,7 +51,9 @@ def test_judge_calls_are_counted_checked_first_and_explained(tracking, judge_env
     assert models[2] == TASK_MODEL  # and only then the seed is scored
     # Rationales: in run.examples and next to the outputs in the comparison view.
     examples = run.examples
-    assert examples["label_rationale"].str.contains("expected label").all(), examples["label_rationale"].head()
+    assert set(examples["label"]) == {0.0, 1.0}  # the judge's verdicts count in the score
+    assert ((examples["exact_match"] + examples["label"]) / 2 == examples["score"]).all()
+    assert examples["label_rationale"].str.contains("the expected label").all(), examples["label_rationale"].head()
     snap = views.snapshot(run)
     html, text = views.changes_html(snap), views.changes_text(snap)
     assert "the judges on the best" in html and "expected label" in html, html[:2000]
