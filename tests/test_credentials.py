@@ -21,6 +21,7 @@ from gepa_jupyter.core import recipe
 from gepa_jupyter.core.errors import InputError
 from gepa_jupyter.testing import (JUDGE_MODEL, REFLECTION_MODEL, SEED_PROMPT, TASK_MODEL, FakeOpenAIServer,
                                   sentiment_data)
+from tests.test_remote_tracking import tracking_server  # noqa: F401 - the fixture
 from tests.test_secrets import _assert_no_key_anywhere, _find_keys, _scan_tree
 
 FETCHED = "sk-echo-envfetched-3f9a1c7e55d2"  # the value of api_key_env's variable
@@ -197,3 +198,22 @@ def test_every_place_a_credential_can_be_is_found_replaced_and_filled_back(monke
     monkeypatch.setenv("GEPA_JUPYTER_MODEL_KWARGS_EXTRA_QUERY_SIG", "sig-value-00ii11jj22")
     monkeypatch.setenv("GEPA_JUPYTER_MODEL_KWARGS_API_BASE", kwargs["api_base"])
     assert recipe.fill_credentials(stored["options"])["model_kwargs"] == kwargs
+
+
+@pytest.mark.slow
+def test_echoed_credentials_stay_out_of_a_real_mlflow_server(tracking_server, tmp_path, echo_server, monkeypatch,
+                                                             capfd, caplog):
+    """The same echoing run against `mlflow server --serve-artifacts` on 127.0.0.1: its database, its
+    artifact folder and its log hold no credential."""
+    caplog.set_level(logging.INFO)
+    monkeypatch.setenv("GJ_SERVER_CREDENTIAL", FETCHED)
+    monkeypatch.setenv("OPENAI_API_BASE", echo_server.url)
+    monkeypatch.setenv("OPENAI_API_KEY", JUDGE_KEY)
+    run = gepa_jupyter.optimize(SEED_PROMPT, sentiment_data().iloc[::2].reset_index(drop=True),
+                                **_options(echo_server), scorers=["contains", _judge()], max_metric_calls=30,
+                                prompt_name="echoed-remote", cache=False, traces="all", workers=4)
+    assert run.wait(300), "the run did not end"
+    assert run.status == "finished", run.error
+    assert "[REDACTED]" in run.examples["output"].str.cat()
+    assert (tracking_server["artifacts"]).exists()
+    _assert_no_key_anywhere(run, tmp_path, capfd, caplog, keys=SECRETS, extra_texts=_everything_shown(run))
