@@ -163,6 +163,8 @@ def test_every_place_a_credential_can_be_is_found_replaced_and_filled_back(monke
                                                   "X-Request-Source": "notebook-cell-7"},
               "extra_query": {"sig": "sig-value-00ii11jj22", "api-version": "2024-06-01"},
               "api_base": "https://bob:pa%24%24word-33kk@gw.example.com/v1?code=fn-code-44ll55mm&region=eu"}
+    redact.register_credentials({"headers": {"Proxy-Authorization": "Basic Y2Fyb2w6YmFzaWMtcGFzcy04OHp6"}})
+    assert redact.redact("carol:basic-pass-88zz") == "[REDACTED]"  # what a Basic header encodes, decoded
     found = dict(redact.credentials({"model_kwargs": kwargs}))
     assert set(found) == {("model_kwargs", "api_key"), ("model_kwargs", "extra_headers", "Authorization"),
                           ("model_kwargs", "extra_headers", "Ocp-Apim-Subscription-Key"),

@@ -101,8 +101,8 @@ def url_secrets(url) -> list[str]:
 
 
 def register_credential(secret) -> None:
-    """Register a credential and its parts: `Bearer x` also registers x; of a URL, its user,
-    password and secret query values (not the address); each also as it looks percent-encoded."""
+    """Register a credential and its parts: `Bearer x` also registers x (`Basic x` what x encodes);
+    of a URL, its user, password and secret query values (not the address); each also percent-encoded."""
     if not isinstance(secret, str):
         secret = "" if secret is None else str(secret)
     if "://" in secret:  # a URL: its secret parts, not the whole address
@@ -112,6 +112,12 @@ def register_credential(secret) -> None:
         scheme, _, token = secret.strip().partition(" ")
         if token and scheme.isalpha():
             pieces.append(token)
+            if scheme.lower() == "basic":  # also what it encodes: user:password, and the password
+                try:
+                    decoded = base64.b64decode(token, validate=True).decode()
+                except ValueError:
+                    decoded = ""
+                pieces += [decoded, decoded.partition(":")[2]] if ":" in decoded else []
     for piece in pieces:
         register(piece)
         register(quote(piece, safe=""))
