@@ -160,7 +160,8 @@ def test_every_place_a_credential_can_be_is_found_replaced_and_filled_back(monke
     kwargs = {"api_key": "sk-plain-44dd55ee66ff", "api_key_env": "SOME_VARIABLE", "temperature": 0.0,
               "max_tokens": 64, "extra_headers": {"Authorization": "Bearer gw-token-11aa22bb33cc",
                                                   "Ocp-Apim-Subscription-Key": "sub-key-77gg88hh99",
-                                                  "X-Request-Source": "notebook-cell-7"},
+                                                  "X-Request-Source": "notebook-cell-7",
+                                                  "X-Upstream": "Bearer upstream-55nn66oo"},
               "extra_query": {"sig": "sig-value-00ii11jj22", "api-version": "2024-06-01"},
               "api_base": "https://bob:pa%24%24word-33kk@gw.example.com/v1?code=fn-code-44ll55mm&region=eu"}
     redact.register_credentials({"headers": {"Proxy-Authorization": "Basic Y2Fyb2w6YmFzaWMtcGFzcy04OHp6"}})
@@ -168,6 +169,7 @@ def test_every_place_a_credential_can_be_is_found_replaced_and_filled_back(monke
     found = dict(redact.credentials({"model_kwargs": kwargs}))
     assert set(found) == {("model_kwargs", "api_key"), ("model_kwargs", "extra_headers", "Authorization"),
                           ("model_kwargs", "extra_headers", "Ocp-Apim-Subscription-Key"),
+                          ("model_kwargs", "extra_headers", "X-Upstream"),
                           ("model_kwargs", "extra_query", "sig"), ("model_kwargs", "api_base")}, found
     redact.register_credentials({"model_kwargs": kwargs})
     echoed = ("auth=gw-token-11aa22bb33cc sub=sub-key-77gg88hh99 sig=sig-value-00ii11jj22 pw=pa$$word-33kk "
@@ -198,6 +200,7 @@ def test_every_place_a_credential_can_be_is_found_replaced_and_filled_back(monke
     monkeypatch.setenv("GEPA_JUPYTER_MODEL_KWARGS_API_KEY", "sk-plain-44dd55ee66ff")
     monkeypatch.setenv("GEPA_JUPYTER_MODEL_KWARGS_EXTRA_HEADERS_OCP_APIM_SUBSCRIPTION_KEY", "sub-key-77gg88hh99")
     monkeypatch.setenv("GEPA_JUPYTER_MODEL_KWARGS_EXTRA_QUERY_SIG", "sig-value-00ii11jj22")
+    monkeypatch.setenv("GEPA_JUPYTER_MODEL_KWARGS_EXTRA_HEADERS_X_UPSTREAM", "Bearer upstream-55nn66oo")
     monkeypatch.setenv("GEPA_JUPYTER_MODEL_KWARGS_API_BASE", kwargs["api_base"])
     assert recipe.fill_credentials(stored["options"])["model_kwargs"] == kwargs
 

@@ -8,7 +8,8 @@ once per set of secrets and the environment is re-read only when it changed.
 
 `credentials(options)` finds every credential a user can pass in (nested) model kwargs: `api_key`
 and other secret-named keys, secret-looking header names in `headers`/`extra_headers`
-(Authorization, api-key, x-api-key, token, cookie...), every `extra_query` value but an API version,
+(Authorization, api-key, x-api-key, token, cookie...) and header values that look like one
+(`Bearer ...`, `Basic ...`, `sk-...`), every `extra_query` value but an API version,
 and URLs with `user:password@` or a secret-looking query parameter (`?key=`, `?token=`...).
 `register_credentials(options)` registers them all, with their parts (the token after `Bearer `,
 the URL's user, password and query values, raw and percent-encoded), so a server that echoes one
@@ -31,6 +32,7 @@ SECRET_QUERY = re.compile(r"auth|key|token|secret|passw|sig|code|cookie|session|
 HEADER_KWARGS = ("headers", "extra_headers")
 QUERY_KWARGS = ("extra_query",)
 PUBLIC_QUERY = re.compile(r"version", re.IGNORECASE)  # an extra_query value that is no credential
+SECRET_VALUE = re.compile(r"\A(?:(?:Bearer|Basic|Token|Bot|Digest)\s+\S|sk-\S{8})", re.IGNORECASE)  # whatever the header
 
 _lock = threading.Lock()
 _registered: set[str] = set()
@@ -62,7 +64,7 @@ def credentials(value, path: tuple = ()) -> list[tuple[tuple, str]]:
                     if part is not None and part != "" and (
                             (secret.search(str(field)) if secret else not PUBLIC_QUERY.search(str(field)))):
                         found.append(((*where, field), str(part)))
-                    elif isinstance(part, str) and _is_secret_text(part):
+                    elif isinstance(part, str) and (_is_secret_text(part) or SECRET_VALUE.search(part)):
                         found.append(((*where, field), part))
             elif isinstance(item, str) and item and (SECRET_KWARG.search(name) or SECRET_NAME.search(name)
                                                      or _is_secret_text(item)):
