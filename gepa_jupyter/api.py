@@ -76,8 +76,7 @@ def prepare(prompt: str, data: Any, *, progress: Callable[[str], None] | None = 
         seed_prompts=prompts.templates, program=program, train_records=train,
         validation_records=validation, holdout_records=held, scorers=scorers, reflection_model=reflection,
         options=values, seed_prompt_uris=prompts.uris, gepa_kwargs=gepa_kwargs, params=params,
-        read_usage=session.usage, on_open=judges.install, on_close=lambda: (judges.uninstall(), session.close()),
-        notices=notices,
+        read_usage=session.usage, on_open=judges.install, on_close=judges.closing(session.close), notices=notices,
     )
 
 

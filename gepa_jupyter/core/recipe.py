@@ -34,8 +34,8 @@ ARTIFACT_DIR = "gepa_jupyter"
 RUN_FILE = "run.json"
 DATA_FILE = "data.json"
 VERSION = 1
-LOCAL_ONLY = ("cache",)
-CREDENTIAL = "$credential"  # the key of a placeholder for a credential that is not stored  # options that describe this machine: a resume uses its own
+LOCAL_ONLY = ("cache",)  # options that describe this machine: a resume uses its own
+CREDENTIAL = "$credential"  # the key of a placeholder for a credential that is not stored
 
 
 @dataclass

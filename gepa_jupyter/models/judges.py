@@ -90,6 +90,15 @@ class JudgeRoutes:
                 litellm.custom_provider_map = [p for p in (litellm.custom_provider_map or [])
                                                if p.get("provider") != PROVIDER]
 
+    def closing(self, close):
+        """`close` preceded by `uninstall`, for the end of the run."""
+        def both():
+            try:
+                self.uninstall()
+            finally:
+                close()
+        return both
+
 
 _handler_instance = None
 
