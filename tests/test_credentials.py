@@ -80,7 +80,8 @@ def test_echoed_credentials_are_never_stored_nor_shown(tracking, tmp_path, echo_
     assert any(r["authorization"] == f"Bearer {FETCHED}" for r in echo_server.requests)
     shown = _everything_shown(run)
     assert "[server saw" in shown["run.examples"] and "[REDACTED]" in shown["run.examples"]
-    assert "bad request with [server saw" in shown["run.examples"]  # a 400's error text became an output
+    errors = "\n".join(run.usage.errors)  # a 400's error text (kept, and the row's output when it was scored)
+    assert "bad request with [server saw" in errors, errors  # 500s are retried: counted in usage retries
     assert run.usage["judge"]["calls"] > 0 and run.usage["task"]["retries"] > 0, run.usage
     assert "[REDACTED]" in run.examples["label_rationale"].str.cat()
 
