@@ -64,7 +64,7 @@ def prepare(prompt: str, data: Any, *, progress: Callable[[str], None] | None = 
 
     judges = JudgeRoutes(session)
     scorers = judges.route(scorers)  # MLflow judges call their model through the session (role "judge")
-    if not {"reflection_prompt_template", "reflection_strategy"} & set(gepa_kwargs) and reflection.reflector == "small":
+    if not {"reflection_prompt_template", "reflection_strategy", "custom_candidate_proposer"} & set(gepa_kwargs) and reflection.reflector == "small":
         from gepa_jupyter.core.small_reflector import SmallModelReflector
 
         gepa_kwargs["reflection_strategy"] = SmallModelReflector(reflection)

@@ -55,12 +55,12 @@ class Restored:
 
 def read_state(state_bytes: bytes):
     """The GEPAState pickled in `state_bytes` (loaded by gepa itself)."""
-    from gepa.core.state import GEPAState
+    from gepa_jupyter.core.upstream import load_state
 
     with tempfile.TemporaryDirectory(prefix="gepa-jupyter-read-") as folder:
         with open(os.path.join(folder, STATE_FILE), "wb") as handle:
             handle.write(state_bytes)
-        return GEPAState.load(folder)
+        return load_state(folder)
 
 
 def candidates_from_state(state, known: list) -> list:

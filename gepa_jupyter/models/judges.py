@@ -37,7 +37,7 @@ class JudgeRoutes:
 
     def route(self, scorers: list) -> list:
         """`scorers` with each judge that names a model replaced by a routed copy (validated now)."""
-        from mlflow.genai.judges.base import Judge
+        from mlflow.genai.judges import Judge
 
         routed = []
         for scorer in scorers:
