@@ -5,6 +5,7 @@ OpenAI-compatible server under a model name litellm does not know."""
 
 import litellm
 import pytest
+from mlflow.genai.judges import make_judge
 from mlflow.genai.scorers import Guidelines
 
 import gepa_jupyter
@@ -25,7 +26,8 @@ def _optimize(server, judge, **options):
         SEED_PROMPT, sentiment_data().iloc[::2].reset_index(drop=True),
         model=f"openai:/{TASK_MODEL}", model_kwargs={"api_base": server.url},
         reflection_model=f"openai:/{REFLECTION_MODEL}", reflection_kwargs={"api_base": server.url},
-        scorers=["exact_match", judge], max_metric_calls=30, cache=False, **options)
+        scorers=["exact_match", *(judge if isinstance(judge, list) else [judge])], max_metric_calls=30, cache=False,
+        **options)
 
 
 @pytest.fixture
@@ -38,7 +40,9 @@ def judge_env(monkeypatch, openai_server):
 
 def test_judge_calls_are_counted_checked_first_and_explained(tracking, judge_env):
     server = judge_env
-    run = _optimize(server, _judge(JUDGE_MODEL), prompt_name="judged")
+    verdict = make_judge(name="verdict", instructions="Does {{ outputs }} name the sentiment of {{ inputs }}?",
+                         model=f"openai:/{JUDGE_MODEL}", feedback_value_type=str)  # its model is a private field
+    run = _optimize(server, [_judge(JUDGE_MODEL), verdict], prompt_name="judged")
     assert run.wait(180), "the run did not end"
     assert run.status == "finished", run.error
     judged = [r for r in server.requests if r["model"] == JUDGE_MODEL]
@@ -47,12 +51,13 @@ def test_judge_calls_are_counted_checked_first_and_explained(tracking, judge_env
     assert usage["prompt_tokens"] > 0 and usage["completion_tokens"] > 0, usage
     assert {r["authorization"] for r in judged} == {f"Bearer {JUDGE_KEY}"}  # the key policy's key
     models = [r["model"] for r in server.requests]
-    assert models.index(JUDGE_MODEL) == 1, models[:5]  # tried on the first row right after the model check
-    assert models[2] == TASK_MODEL  # and only then the seed is scored
+    assert models[1:3] == [JUDGE_MODEL, JUDGE_MODEL], models[:5]  # both tried on the first row after the check
+    assert models[3] == TASK_MODEL  # and only then the seed is scored
     # Rationales: in run.examples and next to the outputs in the comparison view.
     examples = run.examples
     assert set(examples["label"]) == {0.0, 1.0}  # the judge's verdicts count in the score
-    assert ((examples["exact_match"] + examples["label"]) / 2 == examples["score"]).all()
+    assert ((examples["exact_match"] + examples["label"] + examples["verdict"]) / 3 - examples["score"]).abs().max() < 1e-9
+    assert examples["verdict_rationale"].str.contains("the expected label").all()
     assert examples["label_rationale"].str.contains("the expected label").all(), examples["label_rationale"].head()
     snap = views.snapshot(run)
     html, text = views.changes_html(snap), views.changes_text(snap)

@@ -94,7 +94,7 @@ def check_chain(prompts: PromptSet) -> None:
 
 def check_length(prompts: PromptSet) -> None:
     """Every prompt fits MLflow's prompt registry (its limit on a version's text), before the run starts."""
-    from mlflow.utils.validation import MAX_MODEL_REGISTRY_TAG_VALUE_LENGTH as limit
+    from gepa_jupyter.core.upstream import max_prompt_length as limit
 
     for name, text in prompts.templates.items():
         if len(text) > limit:

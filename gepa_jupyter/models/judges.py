@@ -15,6 +15,7 @@ import itertools
 import threading
 
 from gepa_jupyter.core.guards import import_litellm
+from gepa_jupyter.core.upstream import USES
 
 PROVIDER = "gepa_jupyter_judge"
 ROLE = "judge"
@@ -64,8 +65,9 @@ class JudgeRoutes:
             copy.model = target
             if "extra_headers" in type(judge).model_fields:
                 copy.extra_headers = None
-        else:  # InstructionsJudge (make_judge) keeps them private
-            copy._model, copy._base_url, copy._extra_headers = target, None, None
+        else:  # make_judge's InstructionsJudge keeps them private (core.upstream names them)
+            for name, value in zip(USES["instructions_judge"].fields, (target, None, None)):
+                setattr(copy, name, value)
         return copy
 
     def install(self) -> None:
