@@ -56,6 +56,7 @@ CONTRASTS = """(selector) => {
               ratio: (a + 0.05) / (b + 0.05)}; });
 }"""
 DARK = "JupyterLab Dark"
+EXPLAIN_OUTPUT = ".jp-RenderedHTMLCommon > .gepa-explain"  # not the final view's folded copy
 
 
 def low_contrast(page, minimum: float = 4.5) -> list:
@@ -79,7 +80,7 @@ def test_views_read_well_in_jupyterlab_light_and_dark(jupyterlab):
         try:
             page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
             page.wait_for_selector('.gepa-final .gepa-compare[data-status="finished"]')
-            page.wait_for_selector(".gepa-explain .gepa-grid-table")
+            page.wait_for_selector(f"{EXPLAIN_OUTPUT} .gepa-grid-table")  # explain(run)'s own output
             page.wait_for_selector('.gepa-panel .gepa-panel-comparison .gepa-compare[data-status="finished"]')
             assert page.locator(".gepa-final .gepa-grid-table").count() == 1
             assert page.locator(".gepa-final .gepa-proposals-table").count() == 1
@@ -92,7 +93,7 @@ def test_views_read_well_in_jupyterlab_light_and_dark(jupyterlab):
                 page.evaluate("() => document.querySelectorAll('details.gepa-fold').forEach(d => d.open = true)")
                 bad = low_contrast(page)  # the folded sections too
                 shoot(page, ".gepa-final", f"views-final-{theme}.png")
-                shoot(page, ".gepa-explain", f"views-explain-{theme}.png")
+                shoot(page, EXPLAIN_OUTPUT, f"views-explain-{theme}.png")
                 shoot(page, ".gepa-panel", f"views-panel-{theme}.png")
                 assert not bad, f"{theme}: text that does not stand out: {bad[:10]}"
             best = page.locator(".gepa-final .gepa-table tbody tr", has_text="★ best")
