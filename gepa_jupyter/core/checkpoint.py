@@ -418,6 +418,23 @@ class Checkpoint:
             shutil.rmtree(folder, ignore_errors=True)
 
 
+def _answer_first_evaluation(adapter, resume: Restored) -> None:
+    """gepa scores the seed on the validation set before its state is replaced by the rebuilt one:
+    answer that evaluation from the stored scores (no model call, no metric call)."""
+    evaluate = adapter.evaluate
+
+    def first(batch, candidate, capture_traces=False):
+        adapter.evaluate = evaluate
+        if dict(candidate) != resume.seed_prompts or len(batch) != len(resume.seed_scores):
+            return evaluate(batch, candidate, capture_traces)
+        import gepa
+
+        scores = [float(resume.seed_scores.get(i, 0.0)) for i in range(len(batch))]
+        return gepa.EvaluationBatch(outputs=[""] * len(batch), scores=scores, trajectories=None)
+
+    adapter.evaluate = first
+
+
 def backfill(client, restored: Restored, validation: list[dict], complete: set[int], with_metric: set[int]) -> list[int]:
     """Write the candidates whose MLflow write a crash cut off (scores from the saved state); their steps.
 
