@@ -66,7 +66,7 @@ def postgres():
         connection.autocommit = True
         connection.cursor().execute("CREATE DATABASE mlflow")
         connection.close()
-        yield f"postgresql://mlflow@127.0.0.1:{port}/mlflow"
+        yield f"postgresql+psycopg2://mlflow@127.0.0.1:{port}/mlflow"
     finally:
         subprocess.run(_as_owner([str(binaries / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"], owner),
                        capture_output=True, timeout=60)
@@ -177,7 +177,9 @@ def test_eight_jobs_two_watchers_two_killed_and_resumed_on_postgres(team_server,
             job.send_signal(signal.SIGKILL)
             job.wait(30)
         before = {r: _stored(client, r) for r in killed}
-        assert all(client.get_run(r).info.status == "RUNNING" for r in killed), "SIGKILL left them RUNNING"
+        for r in killed:  # RUNNING, or FAILED as died by the watcher of the first one
+            info = client.get_run(r)
+            assert info.info.status == "RUNNING" or "gepa_jupyter.died" in info.data.tags, info.info.status
         resumes = [_cli(["resume", r, "--budget", "40", "--heartbeat", "5"], tmp_path, url, f"resume{i}")
                    for i, r in enumerate(killed)]
         processes += resumes
