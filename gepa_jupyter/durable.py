@@ -59,7 +59,7 @@ def prepare_resume(run: Any, *, max_metric_calls: int | None = None,
     try:
         say("reading the saved state")
         restored = salvage.restore(client, client.get_run(run_id), stored.seed_prompts, len(stored.validation_indices))
-        restored.claim, restored.resumes = claim, claim.number
+        restored.claim = claim
         return _respec(mlflow_run, stored, restored, notices + restored.notices, max_metric_calls, progress, options)
     except BaseException:
         claims.release(client, claim)
