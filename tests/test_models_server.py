@@ -12,6 +12,7 @@ import pytest
 import gepa_jupyter
 from gepa_jupyter.models import local
 from gepa_jupyter.testing import SEED_PROMPT, sentiment_data
+from tests.helpers import skip_without_llama_server
 
 pytestmark = pytest.mark.slow
 
@@ -24,7 +25,7 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    pytest.importorskip("llama_cpp.server.app", reason="needs llama-cpp-python[server]")
+    skip_without_llama_server()
     port = free_port()
     log = open(tmp_path_factory.mktemp("server") / "server.log", "w+")
     process = subprocess.Popen(

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.openai_server import REFLECTION_MODEL
+from tests.helpers import skip_without_llama_server
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
@@ -122,7 +123,7 @@ def _free_port() -> int:
 @pytest.fixture
 def llama_server(tmp_path):
     """llama-cpp-python's OpenAI-compatible server with the embedded SmolLM2, on 127.0.0.1."""
-    pytest.importorskip("llama_cpp.server", reason="llama-cpp-python[server] is not installed")
+    skip_without_llama_server()
     from gepa_jupyter.models.local import smollm2_path
 
     port = _free_port()

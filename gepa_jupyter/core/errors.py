@@ -1,4 +1,4 @@
-"""Errors a user can act on, raised before any model is called, and the two signals that end a run."""
+"""Errors a user can act on, raised before any model is called, and the signals that end a run."""
 
 
 class InputError(ValueError):
@@ -29,3 +29,18 @@ class BudgetExhausted(Halt):
     """The next evaluation would take the metric calls past the budget (plus one minibatch)."""
 
     reason = "budget"
+
+
+class ModelProcessDied(Halt):
+    """A model's own process died (a native crash, the out-of-memory killer): the run ends `failed`.
+
+    A Halt, so it passes every `except Exception` between the model call and the run (litellm's,
+    gepa's, the evaluator's) and the optimizer keeps the candidates scored before it; the message
+    names the signal and the fix, `log` holds the end of the process's standard error.
+    """
+
+    reason = "failed"
+
+    def __init__(self, message: str, log: str = ""):
+        super().__init__(message)
+        self.log = log

@@ -83,7 +83,8 @@ class StreamingGepaOptimizer(GepaPromptOptimizer):
         self.log_lines: collections.deque[str] = collections.deque(maxlen=500)
         self.metric_calls = 0
         self.activity = "starting"
-        self.halted: str | None = None  # "stopped" or "budget" when a Halt ended the optimization
+        self.halted: str | None = None  # "stopped", "budget" or "failed" when a Halt ended the optimization
+        self.failure: BaseException | None = None  # the Halt that failed it (a model's process died)
         self.stop_event = threading.Event()
         self.writer: MlflowWriter | None = None
         self.client = None  # the MlflowClient candidates are written with (default: a new one)
@@ -180,6 +181,8 @@ class StreamingGepaOptimizer(GepaPromptOptimizer):
             prompts = gepa_result.best_candidate
         except Halt as halt:
             self.halted = halt.reason
+            if halt.reason == "failed":
+                self.failure = halt
             initial, final, initial_per, final_per, prompts = self._scores_so_far(target_prompts)
         finally:
             self.proposal_log.close()
@@ -189,7 +192,7 @@ class StreamingGepaOptimizer(GepaPromptOptimizer):
                     self.writer.errors.append(f"{self.writer.pending} MLflow writes still pending after "
                                               f"{FLUSH_TIMEOUT:.0f} s")
                 self.writer.close()
-        if self.stop_event.is_set():
+        if self.stop_event.is_set() and self.failure is None:
             self.halted = "stopped"
         return PromptOptimizerOutput(
             optimized_prompts=prompts,

@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 from gepa_jupyter.core import claims, liveness, quiet, recipe, redact, registry
 from gepa_jupyter.core.checkpoint import BUDGET_TAG, Checkpoint
-from gepa_jupyter.core.errors import Halt, RunConflictError, RunStopped
+from gepa_jupyter.core.errors import Halt, ModelProcessDied, RunConflictError, RunStopped
 from gepa_jupyter.core.events import EventHub, StatusEvent, best_candidate, prompts_of
 from gepa_jupyter.core.frame import candidates_frame
 from gepa_jupyter.core.prompts import join_sections
@@ -294,14 +294,26 @@ class OptimizationRun:
                 self._set_phase("registering the best prompt")
                 self.register_best(force=False)
                 status = "stopped" if stopped else "finished"
-            except Halt:  # stopped before the optimization began
-                status = "stopped"
+            except Halt as halt:  # stopped before the optimization began, or a model's process died
+                if halt.reason == "failed":
+                    self._failed(halt)
+                else:
+                    status = "stopped"
             except BaseException as e:  # noqa: BLE001 - the thread must always end honestly
-                self.exception = e
-                self.error = redact.redact(f"{type(e).__name__}: {e}")
-                self.traceback = redact.redact(traceback.format_exc())
+                self._failed(e)
             finally:
                 self._finish(status)
+
+    def _failed(self, error: BaseException) -> None:
+        """Keep what ended the run: a model process's death is told as its message alone."""
+        self.exception = error
+        if isinstance(error, ModelProcessDied):
+            self.error = redact.redact(str(error))
+            if error.log:
+                self.log.add("model process", error.log)
+        else:
+            self.error = redact.redact(f"{type(error).__name__}: {error}")
+        self.traceback = redact.redact(traceback.format_exc())
 
     def _set_phase(self, phase: str) -> None:
         self._phase = phase
@@ -387,7 +399,7 @@ class OptimizationRun:
         try:
             try:
                 self._check_program()
-            except Halt:
+            except RunStopped:
                 return True
             self._phase = "optimizing"
             self.result = self.optimizer.optimize(self._evaluator, self.spec.train_records,
@@ -395,6 +407,9 @@ class OptimizationRun:
         finally:
             if swap is not None:
                 swap.uninstall()
+        if self.optimizer.failure is not None:  # what was scored is logged, then the run fails
+            self._log_run_metrics()
+            raise self.optimizer.failure
         stopped = self.optimizer.halted == "stopped"
         if stopped:
             self.status = "stopped"  # at once; what follows (MLflow, registry) may take a moment
@@ -437,7 +452,6 @@ class OptimizationRun:
 
     def _score_holdout(self) -> bool:
         """Score the seed and the best prompt on the held-out rows, log and keep both; True if stopped."""
-        from gepa_jupyter.core.errors import Halt
         from gepa_jupyter.core.tracking import summarize
 
         scores = {}
@@ -445,7 +459,7 @@ class OptimizationRun:
             for label, prompts in (("seed", self.seed_prompts), ("best", self.best_prompts)):
                 aggregate, per_scorer = summarize(self._evaluator(dict(prompts), self.spec.holdout_records))
                 scores[label] = {"score": aggregate, **per_scorer}
-        except Halt:
+        except RunStopped:
             return True
         self.holdout_scores = scores
         metrics = {f"holdout_{label}_score": s["score"] for label, s in scores.items()}

@@ -73,7 +73,6 @@ class Model:
         self.kwargs = kwargs
         self.fn: Callable[[str], str] | None = None
         self.local_path: str | None = None
-        self.litellm_model: str | None = None
         self.model_id: str | None = None  # what the response cache keys this model on
         self.endpoint: endpoints.Endpoint | None = None
         self.cooldown = retry.Cooldown()
@@ -108,8 +107,7 @@ class Model:
         self.local_path = local.resolve_path(self.name)
         local.check_extra()
         local.load(self.local_path)  # a broken file fails here, before the run
-        local.register_provider()
-        self.litellm_model = "local/" + (local.SMOLLM2 if self.name.lower() == local.SMOLLM2 else self.local_path)
+        local.register_provider()  # mlflow's `local:/` URIs (a judge's, say) reach it through litellm
         self.kwargs.setdefault("max_tokens", local.DEFAULT_MAX_TOKENS)
 
     def _model_id(self) -> str:
@@ -180,14 +178,22 @@ class Model:
     def _request(self, messages: list[dict], params: dict):
         """litellm.completion with bounded retries on timeouts, rate limits and 5xx. A rate limit
         (429 or Retry-After) holds the shared cooldown: every call to this model waits it out."""
-        litellm = import_litellm()
-        model = self.litellm_model or f"{self.provider}/{self.name}"
-        call = {**params, **self._transport}
+        if self.local_path is not None:  # straight to the model's process: no provider lookup, no logging
+            from gepa_jupyter.models.local import respond
+
+            def send():
+                return respond(self.local_path, messages, params)
+        else:
+            litellm = import_litellm()
+            model, call = f"{self.provider}/{self.name}", {**params, **self._transport}
+
+            def send():
+                return litellm.completion(model=model, messages=messages, **call)
         retries = 0 if self.provider == LOCAL_PROVIDER else self.retries
         for attempt in range(retries + 1):
             self.cooldown.wait()
             try:
-                return litellm.completion(model=model, messages=messages, **call)
+                return send()
             except Exception as e:
                 redact_exception(e)  # a server may echo the key: not in the text we raise or keep
                 delay = retry.wait_time(attempt, self.backoff, e)
