@@ -441,14 +441,18 @@ def backfill(client, restored: Restored, validation: list[dict], complete: set[i
     `complete`: steps with their metric and files; `with_metric`: steps whose metric was logged."""
     from gepa_jupyter.core import tracking
 
+    from gepa_jupyter.core.artifacts import names
+
     written = []
     for candidate in restored.candidates:
         if candidate.step in complete:
             continue
         scores = restored.row_scores.get(candidate.index, {})
         rows = [_Row(record, scores.get(i)) for i, record in enumerate(validation)]
+        stored = names(client, restored.run_id, f"{tracking.PROMPT_CANDIDATES_DIR}/iteration_{candidate.step}")
         tracking.log_candidate(candidate.step, candidate.prompts, rows, candidate.score, dict(candidate.scorer_scores),
-                               run_id=restored.run_id, client=client, metrics=candidate.step not in with_metric)
+                               run_id=restored.run_id, client=client, metrics=candidate.step not in with_metric,
+                               table=tracking.EVAL_RESULTS_FILE not in stored)  # its outputs are kept
         written.append(candidate.step)
     return written
 
