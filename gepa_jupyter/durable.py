@@ -35,28 +35,31 @@ def resume(run: Any, max_metric_calls: int | None = None, **options: Any) -> Opt
 
 def prepare_resume(run: Any, *, max_metric_calls: int | None = None,
                    progress: Callable[[str], None] | None = None, **options: Any) -> RunSpec:
-    """Check that `run` can be resumed and rebuild it as a RunSpec (nothing is started)."""
-    from gepa_jupyter.api import prepare
-    from gepa_jupyter.core.data import prepare_records
-    from gepa_jupyter.core.prompts import PromptSet
-
+    """Claim `run` for this process, check that it can be resumed and rebuild it as a RunSpec (nothing is
+    started; the claim ends with the run, or at once when this raises)."""
     say = progress or (lambda text: None)
     run_id = run_id_of(run)
     say("reading the run from the tracking store")
     client = _client()
-    mlflow_run = _get_run(client, run_id)
-    notices = _end_if_dead(client, mlflow_run, say)
+    first = _get_run(client, run_id)
+    live = current_optimization()
+    if live is not None and live.run_id == run_id:
+        raise InputError(f"MLflow run {run_id} is running in this process: stop it first (run.stop()).")
     try:
         stored = recipe.load(client, run_id)
     except (ValueError, KeyError, TypeError) as e:
         raise InputError(f"MLflow run {run_id} cannot be resumed: its recipe (gepa_jupyter/run.json or data.json) "
                          f"is damaged ({type(e).__name__}: {e}).") from None
     if stored is None:
+        if first.info.status == "RUNNING":  # e.g. started a moment ago elsewhere: say that it runs
+            _end_if_dead(client, first, say)
         raise InputError(f"MLflow run {run_id} has no gepa-jupyter recipe (gepa_jupyter/run.json): it was not "
                          "started by gepa-jupyter's optimize (or by an older version), so it cannot be resumed.")
     say("claiming the run for this process")
-    claim = claims.take(client, run_id)  # before reading the state: nobody else writes it from now on
+    claim = claims.take(client, run_id)  # before anything is written or read: nobody else writes it from now on
     try:
+        mlflow_run = client.get_run(run_id)
+        notices = _end_if_dead(client, mlflow_run, say)
         say("reading the saved state")
         restored = salvage.restore(client, client.get_run(run_id), stored.seed_prompts, len(stored.validation_indices))
         restored.claim = claim
@@ -120,9 +123,6 @@ def _get_run(client, run_id: str):
 def _end_if_dead(client, mlflow_run, say) -> list[str]:
     """Refuse a run that still runs somewhere; end one whose process died (notices for the user)."""
     run_id = mlflow_run.info.run_id
-    live = current_optimization()
-    if live is not None and live.run_id == run_id:
-        raise InputError(f"MLflow run {run_id} is running in this process: stop it first (run.stop()).")
     verdict = liveness.judge(mlflow_run)
     if mlflow_run.info.status in ("RUNNING", "SCHEDULED") and verdict is None:
         raise InputError(f"MLflow run {run_id} is still RUNNING and was not started by gepa-jupyter's optimize: "

@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-import mlflow
 import pytest
 from mlflow import MlflowClient
 
