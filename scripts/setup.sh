@@ -14,9 +14,10 @@ extras="local,notebook"
 if [ "${1:-}" = "--test" ]; then
   extras="local,notebook,test"
   missing=""
-  command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
+  command -v chromium >/dev/null 2>&1 || missing="$missing chromium"              # the browser tests
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$missing postgresql"  # the team's store
   if [ -n "$missing" ]; then
-    echo "installing Debian's$missing for the browser tests" >&2
+    echo "installing Debian's$missing for the tests" >&2
     if [ "$(id -u)" = 0 ]; then APT=apt-get; else APT="sudo apt-get"; fi
     $APT update -qq >/dev/null && $APT install -y -qq $missing >/dev/null
   fi

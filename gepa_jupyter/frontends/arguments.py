@@ -15,7 +15,7 @@ from traitlets import Bool, Dict, Enum, Float, Int, List, TraitError, Unicode, v
 from traitlets.config import Configurable
 
 from gepa_jupyter.core.errors import InputError
-from gepa_jupyter.core.options import Option
+from gepa_jupyter.core.options import OPTIONS, Option
 
 URI = re.compile(r"^[A-Za-z0-9_.-]+:/\S.*$")
 VARIABLE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
@@ -40,6 +40,23 @@ def add_arguments(func, options: Iterable[Option], leading: Iterable[argument] =
     for decorator in reversed(decorators):
         func = decorator(func)
     return magic_arguments()(func)
+
+
+PANEL_LEADING = (
+    argument("--data", metavar="VAR", help="the DataFrame to optimize on (a variable name)"),
+    argument("--prompt", metavar="VAR", help="a variable holding the seed template, a prompts:/ URI, or several "
+             "prompts (a dict name -> template, a list of URIs): one text area each"),
+    argument("--uri", help="a registered seed prompt, prompts:/name/N"),
+)
+
+
+def panel_arguments(func):
+    """`%optimize_panel`'s arguments (the seed, the data, every run option) declared on `func`."""
+    return add_arguments(func, OPTIONS, PANEL_LEADING)
+
+
+def optimize_panel_line(line: str = ""):
+    """`%optimize_panel`'s parser outside the magic (the panel reads a line with it)."""
 
 
 def _help(option: Option) -> str:

@@ -22,6 +22,7 @@ from IPython.core.magic_arguments import argument, parse_argstring
 
 from gepa_jupyter.core.options import OPTIONS, Option
 from gepa_jupyter.frontends import arguments
+from gepa_jupyter.frontends.watch_magic import watch_arguments
 
 HELP_HINT = "see %%optimize_prompt? for the options"
 
@@ -154,8 +155,11 @@ class GepaMagic(Magics, _Config):
     @needs_local_scope
     @line_magic("optimize_prompt")
     def optimize_prompt_line(self, line, local_ns=None):
-        """`%optimize_prompt --resume RUN [--budget N]`: continue a run (no cell body needed)."""
         return self._run(OptimizeArguments(self, local_ns).parse(line, "", line_form=True))
+
+    optimize_prompt_line.__doc__ = ("`%optimize_prompt --resume RUN [--budget N]`: continue a run (no cell body "
+                                    "needed). The options are those of the cell magic:\n\n"
+                                    + (optimize_prompt.__doc__ or ""))
 
     def _view_mode(self) -> str:
         from gepa_jupyter.frontends.watching import view_mode
@@ -164,16 +168,28 @@ class GepaMagic(Magics, _Config):
 
     @needs_local_scope
     @line_magic
+    @watch_arguments
     def optimize_watch(self, line, local_ns=None):
-        """Watch a run executing elsewhere (another kernel or machine, a batch job), live, until it ends."""
+        """Watch a run executing elsewhere (another kernel or machine, a batch job), live, until it ends.
+
+        Examples: %optimize_watch 3f2a...c9 (an MLflow run id: another kernel, a batch job, a teammate)
+        and %optimize_watch run --no-block --out w. Interrupting the kernel stops watching; the run
+        goes on where it runs.
+        """
         from gepa_jupyter.frontends.watch_magic import watch
 
         return watch(self, line, {**self.shell.user_ns, **(local_ns or {})})
 
     @needs_local_scope
-    @line_magic
+    @line_magic("optimize_panel")
+    @arguments.panel_arguments
     def optimize_panel(self, line, local_ns=None):
-        """Show the GEPA control panel (ipywidgets), prefilled from the options; see %optimize_panel?."""
+        """Show the GEPA control panel (ipywidgets): inputs, Run/Stop, progress, live results.
+
+        Its inputs start from these options, then from %config GepaMagic, then from the defaults;
+        Run starts a run, Stop stops it and keeps the best so far.
+        Example: %optimize_panel --data reviews --prompt seed --model openai:/gpt-4o-mini
+        """
         from gepa_jupyter.core.errors import InputError
 
         try:

@@ -19,15 +19,18 @@ RUN_ID = re.compile(r"^[0-9a-fA-F]{8,64}$")
 DEFAULT_POLL = 2.0
 
 
-@magic_arguments()
-@argument("run", metavar="RUN", help="The MLflow run id, or a variable holding a run (or its id).")
-@argument("--interval", type=float, default=DEFAULT_POLL, metavar="S",
-          help=f"Seconds between reads of the tracking store (default {DEFAULT_POLL}).")
-@argument("--out", "-o", metavar="VAR", help="Store the watched run in this variable.")
-@argument("--block", dest="block", action="store_true", default=None, help="Wait until the run ends (default).")
-@argument("--no-block", dest="block", action="store_false", help="Return at once; the view keeps updating.")
-def _watch_line(line):
-    """%optimize_watch RUN [--interval S] [--out VAR] [--block | --no-block]"""
+def watch_arguments(func):
+    """`%optimize_watch`'s arguments declared on `func` (the magic), so `%optimize_watch?` lists them."""
+    for decorator in reversed((
+        argument("run", metavar="RUN", help="The MLflow run id, or a variable holding a run (or its id)."),
+        argument("--interval", type=float, default=DEFAULT_POLL, metavar="S",
+                 help=f"Seconds between reads of the tracking store (default {DEFAULT_POLL})."),
+        argument("--out", "-o", metavar="VAR", help="Store the watched run in this variable."),
+        argument("--block", dest="block", action="store_true", default=None, help="Wait until the run ends (default)."),
+        argument("--no-block", dest="block", action="store_false", help="Return at once; the view keeps updating."),
+    )):
+        func = decorator(func)
+    return magic_arguments()(func)
 
 
 def run_reference(flag: str, text: str, namespace: dict):
@@ -53,7 +56,7 @@ def watch(magic, line: str, namespace: dict):
     from gepa_jupyter.frontends.watching import show, wait_watching
 
     try:
-        args = parse_argstring(_watch_line, line)
+        args = parse_argstring(magic.optimize_watch, line)
     except UsageError as e:
         raise UsageError(f"%optimize_watch: {e} (see %optimize_watch?).") from None
     reference = run_reference("%optimize_watch", args.run, namespace)

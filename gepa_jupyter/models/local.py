@@ -18,6 +18,7 @@ import atexit
 import importlib.util
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -130,6 +131,9 @@ class _Worker:
             stderr=self.log, start_new_session=True, close_fds=True)  # its own session: Ctrl-C is ours
         self.pid = self.proc.pid
         self.next_id = 0
+        if not select.select([self.proc.stdout], [], [], START_TIMEOUT)[0]:
+            self.close(0)
+            raise InputError(f"The embedded model's process did not load {path} within {START_TIMEOUT:.0f} s.")
         hello = self._read("starting (loading the model, writing a first token)")
         if not hello.get("ready"):
             self.close()

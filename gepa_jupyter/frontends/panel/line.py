@@ -1,29 +1,12 @@
 """`%optimize_panel [options]`: the same run options as `%%optimize_prompt`, plus the seed prompt."""
 
-from IPython.core.magic_arguments import argument, parse_argstring
+from IPython.core.magic_arguments import parse_argstring
 
 from gepa_jupyter.core.errors import InputError
 from gepa_jupyter.core.options import OPTIONS
 from gepa_jupyter.frontends import arguments
 
-LEADING = (
-    argument("--data", metavar="VAR", help="the DataFrame to optimize on (a variable name)"),
-    argument("--prompt", metavar="VAR", help="a variable holding the seed template, a prompts:/ URI, or several "
-             "prompts (a dict name -> template, a list of URIs): one text area each"),
-    argument("--uri", help="a registered seed prompt, prompts:/name/N"),
-)
-
-
-def optimize_panel(line: str = ""):
-    """Show the GEPA control panel (gepa_jupyter.OptimizerPanel) prefilled from the options.
-
-    Example: %optimize_panel --data reviews --prompt seed --model openai:/gpt-4o-mini
-    """
-
-
-optimize_panel = arguments.add_arguments(optimize_panel, OPTIONS, LEADING)
-
-
+optimize_panel = arguments.panel_arguments(arguments.optimize_panel_line)
 def panel_arguments(line: str, namespace: dict, config=None) -> tuple:
     """(seed prompt, data name, options) of a `%optimize_panel` line; %config fills the gaps."""
     args = parse_argstring(optimize_panel, line)
