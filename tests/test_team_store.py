@@ -158,9 +158,9 @@ def test_eight_jobs_two_watchers_two_killed_and_resumed_on_postgres(team_server,
     kwargs = json.dumps({"api_base": openai_server.url})
     args = ["optimize", "--prompt-file", "prompt.txt", "--data", "reviews.csv", "--model", f"openai:/{TASK_MODEL}",
             "--model-kwargs", kwargs, "--reflection-model", f"openai:/{REFLECTION_MODEL}", "--reflection-kwargs", kwargs,
-            "--budget", "120", "--workers", "2", "--no-cache", "--experiment", "team-pg", "--name", "team",
-            "--heartbeat", "5"]
-    jobs = [_cli(args, tmp_path, url, f"job{i}") for i in range(JOBS)]
+            "--workers", "2", "--no-cache", "--experiment", "team-pg", "--name", "team", "--heartbeat", "5"]
+    # The jobs to kill get a budget they cannot use up before the kill; the others end on their own.
+    jobs = [_cli([*args, "--budget", "1000" if i < KILLED else "120"], tmp_path, url, f"job{i}") for i in range(JOBS)]
     processes = list(jobs)
     try:
         run_ids = [_run_id(job, tmp_path, f"job{i}") for i, job in enumerate(jobs)]
@@ -170,10 +170,10 @@ def test_eight_jobs_two_watchers_two_killed_and_resumed_on_postgres(team_server,
         processes += watchers
         killed = run_ids[:KILLED]
         deadline = time.monotonic() + 300
-        while not all(len(_stored(client, r)["steps"]) >= 2 for r in killed):
-            assert time.monotonic() < deadline, "the jobs to kill never scored two candidates"
-            time.sleep(0.5)
-        for job in jobs[:KILLED]:
+        for job, run_id in zip(jobs, killed):
+            while len(_stored(client, run_id)["steps"]) < 2:
+                assert time.monotonic() < deadline, "the jobs to kill never scored two candidates"
+                time.sleep(0.5)
             job.send_signal(signal.SIGKILL)
             job.wait(30)
         before = {r: _stored(client, r) for r in killed}

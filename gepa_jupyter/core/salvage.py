@@ -49,7 +49,7 @@ def restore(client, mlflow_run, seed_prompts: dict, rows: int) -> checkpoint.Res
             records.append(record)
         used = max([_int(mark.get("metric_calls")), _int(beat.get("calls")), *(c.metric_calls for c in known),
                     state.total_num_evals if state is not None else 0])
-        iteration = max([_int(mark.get("iteration")) - 1, *(c.iteration for c in known),
+        iteration = max([_int(mark.get("iteration")) - 1, *(c.iteration - 1 for c in known),
                          state.i if state is not None else -1])
         state = checkpoint.build_state(records, iteration=iteration, metric_calls=used,
                                        trace=state.full_program_trace if state is not None else [])
