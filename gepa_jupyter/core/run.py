@@ -27,6 +27,7 @@ OPTIMIZED_ALIAS = registry.OPTIMIZED_ALIAS
 MODEL_TAG_PREFIX = "gepa_jupyter.current."  # + model / reflection_model: the models of the newest start
 STATUSES = ("running", "finished", "stopped", "failed")
 STOP_GRACE = 1.5  # seconds a stopped run's thread gets to halt before the run is ended without it
+WAIT_SLICE = 0.2  # seconds wait() blocks at a time (Ctrl-C is seen between slices)
 EXIT_WAIT = 3.0  # seconds the interpreter's exit waits for a stopped run to end its MLflow run
 _active_lock = threading.Lock()
 _current: "OptimizationRun | None" = None
@@ -238,8 +239,12 @@ class OptimizationRun:
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the run ended (or `timeout` seconds pass); True when it has ended. Ctrl-C
         (KeyboardInterrupt) while waiting stops the run, as the magic does, then is raised again."""
+        deadline = None if timeout is None else time.monotonic() + timeout
         try:
-            return self._done.wait(timeout)
+            while True:  # in slices: a signal reaching another thread still interrupts this one within 0.2 s
+                left = WAIT_SLICE if deadline is None else min(WAIT_SLICE, deadline - time.monotonic())
+                if left <= 0 or self._done.wait(left):
+                    return self._done.is_set()
         except KeyboardInterrupt:
             self.stop()
             self._done.wait(STOP_GRACE + 1.0)
