@@ -56,7 +56,7 @@ def prepare(prompt: str, data: Any, *, progress: Callable[[str], None] | None = 
     scorers = _scorers(values["scorers"], train[0])
     say("checking the models (importing litellm)")
     program, reflection, params, session = _models(values, prompts)
-    if not {"reflection_prompt_template", "reflection_strategy"} & set(gepa_kwargs) and reflection.reflector == "small":
+    if not {"reflection_prompt_template", "reflection_strategy", "custom_candidate_proposer"} & set(gepa_kwargs) and reflection.reflector == "small":
         from gepa_jupyter.core.small_reflector import SmallModelReflector
 
         gepa_kwargs["reflection_strategy"] = SmallModelReflector(reflection)

@@ -211,9 +211,9 @@ def _experiment_id(client, experiment: str | None) -> str | None:
     if experiment:
         found = client.get_experiment_by_name(experiment)
         return found.experiment_id if found else None
-    from mlflow.tracking.fluent import _get_experiment_id
+    from gepa_jupyter.core.upstream import active_experiment_id
 
-    return _get_experiment_id()
+    return active_experiment_id()
 
 
 def _notice(run) -> str:

@@ -147,3 +147,47 @@ print("OK")
     uri = os.environ["MLFLOW_TRACKING_URI"]
     done = subprocess.run([sys.executable, "-c", script, uri], capture_output=True, text=True, timeout=1500)
     assert done.stdout.strip().endswith("OK"), done.stdout[-2000:] + done.stderr[-3000:]
+
+
+def test_a_custom_candidate_proposer_is_used_as_mlflows_optimizer_uses_it(tracking):
+    from mlflow.genai.optimize import GepaPromptOptimizer
+
+    register_fake_provider()
+    records = _records(sentiment_data())
+    asked = {}
+
+    def proposer(who):
+        def propose(candidate, reflective_dataset, components_to_update):
+            asked.setdefault(who, []).append((list(candidate), sorted(reflective_dataset), components_to_update))
+            return {name: candidate[name] + "\nAnswer with one word." for name in components_to_update}
+        return propose
+
+    results = {}
+    for who, cls in (("ours", StreamingGepaOptimizer), ("theirs", GepaPromptOptimizer)):
+        optimizer = cls("fake:/reflection", max_metric_calls=60, gepa_kwargs={"custom_candidate_proposer": proposer(who)})
+        results[who] = _optimize(optimizer, who, records)[1]
+    ours, theirs = results["ours"], results["theirs"]
+    assert ours.optimized_prompts[0].template == theirs.optimized_prompts[0].template == (
+        SEED_PROMPT + "\nAnswer with one word.")
+    assert (ours.initial_eval_score, ours.final_eval_score) == (theirs.initial_eval_score, theirs.final_eval_score)
+    assert ours.final_eval_score > ours.initial_eval_score
+    assert asked["ours"][0] == (["ours"], ["ours"], ["ours"]) and asked["theirs"][0] == (["theirs"],) * 3
+
+
+def test_without_gepa_both_optimizers_give_the_install_hint(tracking, monkeypatch):
+    import re
+
+    from mlflow.genai.optimize import GepaPromptOptimizer
+
+    register_fake_provider()
+    records = _records(sentiment_data())
+    monkeypatch.setitem(sys.modules, "gepa", None)  # as if not installed
+    messages = {}
+    for who, cls in (("ours", StreamingGepaOptimizer), ("theirs", GepaPromptOptimizer)):
+        with pytest.raises(ImportError) as info:
+            _optimize(cls("fake:/reflection", max_metric_calls=20), who, records)
+        messages[who] = str(info.value)
+    hint = r"GEPA >= [0-9.]+(, < [0-9.]+)? is required\. Please install it with: `pip install 'gepa>=[0-9.]+(,<[0-9.]+)?'`"
+    assert re.fullmatch(hint, messages["theirs"]), messages["theirs"]
+    assert re.fullmatch(hint, messages["ours"]), messages["ours"]
+    assert "gepa>=0.1.4,<0.2" in messages["ours"]  # the range gepa-jupyter declares

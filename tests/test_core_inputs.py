@@ -171,3 +171,30 @@ def test_duplicate_unused_columns_are_left_alone():
     data = _reviews(2)
     data = pd.concat([data, pd.DataFrame({"note": ["a", "b"]}), pd.DataFrame({"note": ["c", "d"]})], axis=1)
     assert [r["inputs"]["review"] for r in prepare_records(data, ["review"], "target")] == list(data["review"])
+
+
+@pytest.mark.parametrize("key, instead", [
+    ("max_metric_calls", "max_metric_calls"), ("seed_candidate", "the prompt"), ("trainset", "data"),
+    ("valset", "val_size"), ("seed", "random_seed"), ("reflection_lm", "reflection_model"),
+    ("reflection_lm_kwargs", "reflection_kwargs"), ("logger", "run.log"), ("use_mlflow", "experiment"),
+])
+def test_gepa_kwargs_the_run_sets_are_refused_naming_the_option(tracking, models, key, instead):
+    import mlflow
+
+    with pytest.raises(InputError, match=rf"gepa_kwargs\['{key}'\] is set by the run: use {instead}"):
+        call(models, gepa_kwargs={key: 5})
+    assert models[0].calls == 0 and models[1].calls == 0
+    assert mlflow.search_runs(search_all_experiments=True).empty
+
+
+def test_gepa_kwargs_that_gepa_does_not_take_are_refused(tracking, models):
+    import mlflow
+
+    with pytest.raises(InputError, match=r"gepa.optimize does not take: 'reflection_minibatch' \(did you mean "
+                                         r"'reflection_minibatch_size'\?\), 'colour'\. Its parameters: .*use_merge"):
+        call(models, gepa_kwargs={"reflection_minibatch": 2, "colour": "red"})
+    assert models[0].calls == 0 and models[1].calls == 0
+    assert mlflow.search_runs(search_all_experiments=True).empty
+    run = call(models, gepa_kwargs={"reflection_minibatch_size": 2, "skip_perfect_score": False},
+               max_metric_calls=20)
+    assert run.wait(60) and run.status == "finished", run.error

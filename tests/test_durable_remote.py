@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 
-import nbformat
 import pytest
 from mlflow import MlflowClient
 
@@ -98,6 +97,7 @@ def _start_job(tmp_path, url: str, server) -> tuple[subprocess.Popen, str]:
 
 
 def test_a_batch_job_is_watched_from_a_notebook_while_it_runs(tracking_server, tmp_path, openai_server):
+    import nbformat
     from nbclient import NotebookClient
 
     url = tracking_server["url"]

@@ -48,6 +48,7 @@ def test_missing_gguf_file(tmp_path):
         model("local:/llama3")
 
 
+@pytest.mark.local
 def test_broken_gguf_file(tmp_path):
     bad = tmp_path / "broken.gguf"
     bad.write_bytes(b"not a gguf file")

@@ -9,14 +9,7 @@ import json
 import os
 import tempfile
 
-
-def _repository(client, run_id: str):
-    tracking = getattr(client, "_tracking_client", None)
-    if tracking is not None and hasattr(tracking, "_get_artifact_repo"):
-        return tracking._get_artifact_repo(run_id)
-    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
-
-    return get_artifact_repository(client.get_run(run_id).info.artifact_uri, tracking_uri=client.tracking_uri)
+from gepa_jupyter.core.upstream import artifact_repository, download_file
 
 
 def names(client, run_id: str, folder: str) -> list[str]:
@@ -34,12 +27,7 @@ def read_bytes(client, run_id: str, path: str) -> bytes | None:
         return None
     with tempfile.TemporaryDirectory(prefix="gepa-jupyter-read-") as target:
         local = os.path.join(target, name)
-        repository = _repository(client, run_id)
-        download = getattr(repository, "_download_file", None)
-        if download is not None:
-            download(path, local)
-        else:  # pragma: no cover - every mlflow repository has it
-            local = client.download_artifacts(run_id, path, target)
+        download_file(artifact_repository(client, run_id), path, local)
         with open(local, "rb") as handle:
             return handle.read()
 

@@ -181,7 +181,7 @@ class StoredCandidate:
 def build_state(records: list[StoredCandidate], *, iteration: int, metric_calls: int, frontier_type: str = "instance",
                 trace: list | None = None, full_evals: int = 1):
     """gepa 0.1.4's GEPAState for these candidates: the Pareto fronts replayed from their scores in order."""
-    from gepa.core.state import GEPAState, ValsetEvaluation
+    from gepa_jupyter.core.upstream import GEPAState, ValsetEvaluation, call_method
 
     _need(frontier_type in FRONTIERS, f"its frontier type {frontier_type!r} cannot be rebuilt")
     seed = records[0]
@@ -200,8 +200,8 @@ def build_state(records: list[StoredCandidate], *, iteration: int, metric_calls:
         state.num_metric_calls_by_discovery.append(record.calls_at_discovery)
         state.named_predictor_id_to_update_next_for_program_candidate.append(record.next_predictor)
         for row, score in record.scores.items():
-            state._update_pareto_front_for_val_id(row, score, index, None, None, iteration)
-        state._update_objective_pareto_front(record.objective, index)
+            call_method("update_pareto_front", state, row, score, index, None, None, iteration)
+        call_method("update_objective_front", state, record.objective, index)
     state.i = iteration
     state.num_full_ds_evals = full_evals
     state.total_num_evals = max(metric_calls, sum(len(r.scores) for r in records))

@@ -20,10 +20,9 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from mlflow.genai.optimize.types import EvaluationResultRecord
-
 from gepa_jupyter.core import steps
 from gepa_jupyter.core.pool import DaemonPool, wait_all
+from gepa_jupyter.core.upstream import EvaluationResultRecord
 
 TRACES = ("off", "all")
 
@@ -43,7 +42,7 @@ class Evaluator:
     def __init__(self, program, scorers: list, *, workers: int = 10, traces: str = "off",
                  stop: threading.Event | None = None, name: str = "gepa-jupyter",
                  experiment_id: str | None = None, run_id: str | None = None):
-        from mlflow.genai.optimize.util import create_metric_from_scorers
+        from gepa_jupyter.core.upstream import create_metric_from_scorers
 
         if traces not in TRACES:
             raise ValueError(f"traces must be one of {TRACES}, got {traces!r}")
@@ -99,7 +98,8 @@ class Evaluator:
 
     def _traced_call(self, candidate: dict[str, str], inputs: dict) -> tuple[Any, Any]:
         import mlflow
-        from mlflow.pyfunc import Context, set_prediction_context
+
+        from gepa_jupyter.core.upstream import PredictionContext, set_prediction_context
 
         self._trace_to_experiment()
         request_id = uuid.uuid4().hex
@@ -111,7 +111,7 @@ class Evaluator:
             with steps.traced():
                 return self._call(candidate, kwargs)
 
-        with set_prediction_context(Context(request_id=request_id, is_evaluate=True)):
+        with set_prediction_context(PredictionContext(request_id=request_id, is_evaluate=True)):
             outputs = predict_fn(**inputs)
         return outputs, mlflow.get_trace(request_id, silent=True)
 
@@ -119,7 +119,7 @@ class Evaluator:
         """Send this worker thread's traces to the run's experiment (a context-local destination)."""
         if self.experiment_id is None or getattr(self._traced, "done", False):
             return
-        from mlflow.entities.trace_location import MlflowExperimentLocation
+        from mlflow.entities import MlflowExperimentLocation
         from mlflow.tracing import set_destination
 
         set_destination(MlflowExperimentLocation(self.experiment_id), context_local=True)

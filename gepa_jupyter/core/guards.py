@@ -4,6 +4,8 @@ import importlib
 import os
 import threading
 
+from gepa_jupyter.core.upstream import PREIMPORTED
+
 _guarded = threading.Event()
 _lock = threading.Lock()
 
@@ -14,8 +16,7 @@ PREIMPORT = (
     "litellm.litellm_core_utils.litellm_logging",
     "openai",
     "openai.resources.images",
-    "mlflow.openai.autolog",
-    "mlflow.utils._spark_utils",
+    *PREIMPORTED,  # mlflow.openai.autolog, mlflow.utils._spark_utils
     "pandas.io.formats.format",
     "pandas.io.formats.string",
     "pandas.io.formats.html",

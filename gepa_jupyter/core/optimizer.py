@@ -7,7 +7,8 @@ and output, `gepa_kwargs` honoured as mlflow honours them), with these differenc
 - `stop()` from any thread ends the run within a fraction of a second: the evaluation or
   reflection in flight is abandoned (it is not a candidate) and the best candidate so far
   is returned;
-- a proposal that drops or invents a `{{variable}}` is discarded before it is evaluated;
+- a proposal (of the reflection model or of `gepa_kwargs["custom_candidate_proposer"]`) that drops or
+  invents a `{{variable}}` is discarded before it is evaluated;
 - optionally (`enforce_budget=True`) the metric calls never pass the budget by more than one minibatch.
 """
 
@@ -19,7 +20,7 @@ import uuid
 from typing import Any, Callable
 
 from mlflow.exceptions import MlflowException
-from mlflow.genai.optimize.optimizers import GepaPromptOptimizer
+from mlflow.genai.optimize import GepaPromptOptimizer
 
 from gepa_jupyter.core.adapter import RecordingAdapter
 from gepa_jupyter.core.budget import MINIBATCH, BudgetGuard
@@ -29,7 +30,8 @@ from gepa_jupyter.core.events import EventHub, best_candidate
 from gepa_jupyter.core.examples import ExampleLog
 from gepa_jupyter.core.guards import guard_import_deadlock
 from gepa_jupyter.core.proposal_log import ProposalLog
-from gepa_jupyter.core.proposals import VariableGuard
+from gepa_jupyter.core.proposals import CustomProposer, VariableGuard
+from gepa_jupyter.core.upstream import require_gepa
 from gepa_jupyter.core.writer import MlflowWriter
 
 _logger = logging.getLogger(__name__)
@@ -117,9 +119,11 @@ class StreamingGepaOptimizer(GepaPromptOptimizer):
     def optimize(self, eval_fn, train_data, target_prompts, enable_tracking=True):
         if not train_data:
             raise MlflowException.invalid_parameter_value("GEPA optimizer requires `train_data` to be provided.")
+        gepa = require_gepa()
         guard_import_deadlock()  # also when used directly with mlflow.genai.optimize_prompts
-        import gepa
-        from mlflow.genai.optimize.types import PromptOptimizerOutput
+        from mlflow.genai.optimize import PromptOptimizerOutput
+
+        from gepa_jupyter.core.upstream import call_method
 
         kwargs = dict(self.gepa_kwargs)
         valset = kwargs.pop("valset", None) or self.valset
@@ -127,8 +131,15 @@ class StreamingGepaOptimizer(GepaPromptOptimizer):
         template = kwargs.pop("reflection_prompt_template", None)
         lm_kwargs = kwargs.pop("reflection_lm_kwargs", None) or {}
         inner = kwargs.pop("reflection_strategy", None)
+        proposer = kwargs.pop("custom_candidate_proposer", None)
+        if proposer is not None:  # gepa calls it instead of the reflection model; guarded the same way
+            if inner is not None:
+                raise ValueError("reflection_strategy was provided, but custom_candidate_proposer owns proposal "
+                                 "generation and the reflection strategy would be silently ignored. Remove one "
+                                 "of the two.")
+            inner = CustomProposer(proposer)
         if inner is None:
-            from gepa.proposer.reflective_mutation.reflection_lm import StatelessReflectionLM
+            from gepa_jupyter.core.upstream import StatelessReflectionLM
 
             inner = StatelessReflectionLM(self._reflection_lm(lm_kwargs), template, logger)
         minibatch = kwargs.get("reflection_minibatch_size") or MINIBATCH
@@ -177,7 +188,7 @@ class StreamingGepaOptimizer(GepaPromptOptimizer):
         listener.progress("scoring the seed")
         try:
             gepa_result = gepa.optimize(**kwargs)
-            initial, final, initial_per, final_per = self._extract_eval_scores(gepa_result)
+            initial, final, initial_per, final_per = call_method("extract_eval_scores", self, gepa_result)
             prompts = gepa_result.best_candidate
         except Halt as halt:
             self.halted = halt.reason
@@ -213,10 +224,9 @@ class StreamingGepaOptimizer(GepaPromptOptimizer):
     def _reflection_lm(self, lm_kwargs: dict):
         if callable(self.reflection_model):
             return self.reflection_model
-        from gepa.lm import LM
-        from mlflow.metrics.genai.model_utils import _parse_model_uri
+        from gepa_jupyter.core.upstream import LM, parse_model_uri
 
-        provider, model = _parse_model_uri(self.reflection_model)
+        provider, model = parse_model_uri(self.reflection_model)
         return LM(f"{provider}/{model}", **lm_kwargs)
 
 

@@ -109,6 +109,52 @@ def mapping(name: str, value: Any) -> dict | None:
     return dict(value)
 
 
+# gepa.optimize arguments a run sets itself, and what to use instead.
+RUN_OWNED = {
+    "seed_candidate": "the prompt (optimize's first argument)",
+    "trainset": "data",
+    "valset": "val_size (the validation rows are a seeded sample of data)",
+    "adapter": "model or predict_fn",
+    "evaluator": "model or predict_fn",
+    "task_lm": "model",
+    "reflection_lm": "reflection_model",
+    "reflection_lm_kwargs": "reflection_kwargs",
+    "max_metric_calls": "max_metric_calls (the magic's --budget)",
+    "seed": "random_seed",
+    "display_progress_bar": "the run's views (run.scores, the magic's live view)",
+    "logger": "run.log (the run keeps gepa's log lines)",
+    "run_dir": "gepa_jupyter.resume (the run keeps its state in MLflow)",
+    "use_mlflow": "experiment (the run logs to MLflow itself)",
+    "mlflow_tracking_uri": "mlflow.set_tracking_uri or MLFLOW_TRACKING_URI",
+    "mlflow_experiment_name": "experiment",
+    "mlflow_attach_existing": "experiment (the run logs to MLflow itself)",
+}
+
+
+def gepa_arguments(name: str, value: Any) -> dict | None:
+    """A dict of extra gepa.optimize arguments: none that the run sets, none that gepa does not take."""
+    import difflib
+    import inspect
+
+    value = mapping(name, value)
+    if not value:
+        return value
+    owned = [key for key in value if key in RUN_OWNED]
+    if owned:
+        raise InputError("; ".join(f"{name}[{key!r}] is set by the run: use {RUN_OWNED[key]} instead"
+                                   for key in owned) + ".")
+    from gepa_jupyter.core.upstream import require_gepa
+
+    known = inspect.signature(require_gepa().optimize).parameters
+    unknown = [key for key in value if key not in known]
+    if unknown:
+        hints = [f"{key!r}" + "".join(f" (did you mean {m!r}?)" for m in difflib.get_close_matches(str(key), known, 1))
+                 for key in unknown]
+        raise InputError(f"{name} has {'keys' if len(unknown) > 1 else 'a key'} that gepa.optimize does not take: "
+                         f"{', '.join(hints)}. Its parameters: {', '.join(k for k in known if k not in RUN_OWNED)}.")
+    return value
+
+
 def scorer_list(name: str, value: Any) -> list:
     from gepa_jupyter.core.scorers import BUILTIN
 
@@ -181,7 +227,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("cache", "value", None,
            "Response cache for deterministic model calls: True/None (default file), False, or a path.",
            cache_setting, flag="", panel=False),
-    Option("gepa_kwargs", "dict", None, "Extra gepa.optimize arguments (advanced).", mapping, metavar="VAR",
+    Option("gepa_kwargs", "dict", None, "Extra gepa.optimize arguments (advanced); not those the run sets.",
+           gepa_arguments, metavar="VAR",
            config=False, panel=False),
 )
 BY_NAME = {option.name: option for option in OPTIONS}

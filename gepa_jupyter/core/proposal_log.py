@@ -178,7 +178,7 @@ class RecordingAcceptance:
         custom = getattr(self.inner, "reject_reason", None)
         if custom is not None:
             return custom(proposal, state)
-        from gepa.strategies.acceptance import ImprovementOrEqualAcceptance, StrictImprovementAcceptance
+        from gepa_jupyter.core.upstream import ImprovementOrEqualAcceptance, StrictImprovementAcceptance
 
         old, new = sum(proposal.subsample_scores_before or []), sum(proposal.subsample_scores_after or [])
         if isinstance(self.inner, (StrictImprovementAcceptance, ImprovementOrEqualAcceptance)):
@@ -190,7 +190,7 @@ def _criterion(criterion):
     """gepa's acceptance criterion from its name ('strict_improvement', 'improvement_or_equal') or itself."""
     if not isinstance(criterion, str):
         return criterion
-    from gepa.strategies.acceptance import ImprovementOrEqualAcceptance, StrictImprovementAcceptance
+    from gepa_jupyter.core.upstream import ImprovementOrEqualAcceptance, StrictImprovementAcceptance
 
     names = {"strict_improvement": StrictImprovementAcceptance, "improvement_or_equal": ImprovementOrEqualAcceptance}
     if criterion not in names:

@@ -5,6 +5,22 @@ from gepa_jupyter.core.pool import call_abandonably
 from gepa_jupyter.core.templates import template_variables, variable_mismatch
 
 
+class CustomProposer:
+    """gepa's `custom_candidate_proposer(candidate, reflective_dataset, components) -> {name: text}`
+    as a reflection strategy, so its proposals pass through the VariableGuard like the model's."""
+
+    total_cost = 0.0
+
+    def __init__(self, propose):
+        self.propose = propose
+
+    def reflect(self, candidate, reflective_dataset, components_to_update):
+        from gepa_jupyter.core.upstream import ReflectionProposal
+
+        texts = self.propose(candidate, reflective_dataset, components_to_update)
+        return ReflectionProposal(new_texts=dict(texts), prompts={}, raw_lm_outputs={}), self
+
+
 class VariableGuard:
     """A gepa ReflectionLM wrapper: reflects on a daemon thread (a stop does not wait for the
     reflection model) and drops each proposed text whose `{{variables}}` differ from the seed's.

@@ -361,10 +361,10 @@ class OptimizationRun:
 
     def _create_mlflow_run(self, client) -> None:
         """A new MLflow run with the options as params, and what a resume needs (core.recipe)."""
-        from mlflow.tracking.fluent import _get_experiment_id
+        from gepa_jupyter.core.upstream import active_experiment_id
 
         self._set_phase("creating the MLflow run")
-        self.experiment_id = _experiment_id(client, self.spec.options["experiment"]) or _get_experiment_id()
+        self.experiment_id = _experiment_id(client, self.spec.options["experiment"]) or active_experiment_id()
         run = client.create_run(self.experiment_id, run_name=f"gepa-{self.prompt_name}",
                                 tags={"gepa_jupyter.prompt": self.prompt_name, "gepa_jupyter.status": "running",
                                       BUDGET_TAG: str(self.max_metric_calls), **model_tags(self.spec.options)})

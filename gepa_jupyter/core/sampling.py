@@ -27,7 +27,7 @@ class BudgetedSampling:
         self.minibatch = minibatch
 
     def sample_tasks(self, state, candidate_selector, batch_sampler, trainset):
-        from gepa.strategies.proposal_sampling import IndependentSampling, SingleMutationSampling
+        from gepa_jupyter.core.upstream import IndependentSampling, SingleMutationSampling
 
         left = self.budget - state.total_num_evals
         n = max(1, min(self.n, left // (2 * self.minibatch)))

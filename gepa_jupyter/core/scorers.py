@@ -136,10 +136,12 @@ def check_scorers(scorers: list, record: dict) -> None:
 
 
 def _may_call_a_model(scorer) -> bool:
-    from mlflow.genai.judges.base import Judge
+    from mlflow.genai.judges import Judge
+
+    from gepa_jupyter.core.upstream import is_decorated_scorer
 
     module = type(scorer).__module__
-    return isinstance(scorer, Judge) or (module.startswith("mlflow.") and module != "mlflow.genai.scorers.base")
+    return isinstance(scorer, Judge) or (module.startswith("mlflow.") and not is_decorated_scorer(scorer))
 
 
 def _aggregatable(value: Any) -> bool:

@@ -82,7 +82,7 @@ class SmallModelReflector:
         return self.reflect_many([(candidate, reflective_dataset, components_to_update)])[0]
 
     def reflect_many(self, jobs):
-        from gepa.proposer.reflective_mutation.reflection_lm import ReflectionProposal
+        from gepa_jupyter.core.upstream import ReflectionProposal
 
         results = []
         for candidate, dataset, components in jobs:

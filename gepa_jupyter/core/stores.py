@@ -46,6 +46,7 @@ def ready(uri: str | None = None) -> str:
     with _lock, _FileLock(_lock_path(path)):
         if path not in _ready:
             _set_up(uri, path)
+            _open_store(uri)
             _ready.add(path)
     return uri
 
@@ -56,21 +57,29 @@ def _lock_path(path: str) -> str:
 
 
 def _set_up(uri: str, path: str) -> None:
-    from mlflow.store.db.utils import _all_tables_exist, _initialize_tables, create_sqlalchemy_engine_with_retry
+    from gepa_jupyter.core.upstream import all_tables_exist, create_sqlalchemy_engine_with_retry, initialize_tables
 
     engine = create_sqlalchemy_engine_with_retry(uri)
     try:
-        if _all_tables_exist(engine):
+        if all_tables_exist(engine):
             return
         try:
-            _initialize_tables(engine)
+            initialize_tables(engine)
         except Exception as first:
             if not _drop_empty_tmp_tables(engine):
                 raise InputError(f"The MLflow tracking file {path} could not be set up: {first}. "
                                  "Move it aside (or use another file) and run again.") from first
-            _initialize_tables(engine)
+            initialize_tables(engine)
     finally:
         engine.dispose()
+
+
+def _open_store(uri: str) -> None:
+    """Open mlflow's store on the file once, under the lock: its first opening creates the default
+    experiment, which two processes at once insert twice (mlflow before 3.17: UNIQUE constraint failed)."""
+    from mlflow import MlflowClient
+
+    MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
 
 
 def _drop_empty_tmp_tables(engine) -> bool:

@@ -79,10 +79,9 @@ def registry_uri() -> str:
 
     if "pyspark" in sys.modules:
         return mlflow.get_registry_uri()
-    try:
-        from mlflow.tracking._model_registry import utils
+    from gepa_jupyter.core.upstream import registry_uri_without_spark
 
-        explicit = utils._registry_uri or utils.MLFLOW_REGISTRY_URI.get()
-        return explicit or utils._get_default_registry_uri_for_tracking_uri(mlflow.get_tracking_uri())
-    except (ImportError, AttributeError):  # another mlflow version: its own answer
+    try:
+        return registry_uri_without_spark(mlflow.get_tracking_uri())
+    except ImportError:  # another mlflow version: its own answer
         return mlflow.get_registry_uri()

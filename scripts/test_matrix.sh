@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# The fast tests (-m "not slow and not browser and not local") in second venvs: once against the oldest
+# versions gepa-jupyter claims (scripts/oldest-constraints.txt) on the oldest Python it supports (3.10),
+# and once on each newer Python (3.12, 3.13) with the newest versions that install. Called by scripts/test.sh after the suite.
+# Usage: scripts/test_matrix.sh [pytest args...]    Venvs: .venv-oldest, .venv-py312, .venv-py313 (kept,
+# re-synced with pyproject.toml on every call). A Python that is not installed is skipped with one line.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export LITELLM_LOCAL_MODEL_COST_MAP=True
+MARKS="not slow and not browser and not local"
+failed=()
+
+find_python() {  # the interpreter for version $1 (PATH, then pyenv's versions), or nothing
+  local exe="python$1" root
+  if command -v "$exe" >/dev/null 2>&1 && "$exe" -c "import sys" >/dev/null 2>&1; then
+    command -v "$exe"
+    return
+  fi
+  root=$(pyenv root 2>/dev/null) || return 0
+  for exe in "$root"/versions/"$1".*/bin/python"$1"; do
+    [ -x "$exe" ] && { echo "$exe"; return; }
+  done
+  return 0
+}
+
+run_in() {  # run_in NAME PYTHON_VERSION [pip args...]: sync the venv, run the fast tests in it
+  local name=$1 version=$2 python venv=".venv-$1" log started
+  shift 2
+  python=$(find_python "$version")
+  if [ -z "$python" ]; then
+    echo "matrix: $name skipped: python$version is not installed"
+    return
+  fi
+  started=$(date +%s)
+  log=$(mktemp)
+  if [ -x "$venv/bin/python" ] && ! "$venv/bin/python" -c "import sys; sys.exit(sys.version_info[:2] != tuple(map(int, '$version'.split('.'))))" \
+       2>/dev/null; then
+    rm -rf "$venv"  # made with another Python
+  fi
+  if ! { { [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"; } &&
+         "$venv/bin/python" -m pip install -q --upgrade pip &&
+         "$venv/bin/python" -m pip install -q "$@" -e ".[test-fast]"; } >"$log" 2>&1; then
+    grep -v "^WARNING: Location" "$log" | tail -20
+    echo "matrix: $name FAILED to install"
+    failed+=("$name (install)")
+    rm -f "$log"
+    return
+  fi
+  rm -f "$log"
+  echo "matrix: $name: $("$venv/bin/python" -c 'import sys; from importlib.metadata import version as v
+print("Python %d.%d" % sys.version_info[:2], *(f"{p} {v(p)}" for p in
+      ("mlflow", "gepa", "litellm", "ipython", "ipywidgets", "pandas")), sep=", ")')"
+  if "$venv/bin/python" -m pytest -q -p no:cacheprovider -m "$MARKS" "${PYTEST_ARGS[@]}"; then
+    echo "matrix: $name passed in $(( $(date +%s) - started )) s"
+  else
+    echo "matrix: $name FAILED"
+    failed+=("$name")
+  fi
+}
+
+PYTEST_ARGS=("$@")
+run_in oldest 3.10 -c scripts/oldest-constraints.txt  # the oldest Python too (3.11 runs the full suite)
+run_in py312 3.12
+run_in py313 3.13
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "matrix: FAILED: ${failed[*]}"
+  exit 1
+fi
+echo "matrix: all passed"
