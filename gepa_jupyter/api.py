@@ -29,13 +29,17 @@ def prepare(prompt: str, data: Any, *, progress: Callable[[str], None] | None = 
     """
     from gepa_jupyter.core.budget import check_budget, sample_validation
     from gepa_jupyter.core.data import prepare_records, split_holdout
-    from gepa_jupyter.core.prompts import check_chain, check_variables
+    from gepa_jupyter.core.prompts import check_chain, check_length, check_variables
     from gepa_jupyter.core.sampling import BudgetedSampling, proposals_per_iteration
     say = progress or (lambda text: None)
     values = validate_options(options)
+    from gepa_jupyter.core.redact import register_credentials
+
+    register_credentials(values)  # every key, header, query value and URL password: redacted if echoed
     if values["predict_fn"] is not None and "model" in options and options["model"] is not None:
         raise InputError("Give either model or predict_fn, not both.")
     prompts = read_prompts(prompt, values["prompt_name"] if options.get("prompt_name") else None, say)
+    check_length(prompts)
     check_variables(prompts)
     if not prompts.single and values["predict_fn"] is None:
         check_chain(prompts)
@@ -56,6 +60,10 @@ def prepare(prompt: str, data: Any, *, progress: Callable[[str], None] | None = 
     scorers = _scorers(values["scorers"], train[0])
     say("checking the models (importing litellm)")
     program, reflection, params, session = _models(values, prompts)
+    from gepa_jupyter.models.judges import JudgeRoutes
+
+    judges = JudgeRoutes(session)
+    scorers = judges.route(scorers)  # MLflow judges call their model through the session (role "judge")
     if not {"reflection_prompt_template", "reflection_strategy", "custom_candidate_proposer"} & set(gepa_kwargs) and reflection.reflector == "small":
         from gepa_jupyter.core.small_reflector import SmallModelReflector
 
@@ -68,7 +76,7 @@ def prepare(prompt: str, data: Any, *, progress: Callable[[str], None] | None = 
         seed_prompts=prompts.templates, program=program, train_records=train,
         validation_records=validation, holdout_records=held, scorers=scorers, reflection_model=reflection,
         options=values, seed_prompt_uris=prompts.uris, gepa_kwargs=gepa_kwargs, params=params,
-        read_usage=session.usage, on_close=session.close, notices=notices,
+        read_usage=session.usage, on_open=judges.install, on_close=judges.closing(session.close), notices=notices,
     )
 
 

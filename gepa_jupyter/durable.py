@@ -203,6 +203,7 @@ def resume_options(arguments: dict) -> dict:
 def _resume_options(stored: recipe.Recipe, given: dict) -> dict:
     """The stored options, overridden by those given; an InputError for what must be given again."""
     values = {k: v for k, v in stored.options.items() if v is not None and k not in stored.unstored}
+    values = recipe.fill_credentials({k: v for k, v in values.items() if k not in given})  # from the environment
     missing = {k: why for k, why in stored.unstored.items() if k not in given}
     if missing:
         from gepa_jupyter.core.options import BY_NAME

@@ -225,19 +225,41 @@ def _refresh_custom_providers(litellm) -> None:
 
 
 # ----- a real OpenAI-compatible server --------------------------------------------------------
-# Model names containing "reflect" answer as FakeReflectionModel; any other name as FakeTaskModel.
+# Model names containing "reflect" answer as FakeReflectionModel, names containing "judge" as an
+# MLflow judge (JSON {"result": "yes"|"no", "rationale": ...}: yes when the judged output holds the
+# expected label), names containing "broken" with a 500 every time; any other name as FakeTaskModel.
 # The names are ones litellm has never heard of, as with a user's own vLLM or llama.cpp server.
 TASK_MODEL = "my-own-model-7b"
 REFLECTION_MODEL = "my-own-reflector-7b"
+JUDGE_MODEL = "my-own-judge-7b"
+BROKEN_MODEL = "my-own-broken-judge-7b"
+CREDENTIAL_HEADERS = ("authorization", "api-key", "x-api-key", "cookie", "x-auth-token")
+
+
+def judge_answer(prompt: str) -> dict:
+    """The fake judge's verdict on a judge prompt: yes when the judged response (after `<response>`,
+    else the whole prompt) names the true label of the review in the prompt, and only that label."""
+    text = str(prompt)
+    expected = next((label for review, (label, _) in _KNOWN.items() if review in text), None)
+    response = text.split("<response>", 1)[-1].split("</response>", 1)[0].lower()
+    said = {label for label in ("positive", "negative") if label in response}
+    good = expected is not None and said == {expected}
+    return {"result": "yes" if good else "no",
+            "rationale": f"The response {'names' if good else 'does not name'} the expected label {expected}."}
 
 
 class FakeOpenAIServer:
     """A real HTTP server on 127.0.0.1 speaking the OpenAI chat API with the fakes above; it counts
     requests, the most in flight at once, and keeps each request's Authorization header and model."""
 
-    def __init__(self, latency: float = 0.0, require_key: str | None = None):
+    def __init__(self, latency: float = 0.0, require_key: str | None = None, echo: bool = False):
+        """`echo=True`: like a careless server, it echoes the credentials it receives (headers in
+        CREDENTIAL_HEADERS, the query string, URL userinfo as Basic auth) in its 200 replies, in a
+        400 for every 7th request (not to judges) and a 500 for every 5th (the 500 is retried, the 400 is
+        not)."""
         self.latency = latency
         self.require_key = require_key
+        self.echo = echo
         self.requests: list[dict] = []  # {"model", "authorization", "at"}
         self.in_flight = 0
         self.max_in_flight = 0
@@ -265,14 +287,30 @@ class FakeOpenAIServer:
                                             "at": time.monotonic()})
                     server.in_flight += 1
                     server.max_in_flight = max(server.max_in_flight, server.in_flight)
+                    number = len(server.requests)
                 try:
+                    seen = self._credentials() if server.echo else ""
                     if server.require_key and authorization != f"Bearer {server.require_key}":
-                        return self._send(401, {"error": {"message": "invalid api key", "type": "auth"}})
+                        return self._send(401, {"error": {"message": f"invalid api key {seen}", "type": "auth"}})
                     if server.latency:
                         time.sleep(server.latency)
                     prompt = "\n".join(str(m.get("content", "")) for m in request.get("messages", []))
                     model = str(request.get("model", ""))
-                    text = server._reflection(prompt) if "reflect" in model else answer(prompt)
+                    if "broken" in model:
+                        return self._send(500, {"error": {"message": f"the judge is down {seen}", "type": "server"}})
+                    if seen and number % 5 == 2:
+                        return self._send(500, {"error": {"message": f"overloaded; you sent {seen}", "type": "server"}})
+                    if seen and number % 7 == 3 and "judge" not in model:  # mlflow fails a run on a judge's 400
+                        return self._send(400, {"error": {"message": f"bad request with {seen}", "type": "invalid"}})
+                    if "judge" in model:
+                        verdict = judge_answer(prompt)
+                        verdict["rationale"] += f" {seen}" if seen else ""
+                        text = json.dumps(verdict)
+                    elif "reflect" in model:
+                        text = server._reflection(prompt)
+                        text = text.replace("\n```", f" {seen}\n```", 1) if seen else text
+                    else:
+                        text = answer(prompt) + (f" {seen}" if seen else "")
                     self._send(200, {
                         "id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()),
                         "model": model,
@@ -284,6 +322,18 @@ class FakeOpenAIServer:
                 finally:
                     with server._lock:
                         server.in_flight -= 1
+
+            def _credentials(self) -> str:
+                """What a careless server echoes: credential headers, the query string, Basic auth."""
+                parts = [f"{name}: {self.headers[name]}" for name in CREDENTIAL_HEADERS if self.headers.get(name)]
+                basic = self.headers.get("authorization", "")
+                if basic.lower().startswith("basic "):
+                    import base64
+
+                    parts.append(f"basic user:pass = {base64.b64decode(basic[6:]).decode('utf-8', 'replace')}")
+                if "?" in self.path:
+                    parts.append(f"query: {self.path.split('?', 1)[1]}")
+                return f"[server saw {'; '.join(parts)}]" if parts else ""
 
             def _send(self, status: int, body: dict):
                 data = json.dumps(body).encode()

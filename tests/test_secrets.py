@@ -79,18 +79,18 @@ def fake_keys(monkeypatch):
     return ALL_KEYS
 
 
-def _find_keys(text: str, where: str) -> list[str]:
+def _find_keys(text: str, where: str, keys=ALL_KEYS) -> list[str]:
     return [f"{where}: ...{text[max(0, text.find(k) - 80):text.find(k) + len(k) + 20]!r}"
-            for k in ALL_KEYS if k in text]
+            for k in keys if k in text]
 
 
-def _scan_tree(root: Path, where: str) -> tuple[int, list[str]]:
+def _scan_tree(root: Path, where: str, keys=ALL_KEYS) -> tuple[int, list[str]]:
     """(files read, leaks) over every file below `root`, as bytes."""
     count, leaks = 0, []
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
         count += 1
         data = path.read_bytes()
-        for key in ALL_KEYS:
+        for key in keys:
             if key.encode() in data:
                 leaks.append(f"{where}: {path.relative_to(root)} holds {key[:12]}...")
     return count, leaks
@@ -141,20 +141,20 @@ def _displayed(run) -> dict[str, str]:
     return shown
 
 
-def _assert_no_key_anywhere(run, tmp_path, capfd, caplog, extra_roots=()):
+def _assert_no_key_anywhere(run, tmp_path, capfd, caplog, extra_roots=(), keys=ALL_KEYS, extra_texts=None):
     leaks = []
     texts, artifact_count = _mlflow_texts(run)
     assert artifact_count >= 3 and texts["traces"], "nothing to scan: the run logged no artifacts or traces"
-    for where, text in {**texts, **_displayed(run)}.items():
-        leaks += _find_keys(text, where)
+    for where, text in {**texts, **_displayed(run), **(extra_texts or {})}.items():
+        leaks += _find_keys(text, where, keys)
     out, err = capfd.readouterr()
-    leaks += _find_keys(out, "stdout") + _find_keys(err, "stderr")
+    leaks += _find_keys(out, "stdout", keys) + _find_keys(err, "stderr", keys)
     records = "\n".join(f"{r.name} {r.levelname} {r.getMessage()} {r.args!r}" for r in caplog.records)
-    leaks += _find_keys(records, "logging")
-    files, raw = _scan_tree(tmp_path, "tracking store on disk (sqlite + artifacts)")
+    leaks += _find_keys(records, "logging", keys)
+    files, raw = _scan_tree(tmp_path, "tracking store on disk (sqlite + artifacts)", keys)
     leaks += raw
     for root in extra_roots:
-        leaks += _scan_tree(Path(root), str(root))[1]
+        leaks += _scan_tree(Path(root), str(root), keys)[1]
     assert caplog.records, "logging was not captured"
     assert files >= 2
     assert not leaks, "\n".join(leaks)

@@ -92,6 +92,16 @@ def check_chain(prompts: PromptSet) -> None:
                 "in a later prompt, or give a predict_fn that uses it.")
 
 
+def check_length(prompts: PromptSet) -> None:
+    """Every prompt fits MLflow's prompt registry (its limit on a version's text), before the run starts."""
+    from gepa_jupyter.core.upstream import max_prompt_length as limit
+
+    for name, text in prompts.templates.items():
+        if len(text) > limit:
+            raise InputError(f"The prompt {name!r} has {len(text):,} characters; MLflow's prompt registry stores "
+                             f"at most {limit:,}. Shorten it (put long reference text in a data column instead).")
+
+
 def check_variables(prompts: PromptSet) -> None:
     """Every prompt reads at least one variable (of the data, or an earlier prompt's output)."""
     for name, text in prompts.templates.items():

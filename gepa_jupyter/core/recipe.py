@@ -9,8 +9,15 @@ The data is stored rather than asked for again because the validation sample and
 split must be exactly the same rows in the same order for gepa's saved Pareto front (scores
 by validation row) to mean anything; the rows of the validation set already go to MLflow in
 each candidate's `eval_results.json`. What cannot be stored is listed in `unstored` and must
-be passed again to resume: Python callables (a model function, a predict_fn, a scorer object),
-API keys (never stored; `api_key_env` names are), and gepa_kwargs values that are not JSON.
+be passed again to resume: Python callables (a model function, a predict_fn, a scorer object)
+and gepa_kwargs values that are not JSON.
+
+Credentials are never stored (core.redact.credentials: API keys, secret headers, extra_query
+values, URLs with a password or a `?token=`). Each is replaced by a placeholder
+`{"$credential": "model_kwargs['api_key']", "env": "VAR", "prefix": "Bearer "}` naming the
+environment variable that held it when the run started (else one named after its place, e.g.
+GEPA_JUPYTER_MODEL_KWARGS_EXTRA_HEADERS_AUTHORIZATION); `fill_credentials` puts the variable's
+value back on resume, or raises an InputError naming the variable and the keyword to give again.
 """
 
 import json
@@ -20,13 +27,15 @@ import tempfile
 from dataclasses import dataclass, field
 
 from gepa_jupyter.core.artifacts import read_json
-from gepa_jupyter.core.redact import SECRET_NAME, redact
+from gepa_jupyter.core.errors import InputError
+from gepa_jupyter.core.redact import MIN_LENGTH, credentials
 
 ARTIFACT_DIR = "gepa_jupyter"
 RUN_FILE = "run.json"
 DATA_FILE = "data.json"
 VERSION = 1
 LOCAL_ONLY = ("cache",)  # options that describe this machine: a resume uses its own
+CREDENTIAL = "$credential"  # the key of a placeholder for a credential that is not stored
 
 
 @dataclass
@@ -61,11 +70,39 @@ def _json_value(value):
     raise TypeError(f"{type(value).__name__} is not JSON")
 
 
-def _holds_secret(value) -> bool:
-    """A known secret (core.redact), or a URL with a user:password@ part."""
-    if not isinstance(value, str):
-        return False
-    return redact(value) != value or bool(re.search(r"://[^/@\s]+:[^/@\s]*@", value))
+def _place(path: tuple) -> str:
+    """`model_kwargs['extra_headers']['Authorization']` for a path of keys."""
+    return str(path[0]) + "".join(f"[{p!r}]" for p in path[1:])
+
+
+def _placeholder(path: tuple, secret: str) -> dict:
+    """Where a credential was and the environment variable that will give it back."""
+    for name, value in os.environ.items():
+        if len(value.strip()) >= MIN_LENGTH and secret.strip().endswith(value.strip()):
+            prefix = secret.strip()[:-len(value.strip())]
+            if not prefix or prefix.rstrip() != prefix and " " not in prefix.rstrip():  # "Bearer ", "Token "
+                return {CREDENTIAL: _place(path), "env": name, "prefix": prefix}
+    variable = "GEPA_JUPYTER_" + "_".join(re.sub(r"\W+", "_", str(p)).strip("_").upper() for p in path)
+    return {CREDENTIAL: _place(path), "env": variable, "prefix": ""}
+
+
+def _without_credentials(name: str, value):
+    """A copy of `value` with each credential replaced by its placeholder."""
+    found = credentials({name: value})
+    if not found:
+        return value
+
+    def copy(item, path):
+        if path in places:
+            return places[path]
+        if isinstance(item, dict):
+            return {k: copy(v, (*path, k)) for k, v in item.items()}
+        if isinstance(item, (list, tuple)):
+            return [copy(v, (*path, i)) for i, v in enumerate(item)]
+        return item
+
+    places = {path: _placeholder(path, secret) for path, secret in found}
+    return copy(value, (name,))
 
 
 def _storable(name: str, value) -> tuple[object, str | None]:
@@ -77,23 +114,48 @@ def _storable(name: str, value) -> tuple[object, str | None]:
         if objects:
             return None, f"scorer objects ({', '.join(map(str, objects))})"
         return list(value), None
+    value = _without_credentials(name, value)
     if isinstance(value, dict):
-        kept, secrets, dropped = {}, [], []
+        kept, dropped = {}, []
         for key, item in value.items():
-            if key == "api_key" or (key != "api_key_env" and SECRET_NAME.search(key)) or _holds_secret(item):
-                secrets.append(key)  # never stored
-                continue
             try:
                 kept[key] = _json_value(item)
             except TypeError:
                 dropped.append(key)
-        whys = ([f"a secret ({', '.join(secrets)}; use api_key_env to name a variable instead)"] if secrets else [])
-        whys += [f"values that are not JSON ({', '.join(dropped)})"] if dropped else []
-        return kept, " and ".join(whys) or None
+        return kept, f"values that are not JSON ({', '.join(dropped)})" if dropped else None
     try:
         return _json_value(value), None
     except TypeError:
         return None, f"a {type(value).__name__}"
+
+
+def fill_credentials(options: dict) -> dict:
+    """`options` with each credential placeholder replaced by its environment variable's value;
+    an InputError naming the variable and the keyword when one is not set."""
+    missing = []
+
+    def fill(item):
+        if isinstance(item, dict) and CREDENTIAL in item:
+            value = os.environ.get(item.get("env") or "")
+            if not value:
+                missing.append(item)
+                return None
+            return f"{item.get('prefix') or ''}{value}"
+        if isinstance(item, dict):
+            return {k: fill(v) for k, v in item.items()}
+        if isinstance(item, list):
+            return [fill(v) for v in item]
+        return item
+
+    filled = {name: fill(value) for name, value in options.items()}
+    if missing:
+        what = "; ".join(f"{m[CREDENTIAL]} (set the environment variable {m['env']}"
+                         + (f", sent as '{m['prefix']}${m['env']}'" if m.get("prefix") else "") + ")"
+                         for m in missing)
+        options_again = ", ".join(dict.fromkeys(f"{m[CREDENTIAL].split('[')[0]}=..." for m in missing))
+        raise InputError(f"This run's credentials are not stored: {what}; or give them again "
+                         f"(gepa_jupyter.resume(run, {options_again})).")
+    return filled
 
 
 def build(spec) -> tuple[dict, dict]:

@@ -53,6 +53,7 @@ class RunSpec:
     gepa_kwargs: dict = field(default_factory=dict)
     params: dict = field(default_factory=dict)  # extra MLflow params (never secrets)
     read_usage: Callable[[], dict] | None = None  # model usage so far, by role
+    on_open: Callable[[], None] | None = None  # when the run starts (before any model call)
     on_close: Callable[[], None] | None = None
     resume: Any = None  # core.checkpoint.Restored: continue that MLflow run from its saved gepa state
     notices: list = field(default_factory=list)  # what the checks found for the user (e.g. runs whose process died)
@@ -273,6 +274,8 @@ class OptimizationRun:
         status = "failed"
         with quiet.capture(self.key, self.log):
             try:
+                if self.spec.on_open:
+                    self.spec.on_open()
                 self._prepare_mlflow()
                 stopped = self.optimizer.stop_requested or self._optimize()
                 if self.spec.holdout_records and not stopped:
@@ -406,15 +409,20 @@ class OptimizationRun:
         """One call on the first row with the seed, as mlflow does before optimizing: a model that
         fails from the start fails the run at once instead of scoring its error on every row."""
         from gepa_jupyter.core.pool import call_abandonably
+        from gepa_jupyter.core.scorers import check_judges, may_call_a_model
 
         self._set_phase("checking the model on one row")
         record = self.spec.train_records[0]
         try:
-            call_abandonably(self.spec.program, dict(self.seed_prompts), record["inputs"],
-                             stop=self.optimizer.stop_event, name=f"{quiet.THREAD_PREFIX}{self.key}-check")
+            output = call_abandonably(self.spec.program, dict(self.seed_prompts), record["inputs"],
+                                      stop=self.optimizer.stop_event, name=f"{quiet.THREAD_PREFIX}{self.key}-check")
         except Exception as e:
             raise RuntimeError(f"Failed to run the prediction function on the first row before optimizing: "
                                f"{type(e).__name__}: {e}") from e
+        if any(may_call_a_model(s) for s in self.spec.scorers):
+            self._set_phase("checking the judges on one row")
+            call_abandonably(check_judges, self.spec.scorers, record, output,
+                             stop=self.optimizer.stop_event, name=f"{quiet.THREAD_PREFIX}{self.key}-judges")
         swap = getattr(self.spec.program, "swap", None)
         unused = [name for name in self.prompt_names if swap is not None and name not in swap.used]
         if unused:  # mlflow only warns; its budget would go to a prompt that changes nothing

@@ -116,7 +116,7 @@ def check_scorers(scorers: list, record: dict) -> None:
     outputs = expected_value(record["expectations"])
     problems = []
     for scorer in scorers:
-        if _may_call_a_model(scorer):
+        if may_call_a_model(scorer):
             continue
         try:
             value = scorer.run(inputs=record["inputs"], outputs=outputs,
@@ -135,7 +135,27 @@ def check_scorers(scorers: list, record: dict) -> None:
         )
 
 
-def _may_call_a_model(scorer) -> bool:
+def check_judges(scorers: list, record: dict, outputs: Any) -> None:
+    """Run each scorer that calls a model (an MLflow judge) once on `record` with the seed's
+    `outputs`, before the seed is scored: a RuntimeError naming each judge that cannot answer."""
+    problems = []
+    for scorer in scorers:
+        if not may_call_a_model(scorer):
+            continue
+        try:
+            value = scorer.run(inputs=record["inputs"], outputs=outputs,
+                               expectations=record.get("expectations") or {}, trace=None)
+        except Exception as e:
+            problems.append(f"judge {scorer.name!r} failed: {type(e).__name__}: {_short(e, 300)}")
+            continue
+        if not _aggregatable(value):
+            problems.append(f"judge {scorer.name!r} returned {_returned(value)}")
+    if problems:
+        raise RuntimeError(f"The judges were tried on the first row before scoring the seed: {'; '.join(problems)}. "
+                           "Check the judge's model (its server, name and key) and try again.")
+
+
+def may_call_a_model(scorer) -> bool:
     from mlflow.genai.judges import Judge
 
     from gepa_jupyter.core.upstream import is_decorated_scorer

@@ -158,6 +158,13 @@ USES: dict[str, Private] = {
     # mlflow: modules imported up front against the import-lock deadlock (core.guards)
     "openai_autolog_module": Private("mlflow.openai.autolog", why="imported by mlflow's evaluation mid-run"),
     "spark_utils_module": Private("mlflow.utils._spark_utils", why="imported by mlflow's registry URI lookup"),
+    # mlflow: the registry's limit on a prompt version's text, checked before a run starts
+    "max_prompt_length": Private("mlflow.utils.validation", "MAX_MODEL_REGISTRY_TAG_VALUE_LENGTH",
+                                 why="the most characters the prompt registry stores per version"),
+    # mlflow: where make_judge's judge keeps its model, base URL and headers (models/judges.py routes them)
+    "instructions_judge": Private("mlflow.genai.judges.instructions_judge", "InstructionsJudge",
+                                  fields=("_model", "_base_url", "_extra_headers"),
+                                  why="make_judge's judge, whose model a run routes through its session"),
     # mlflow: the class of scorers made with @scorer (the others may call a model)
     "decorated_scorer_module": Private("mlflow.genai.scorers.base", why="where @scorer's scorer class lives"),
     # gepa: the reflection, sampling and acceptance strategies gepa-jupyter wraps

@@ -14,7 +14,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from gepa_jupyter.core.errors import InputError
 from gepa_jupyter.core.guards import import_litellm
-from gepa_jupyter.core.redact import REDACTED, redact
+from gepa_jupyter.core.redact import REDACTED, SECRET_QUERY, redact
 
 KWARG, GLOBAL, DEFAULT = "api_base", "litellm.api_base", "default"
 OPENAI_DEFAULT = "https://api.openai.com/v1"
@@ -40,7 +40,6 @@ SHOWN_DEFAULT = {"gemini": "https://generativelanguage.googleapis.com"}
 NEEDS_BASE = {"azure": "AZURE_API_BASE", "hosted_vllm": "HOSTED_VLLM_API_BASE"}
 NO_CHAT_ROUTE = {"openai_like": "litellm 1.110.2 has no chat route for openai_like (embeddings only)"}
 AUTHENTICATING = {"github_copilot", "chatgpt"}  # litellm's provider lookup starts a login for these
-SECRET_QUERY = ("key", "token", "secret", "password", "sig", "auth", "code")
 
 
 @dataclass(frozen=True)
@@ -148,7 +147,7 @@ def safe_url(url: str) -> str:
         host = parts.netloc.rsplit("@", 1)[1]
         text = text.replace(parts.netloc, host, 1)
     for name, value in parse_qsl(parts.query, keep_blank_values=True):
-        if value and any(word in name.lower() for word in SECRET_QUERY):
+        if value and SECRET_QUERY.search(name):
             text = text.replace(f"{name}={value}", f"{name}={REDACTED}")
     return redact(text)
 

@@ -7,7 +7,7 @@ from typing import Any, Callable
 from gepa_jupyter.core import steps
 from gepa_jupyter.core.errors import InputError
 from gepa_jupyter.core.guards import import_litellm
-from gepa_jupyter.core.redact import redact, redact_exception
+from gepa_jupyter.core.redact import redact, redact_exception, register_credential, register_credentials
 from gepa_jupyter.models import cache as response_cache
 from gepa_jupyter.models import costs, endpoints, keys, retry
 from gepa_jupyter.models.uris import LOCAL_PROVIDER, parse_model_uri
@@ -93,8 +93,11 @@ class Model:
 
     def _prepare_remote(self) -> None:
         """Resolve the endpoint and the key (models/keys.py), refuse a missing key before any call."""
+        register_credentials(self.kwargs)  # headers, query values, URL userinfo: redacted if echoed
         api_key, api_key_env = self.kwargs.pop("api_key", None), self.kwargs.pop("api_key_env", None)
         self.endpoint = endpoints.resolve(self.provider, self.name, self.kwargs)
+        if self.endpoint.base:
+            register_credential(self.endpoint.base)  # also a base from the environment
         key = keys.choose(self.endpoint, api_key, api_key_env)
         keys.check(self.endpoint, key)
         self._transport = {**self.endpoint.call_kwargs(), **key.call_kwargs()}
@@ -153,7 +156,7 @@ class Model:
             self.meter.error(self.role, f"{type(e).__name__}: {_short(e)}")
             raise
         self.meter.add(self.role, calls=1)
-        return "" if text is None else str(text)
+        return redact(text)
 
     def complete(self, messages: list[dict], **overrides: Any) -> str:
         """The reply text to chat `messages`, from the cache when the request is deterministic."""
@@ -165,15 +168,22 @@ class Model:
             if hit is not None:
                 self.meter.add(self.role, cache_hits=1)
                 return hit["text"]
-        response = self._request(messages, params)
-        usage = getattr(response, "usage", None)
-        text = response.choices[0].message.content or ""
-        self.meter.add(self.role, calls=1, prompt_tokens=getattr(usage, "prompt_tokens", 0) or 0,
-                       completion_tokens=getattr(usage, "completion_tokens", 0) or 0,
-                       cost=self._cost(response))
+        text = self.respond(messages, **overrides).choices[0].message.content or ""
         if key is not None:
             self.cache.put(key, self.model_id, {"text": text})
         return text
+
+    def respond(self, messages: list[dict], **overrides: Any):
+        """litellm's whole reply (tool calls, response_format... pass through), uncached and counted;
+        its text is redacted (a server may echo a credential)."""
+        response = self._request(messages, {**self.kwargs, **overrides})
+        usage = getattr(response, "usage", None)
+        self.meter.add(self.role, calls=1, prompt_tokens=getattr(usage, "prompt_tokens", 0) or 0,
+                       completion_tokens=getattr(usage, "completion_tokens", 0) or 0,
+                       cost=self._cost(response))
+        message = response.choices[0].message
+        message.content = redact(message.content) if message.content else message.content
+        return response
 
     def _request(self, messages: list[dict], params: dict):
         """litellm.completion with bounded retries on timeouts, rate limits and 5xx. A rate limit

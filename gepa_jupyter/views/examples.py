@@ -57,19 +57,32 @@ def inputs_text(example) -> str:
     return " / ".join(str(v) for v in example.inputs.values())
 
 
+def rationales_text(result) -> str:
+    """What the scorers that explain themselves (MLflow judges) said of one output: 'name: why'."""
+    said = [(name, why) for name, why in (getattr(result, "rationales", None) or {}).items() if why]
+    if len(said) == 1:
+        return str(said[0][1])
+    return " | ".join(f"{name}: {why}" for name, why in said)
+
+
 def _group(title: str, items: list, with_seed: bool) -> str:
     if not items:
         return ""
-    head = ["row", "input", "expected"] + (["seed's output", "seed"] if with_seed else []) + ["best's output", "best"]
+    judged = any(rationales_text(c.best) or (with_seed and rationales_text(c.seed)) for c in items[:SHOWN])
+    head = ["row", "input", "expected"] + (["seed's output", "seed"] if with_seed else [])
+    head += (["the judges on the seed"] if with_seed and judged else []) + ["best's output", "best"]
+    head += ["the judges on the best"] if judged else []
     rows = []
     for change in items[:SHOWN]:
         cells = [change.example.row, shorten(inputs_text(change.example), CHARS), shorten(change.example.expected, CHARS)]
         if with_seed:
             cells += [shorten(change.seed.output, CHARS), f"{change.seed.score:.2f}"]
+            cells += [shorten(rationales_text(change.seed), CHARS)] if judged else []
         cells += [shorten(change.best.output, CHARS), f"{change.best.score:.2f}"]
+        cells += [shorten(rationales_text(change.best), CHARS)] if judged else []
         rows.append([escape(str(c)) for c in cells])
     more = note(f"and {len(items) - SHOWN} more (run.examples has every row)") if len(items) > SHOWN else ""
-    numeric = {len(head) - 1} | ({4} if with_seed else set())
+    numeric = {head.index("best")} | ({4} if with_seed else set())
     return heading(title) + table(head, rows, "gepa-examples", numeric) + more
 
 
@@ -111,6 +124,8 @@ def changes_text(snap: RunSnapshot) -> str:
             lines.append(f"  row {change.example.row}: {shorten(inputs_text(change.example), 70)!r} expected "
                          f"{shorten(change.example.expected, 40)!r}: {seed}best {shorten(change.best.output, 60)!r} "
                          f"({change.best.score:.2f})")
+            if rationales_text(change.best):
+                lines.append(f"    the judges on the best: {shorten(rationales_text(change.best), 120)}")
         if len(items) > SHOWN:
             lines.append(f"  and {len(items) - SHOWN} more (run.examples)")
     return "\n".join(lines)
