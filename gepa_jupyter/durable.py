@@ -10,7 +10,7 @@ the registered prompt go on where they were; a `gepa_jupyter.resumes` tag counts
 
 from typing import Any, Callable
 
-from gepa_jupyter.core import artifacts, checkpoint, liveness, recipe
+from gepa_jupyter.core import checkpoint, claims, liveness, recipe, salvage
 from gepa_jupyter.core.errors import InputError
 from gepa_jupyter.core.run import OptimizationRun, RunSpec, current_optimization
 
@@ -35,23 +35,46 @@ def resume(run: Any, max_metric_calls: int | None = None, **options: Any) -> Opt
 
 def prepare_resume(run: Any, *, max_metric_calls: int | None = None,
                    progress: Callable[[str], None] | None = None, **options: Any) -> RunSpec:
-    """Check that `run` can be resumed and rebuild it as a RunSpec (nothing is started)."""
-    from gepa_jupyter.api import prepare
-    from gepa_jupyter.core.data import prepare_records
-    from gepa_jupyter.core.prompts import PromptSet
-
+    """Claim `run` for this process, check that it can be resumed and rebuild it as a RunSpec (nothing is
+    started; the claim ends with the run, or at once when this raises)."""
     say = progress or (lambda text: None)
     run_id = run_id_of(run)
     say("reading the run from the tracking store")
     client = _client()
-    mlflow_run = _get_run(client, run_id)
-    notices = _end_if_dead(client, mlflow_run, say)
-    stored = recipe.load(client, run_id)
+    first = _get_run(client, run_id)
+    live = current_optimization()
+    if live is not None and live.run_id == run_id:
+        raise InputError(f"MLflow run {run_id} is running in this process: stop it first (run.stop()).")
+    try:
+        stored = recipe.load(client, run_id)
+    except (ValueError, KeyError, TypeError) as e:
+        raise InputError(f"MLflow run {run_id} cannot be resumed: its recipe (gepa_jupyter/run.json or data.json) "
+                         f"is damaged ({type(e).__name__}: {e}).") from None
     if stored is None:
+        if first.info.status == "RUNNING":  # e.g. started a moment ago elsewhere: say that it runs
+            _end_if_dead(client, first, say)
         raise InputError(f"MLflow run {run_id} has no gepa-jupyter recipe (gepa_jupyter/run.json): it was not "
                          "started by gepa-jupyter's optimize (or by an older version), so it cannot be resumed.")
-    say("reading the saved gepa state")
-    restored = _restore(client, mlflow_run, stored)
+    say("claiming the run for this process")
+    claim = claims.take(client, run_id)  # before anything is written or read: nobody else writes it from now on
+    try:
+        mlflow_run = client.get_run(run_id)
+        notices = _end_if_dead(client, mlflow_run, say)
+        say("reading the saved state")
+        restored = salvage.restore(client, client.get_run(run_id), stored.seed_prompts, len(stored.validation_indices))
+        restored.claim = claim
+        return _respec(mlflow_run, stored, restored, notices + restored.notices, max_metric_calls, progress, options)
+    except BaseException:
+        claims.release(client, claim)
+        raise
+
+
+def _respec(mlflow_run, stored, restored, notices, max_metric_calls, progress, options) -> RunSpec:
+    """The RunSpec of a resume: the stored recipe, the options given, the restored state."""
+    from gepa_jupyter.api import prepare
+    from gepa_jupyter.core.data import prepare_records
+    from gepa_jupyter.core.prompts import PromptSet
+
     extra = _extra_budget(mlflow_run, restored, stored, max_metric_calls)
     values = _resume_options(stored, options)
     values |= {"max_metric_calls": restored.metric_calls + extra, "holdout": None,
@@ -100,9 +123,6 @@ def _get_run(client, run_id: str):
 def _end_if_dead(client, mlflow_run, say) -> list[str]:
     """Refuse a run that still runs somewhere; end one whose process died (notices for the user)."""
     run_id = mlflow_run.info.run_id
-    live = current_optimization()
-    if live is not None and live.run_id == run_id:
-        raise InputError(f"MLflow run {run_id} is running in this process: stop it first (run.stop()).")
     verdict = liveness.judge(mlflow_run)
     if mlflow_run.info.status in ("RUNNING", "SCHEDULED") and verdict is None:
         raise InputError(f"MLflow run {run_id} is still RUNNING and was not started by gepa-jupyter's optimize: "
@@ -123,48 +143,6 @@ def _end_if_dead(client, mlflow_run, say) -> list[str]:
             "and continues now."]
 
 
-def _restore(client, mlflow_run, stored: recipe.Recipe) -> checkpoint.Restored:
-    """The saved state, the candidates already scored, and what of them MLflow lacks."""
-    run_id = mlflow_run.info.run_id
-    state_bytes = artifacts.read_bytes(client, run_id, f"{checkpoint.ARTIFACT_DIR}/{checkpoint.STATE_FILE}")
-    listed = artifacts.read_json(client, run_id, f"{checkpoint.ARTIFACT_DIR}/{checkpoint.CANDIDATES_FILE}") or []
-    known = [checkpoint.candidate_from_json(c) for c in listed]
-    tags = mlflow_run.data.tags
-    beat = liveness.parse(tags, liveness.HEARTBEAT_TAG)
-    restored = checkpoint.Restored(run_id=run_id, experiment_id=mlflow_run.info.experiment_id, state_bytes=state_bytes,
-                                   candidates=[], listed=len(known), usage=beat.get("usage") or {},
-                                   elapsed=max(float(beat.get("elapsed") or 0.0), known[-1].elapsed if known else 0.0),
-                                   resumes=int(tags.get(checkpoint.RESUMES_TAG) or 0) + 1)
-    if state_bytes is None:  # killed before its first state was saved: it starts again from the seed
-        return restored
-    state = checkpoint.read_state(state_bytes)
-    if dict(state.program_candidates[0]) != dict(stored.seed_prompts):
-        raise InputError(f"MLflow run {run_id}: its saved gepa state does not start from its seed prompts; "
-                         "it cannot be resumed.")
-    kept = [c for c in known if c.index < len(state.program_candidates)]
-    restored.candidates = checkpoint.candidates_from_state(state, kept)
-    restored.metric_calls = int(state.total_num_evals)
-    restored.seed_scores = dict(state.prog_candidate_val_subscores[0])
-    restored.seed_prompts = dict(state.program_candidates[0])
-    restored.row_scores = {c.index: dict(state.prog_candidate_val_subscores[c.index]) for c in restored.candidates}
-    restored.metric_steps, restored.complete_steps = _logged_steps(client, run_id, list(stored.seed_prompts))
-    return restored
-
-
-def _logged_steps(client, run_id: str, prompt_names: list[str], recent: int = 3) -> tuple[set, set]:
-    """(steps with an eval_score, those of them whose files are there too; the last `recent` checked)."""
-    from gepa_jupyter.core.tracking import PROMPT_CANDIDATES_DIR, SCORES_FILE
-
-    steps = {m.step for m in client.get_metric_history(run_id, "eval_score")}
-    complete = set(steps)
-    for step in sorted(steps)[-recent:]:
-        folder = f"{PROMPT_CANDIDATES_DIR}/iteration_{step}"
-        names = set(artifacts.names(client, run_id, folder))
-        if not {SCORES_FILE, *(f"{name}.txt" for name in prompt_names)} <= names:
-            complete.discard(step)
-    return steps, complete
-
-
 def _extra_budget(mlflow_run, restored: checkpoint.Restored, stored: recipe.Recipe, extra: int | None) -> int:
     """The metric calls to add: as given, or what is left of the run's budget; enough for a candidate."""
     from gepa_jupyter.core.budget import MINIBATCH
@@ -174,7 +152,7 @@ def _extra_budget(mlflow_run, restored: checkpoint.Restored, stored: recipe.Reci
     gepa_kwargs = stored.options.get("gepa_kwargs") or {}
     rows = len(stored.validation_indices)
     needed = 2 * int(gepa_kwargs.get("reflection_minibatch_size") or MINIBATCH) + rows
-    if restored.state_bytes is None:  # the seed is scored again first
+    if restored.state is None:  # the seed is scored again first
         needed += rows
     if extra is None:
         extra = budget - restored.metric_calls

@@ -100,7 +100,9 @@ def _saved_state(run_id: str):
 
     raw = read_bytes(MlflowClient(), run_id, f"{checkpoint.ARTIFACT_DIR}/{checkpoint.STATE_FILE}")
     assert raw is not None, "the run saved its gepa state in its artifacts"
-    return checkpoint.read_state(raw)
+    data = json.loads(raw)
+    rows = len(data["val_scores"][0])
+    return checkpoint.state_from_json(data, data["candidates"][0], rows)
 
 
 def _next_process(uri: str, run_id: str, more: int, tmp_path: Path) -> dict:
@@ -173,9 +175,10 @@ def test_a_candidate_whose_mlflow_write_the_crash_cut_off_is_written_on_resume(t
 
 def _stopped_run(reviews, candidates: int = 2, **kwargs):
     task = kwargs.pop("model", FakeTaskModel(latency=0.01))
-    run = gepa_jupyter.optimize(SEED_PROMPT, reviews, model=task, reflection_model=FakeReflectionModel(),
+    reflection = kwargs.pop("reflection_model", FakeReflectionModel())
+    run = gepa_jupyter.optimize(SEED_PROMPT, reviews, model=task, reflection_model=reflection,
                                 max_metric_calls=400, cache=False, prompt_name="durable", **kwargs)
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 90
     while len(run.candidates) < candidates:
         assert time.monotonic() < deadline and not run.done, run
         time.sleep(0.01)

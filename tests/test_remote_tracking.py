@@ -25,6 +25,23 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def await_server(server: subprocess.Popen, url: str, log_path: Path, seconds: float = 120) -> None:
+    """Wait until `mlflow server` answers /health; fail with its log if it exits or stays silent."""
+    deadline = time.monotonic() + seconds
+    while True:
+        if server.poll() is not None:
+            pytest.fail(f"mlflow server exited with {server.returncode}:\n{log_path.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            pytest.fail(f"mlflow server did not answer in {seconds:.0f} s:\n{log_path.read_text()[-3000:]}")
+        time.sleep(0.5)
+
+
 @pytest.fixture
 def tracking_server(tmp_path, monkeypatch):
     """`mlflow server` in its own process group; always killed, with its workers."""
@@ -47,19 +64,7 @@ def tracking_server(tmp_path, monkeypatch):
             stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path, start_new_session=True,
             env=os.environ | {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})  # no idle job consumers: 6 busy processes
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            if server.poll() is not None:
-                pytest.fail(f"mlflow server exited with {server.returncode}:\n{log_path.read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as answer:
-                    if answer.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"mlflow server did not answer in 120 s:\n{log_path.read_text()[-3000:]}")
-            time.sleep(0.5)
+        await_server(server, url, log_path)
         monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
         mlflow.set_tracking_uri(url)
         yield {"url": url, "artifacts": artifacts, "client_dir": client_dir, "log": log_path}

@@ -1,21 +1,29 @@
-"""A run's gepa state kept in its MLflow artifacts while it runs, and a run continued from it.
+"""A run's gepa state kept in its MLflow artifacts as JSON while it runs, and a run continued from it.
 
-gepa saves its whole state (candidates, Pareto front, budget used) to `run_dir/gepa_state.bin`
-at the top of every iteration and at the end; `Checkpoint` gives it a temporary `run_dir`, also
-saves the state right after each new candidate is validated, and uploads the newest state to
-the run's artifacts (`gepa_jupyter/gepa_state.bin`) on the run's MLflow writer thread, so the
-optimization never waits. Each candidate's MLflow write waits until a state holding it has been
-uploaded: a candidate in MLflow is always in the saved state, and a candidate of the saved state
-whose write a crash cut off is written on resume (`backfill`). `gepa_jupyter/candidates.json`
-holds the scores table (what watchers and a resume read back).
+The state is data, never code: `gepa_jupyter/state.json` holds the candidates, their scores per
+validation row and per scorer, parents, the metric calls at each discovery and in all, the
+iteration and gepa's trace (`state_to_json`); `state_from_json` checks every field and rebuilds
+gepa 0.1.4's GEPAState from it (the Pareto fronts are replayed from the scores, by gepa's rule).
+Nothing read from a tracking store is ever unpickled: gepa gets no `run_dir` (it writes no pickle),
+and a run saved by an older version (`gepa_state.bin` only) is rebuilt from its candidates and
+their stored scores (core.salvage) without reading the pickle.
 
-On resume (`Restored`), the saved state is put in the new `run_dir`, so gepa continues it:
-same Pareto front, candidate numbers and metric calls continue. gepa evaluates the seed on the
-validation set before it loads a state; that first evaluation is answered from the state, free.
+`Checkpoint` sees gepa's live state at each iteration's first stop check (before gepa's own save),
+writes the JSON after each new candidate is validated and at each iteration, and uploads the
+newest one on the run's MLflow writer thread, so the optimization never waits. Each candidate's
+MLflow write waits until a state holding it has been uploaded: a candidate in MLflow is always in
+the saved state, and one of the saved state whose write a crash cut off is written on resume
+(`backfill`). `gepa_jupyter/candidates.json` holds the scores table (what watchers read).
+
+On resume (`Restored`), gepa scores the seed first (answered from the stored scores, free), then
+its fresh state is replaced in place by the rebuilt one at its first stop check: same Pareto
+front, candidate numbers and metric calls continue. gepa keeps its random generator outside its
+state: a resume seeds it from the run's seed and the resume count (not the same minibatches again).
 """
 
 import dataclasses
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -25,21 +33,29 @@ import time
 from gepa_jupyter.core.events import CandidateEvent
 
 ARTIFACT_DIR = "gepa_jupyter"
-STATE_FILE = "gepa_state.bin"
+STATE_FILE = "state.json"
+LEGACY_STATE_FILE = "gepa_state.bin"  # gepa's pickle, written by older versions: never read
+FORMAT = "gepa-jupyter-state"
+FORMAT_VERSION = 1
 CANDIDATES_FILE = "candidates.json"
 CHECKPOINT_TAG = "mlflow.gepa_jupyter.checkpoint"  # machine-only state: MLflow's UI hides `mlflow.` tags
 RESUMES_TAG = "gepa_jupyter.resumes"
 BUDGET_TAG = "mlflow.gepa_jupyter.budget"
 STATE_WAIT = 10.0  # seconds a candidate's write waits for a state holding it (then goes ahead)
+FRONTIERS = ("instance", "objective", "hybrid")  # gepa frontier types a state can be rebuilt for
+
+
+class DamagedState(ValueError):
+    """A stored state that cannot be used: the message says what is wrong with it."""
 
 
 @dataclasses.dataclass
 class Restored:
-    """What a resumed run starts from: the saved state and the candidates already scored."""
+    """What a resumed run starts from: the rebuilt state and the candidates already scored."""
 
     run_id: str
     experiment_id: str
-    state_bytes: bytes | None  # None: the run saved no state yet (it starts again from the seed)
+    state: object | None  # a GEPAState rebuilt from stored data; None: nothing scored yet (starts from the seed)
     candidates: list  # CandidateEvent, in step order
     metric_calls: int = 0  # the saved state's metric calls
     elapsed: float = 0.0  # seconds the run had run before
@@ -51,25 +67,166 @@ class Restored:
     metric_steps: set = dataclasses.field(default_factory=set)  # MLflow steps whose metric was logged
     listed: int = 0  # candidates in the run's candidates.json
     resumes: int = 1  # this is the n-th resume of the run
+    source: str = STATE_FILE  # where the state came from (a notice when it was rebuilt otherwise)
+    claim: object = None  # core.claims.Claim held for this resume (released when the run ends)
+    notices: list = dataclasses.field(default_factory=list)  # what the user should know (e.g. a rebuilt state)
 
 
-def read_state(state_bytes: bytes):
-    """The GEPAState pickled in `state_bytes` (loaded by gepa itself)."""
-    from gepa_jupyter.core.upstream import load_state
+# ----- the state as JSON ----------------------------------------------------------------------------
+def _plain(value):
+    """JSON-safe copy (gepa's trace holds numpy numbers now and then)."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [_plain(v) for v in value]
+    item = getattr(value, "item", None)
+    return _plain(item()) if callable(item) else str(value)
 
-    with tempfile.TemporaryDirectory(prefix="gepa-jupyter-read-") as folder:
-        with open(os.path.join(folder, STATE_FILE), "wb") as handle:
-            handle.write(state_bytes)
-        return load_state(folder)
+
+def state_to_json(state) -> dict:
+    """The JSON of a GEPAState: what a resume needs, nothing executable."""
+    return {
+        "format": FORMAT, "version": FORMAT_VERSION,
+        "candidates": [dict(c) for c in state.program_candidates],
+        "parents": [[None if p is None else int(p) for p in ps] for ps in state.parent_program_for_candidate],
+        "val_scores": [{str(k): float(v) for k, v in s.items()} for s in state.prog_candidate_val_subscores],
+        "objective_scores": [{str(k): float(v) for k, v in (o or {}).items()}
+                             for o in state.prog_candidate_objective_scores],
+        "metric_calls_by_discovery": [int(n) for n in state.num_metric_calls_by_discovery],
+        "next_predictor": [int(n) for n in state.named_predictor_id_to_update_next_for_program_candidate],
+        "predictors": list(state.list_of_named_predictors),
+        "frontier_type": state.frontier_type,
+        "pareto_front": {str(k): float(v) for k, v in state.pareto_front_valset.items()},
+        "pareto_programs": {str(k): sorted(v) for k, v in state.program_at_pareto_front_valset.items()},
+        "iteration": int(state.i), "full_evals": int(state.num_full_ds_evals),
+        "metric_calls": int(state.total_num_evals), "trace": _plain(state.full_program_trace),
+    }
+
+
+def _need(condition: bool, what: str) -> None:
+    if not condition:
+        raise DamagedState(what)
+
+
+def _number(value, what: str) -> float:
+    _need(isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value),
+          f"{what} is not a number")
+    return float(value)
+
+
+def _count(value, what: str, low: int = 0) -> int:
+    _need(isinstance(value, int) and not isinstance(value, bool) and value >= low, f"{what} is not a count")
+    return value
+
+
+def _scores(value, rows: int, what: str) -> dict:
+    _need(isinstance(value, dict), f"{what} is not a table of scores")
+    scores = {}
+    for key, score in value.items():
+        _need(str(key).isdigit() and int(key) < rows, f"{what} names a validation row {key!r} the run does not have")
+        scores[int(key)] = _number(score, f"{what}[{key}]")
+    return scores
+
+
+def state_from_json(data, seed_prompts: dict, rows: int):
+    """A GEPAState rebuilt from `data` (a dict read from JSON), every field checked; DamagedState otherwise."""
+    _need(isinstance(data, dict) and data.get("format") == FORMAT, "it is not a gepa-jupyter state")
+    _need(data.get("version") == FORMAT_VERSION, f"its format version {data.get('version')!r} is not {FORMAT_VERSION}")
+    candidates = data.get("candidates")
+    _need(isinstance(candidates, list) and candidates, "it holds no candidates")
+    count = len(candidates)
+    for key in ("parents", "val_scores", "objective_scores", "metric_calls_by_discovery", "next_predictor"):
+        _need(isinstance(data.get(key), list) and len(data[key]) == count, f"its {key} do not match its {count} candidates")
+    records = []
+    for i, prompts in enumerate(candidates):
+        _need(isinstance(prompts, dict) and set(prompts) == set(seed_prompts)
+              and all(isinstance(t, str) for t in prompts.values()),
+              f"candidate {i} does not hold the run's prompts ({', '.join(seed_prompts)})")
+        parents = data["parents"][i]
+        _need(isinstance(parents, list) and all(p is None or (isinstance(p, int) and 0 <= p < i) for p in parents),
+              f"candidate {i}'s parents are not earlier candidates")
+        objective = data["objective_scores"][i]
+        _need(isinstance(objective, dict), f"candidate {i}'s scorer scores are not a table")
+        records.append(StoredCandidate(
+            prompts=dict(prompts), parents=list(parents) or [None],
+            scores=_scores(data["val_scores"][i], rows, f"candidate {i}'s scores"),
+            objective={str(k): _number(v, f"candidate {i}'s {k} score") for k, v in objective.items()},
+            calls_at_discovery=_count(data["metric_calls_by_discovery"][i], f"candidate {i}'s metric calls"),
+            next_predictor=_count(data["next_predictor"][i], f"candidate {i}'s next prompt")))
+    _need(records[0].prompts == dict(seed_prompts), "its first candidate is not the run's seed")
+    trace = data.get("trace") or []
+    _need(isinstance(trace, list) and all(isinstance(t, dict) for t in trace), "its trace is not a list of records")
+    return build_state(records, iteration=_count(data.get("iteration"), "its iteration", low=-1),
+                       metric_calls=_count(data.get("metric_calls"), "its metric calls"),
+                       frontier_type=data.get("frontier_type", "instance"), trace=trace,
+                       full_evals=_count(data.get("full_evals", 1), "its full evaluations"))
+
+
+@dataclasses.dataclass
+class StoredCandidate:
+    """One candidate as stored: its prompts, parents, scores by validation row and by scorer."""
+
+    prompts: dict
+    parents: list
+    scores: dict  # validation row -> score
+    objective: dict = dataclasses.field(default_factory=dict)
+    calls_at_discovery: int = 0
+    next_predictor: int = 0
+
+
+def build_state(records: list[StoredCandidate], *, iteration: int, metric_calls: int, frontier_type: str = "instance",
+                trace: list | None = None, full_evals: int = 1):
+    """gepa 0.1.4's GEPAState for these candidates: the Pareto fronts replayed from their scores in order."""
+    from gepa_jupyter.core.upstream import GEPAState, ValsetEvaluation, call_method
+
+    _need(frontier_type in FRONTIERS, f"its frontier type {frontier_type!r} cannot be rebuilt")
+    seed = records[0]
+    state = GEPAState(seed.prompts, ValsetEvaluation({}, dict(seed.scores), None), frontier_type="instance")
+    state.frontier_type = frontier_type
+    state.prog_candidate_objective_scores[0] = dict(seed.objective)
+    state.objective_pareto_front = dict(seed.objective)
+    state.program_at_pareto_front_objectives = {k: {0} for k in seed.objective}
+    state.named_predictor_id_to_update_next_for_program_candidate = [seed.next_predictor]
+    for record in records[1:]:
+        index = len(state.program_candidates)
+        state.program_candidates.append(dict(record.prompts))
+        state.parent_program_for_candidate.append(list(record.parents))
+        state.prog_candidate_val_subscores.append(dict(record.scores))
+        state.prog_candidate_objective_scores.append(dict(record.objective))
+        state.num_metric_calls_by_discovery.append(record.calls_at_discovery)
+        state.named_predictor_id_to_update_next_for_program_candidate.append(record.next_predictor)
+        for row, score in record.scores.items():
+            call_method("update_pareto_front", state, row, score, index, None, None, iteration)
+        call_method("update_objective_front", state, record.objective, index)
+    state.i = iteration
+    state.num_full_ds_evals = full_evals
+    state.total_num_evals = max(metric_calls, sum(len(r.scores) for r in records))
+    state.full_program_trace = list(trace or [])
+    state.is_consistent()
+    return state
+
+
+def write_state(state, folder: str) -> str:
+    """Write the state's JSON to `folder` (atomically); its path."""
+    path = os.path.join(folder, STATE_FILE)
+    with open(path + ".tmp", "w") as handle:
+        json.dump(state_to_json(state), handle)
+    os.replace(path + ".tmp", path)
+    return path
 
 
 def candidates_from_state(state, known: list) -> list:
     """The `known` CandidateEvents, then one for each other candidate of `state` (from the state alone)."""
     iterations = {}
     for entry in state.full_program_trace:
-        for index in entry.get("new_program_indices", [entry.get("new_program_idx")]):
-            if index is not None:
-                iterations[index] = int(entry.get("i", 0)) + 1
+        indices = entry.get("new_program_indices") or [entry.get("new_program_idx")]
+        for index in indices if isinstance(indices, list) else ():
+            if isinstance(index, int) and isinstance(entry.get("i", 0), int):
+                iterations[index] = entry.get("i", 0) + 1
     events = list(known)
     best = max((c.score for c in events), default=float("-inf"))
     last = events[-1] if events else None
@@ -101,33 +258,32 @@ def candidate_from_json(data: dict) -> CandidateEvent:
 
 
 class Checkpoint:
-    """The gepa state of one run: saved by gepa into `run_dir`, uploaded to MLflow as it changes.
+    """The gepa state of one run, as JSON, uploaded to MLflow as it changes.
 
     Hooks: `prefill(optimizer)` (a resumed run shows its candidates at once), `attach(...)` (from
     `StreamingGepaOptimizer.optimize`), `known(event)` and `before_write` / `after_write` (from
-    `CandidateLogger`); it is itself a gepa callback (`on_iteration_start`, `on_state_saved`,
-    `on_valset_evaluated`).
+    `CandidateLogger`); it is itself a gepa callback (`on_state_saved`, `on_valset_evaluated`,
+    `on_optimization_end`) and gepa's first stop check (`see`).
     """
 
     def __init__(self, resume: Restored | None = None):
         self.resume = resume
-        self.run_dir = tempfile.mkdtemp(prefix="gepa-jupyter-state-")
+        self.run_dir = tempfile.mkdtemp(prefix="gepa-jupyter-state-")  # our JSON, never gepa's run_dir
         self._upload_dir = tempfile.mkdtemp(prefix="gepa-jupyter-upload-")
         self.client = None
         self.run_id: str | None = None
         self.writer = None
         self.state = None
         self.errors: list[str] = []
+        self._adopt = resume.state if resume is not None else None
         self._known = 0
         self._saved = 0  # candidates in the newest state file
         self._uploaded = 0  # candidates in the newest uploaded state
         self._version = self._uploaded_version = 0
         self._pending = False
         self._condition = threading.Condition()
-        if resume is not None and resume.state_bytes is not None:
-            with open(os.path.join(self.run_dir, STATE_FILE), "wb") as handle:
-                handle.write(resume.state_bytes)
-            self._known = self._saved = self._uploaded = len(resume.candidates)
+        if resume is not None and resume.state is not None:
+            self._known = self._saved = self._uploaded = len(resume.state.program_candidates)
 
     # ----- hooks --------------------------------------------------------------------------------
     def prefill(self, optimizer) -> None:
@@ -137,9 +293,10 @@ class Checkpoint:
             optimizer.metric_calls = self.resume.metric_calls
 
     def attach(self, optimizer, kwargs: dict, adapter, guard, listener) -> None:
-        """Give gepa the run_dir and this callback; on resume, continue the counters."""
-        kwargs["run_dir"] = self.run_dir
+        """Give gepa this callback and stop check; on resume, continue the counters."""
         kwargs["callbacks"] = [*(kwargs.get("callbacks") or []), self]
+        stops = kwargs.get("stop_callbacks") or []
+        kwargs["stop_callbacks"] = [self.see, *([stops] if callable(stops) else stops)]
         self.client, self.run_id, self.writer = optimizer.client, optimizer.run_id, optimizer.writer
         resume = self.resume
         if resume is None:
@@ -147,8 +304,19 @@ class Checkpoint:
         adapter.completed = guard.reserved = resume.metric_calls
         listener.best_score = max((c.score for c in resume.candidates), default=float("-inf"))
         listener.started -= resume.elapsed
-        if resume.state_bytes is not None:
+        if resume.state is not None:
             _answer_first_evaluation(adapter, resume)
+
+    def see(self, state) -> bool:
+        """gepa's stop check, first of each iteration (before its save): keep the live state; on
+        resume, the first time, replace gepa's fresh state by the rebuilt one, in place. Never stops."""
+        if self._adopt is not None:
+            rebuilt, self._adopt = self._adopt, None
+            for key, value in vars(rebuilt).items():
+                if key not in ("_budget_hooks", "evaluation_cache"):
+                    setattr(state, key, value)
+        self.state = state
+        return False
 
     def known(self, event: dict) -> bool:
         """A validation event of a candidate restored from the saved state (not a new one)."""
@@ -185,24 +353,37 @@ class Checkpoint:
         tags = {liveness.STATUS_TAG: "running", RESUMES_TAG: str(resume.resumes),
                 BUDGET_TAG: str(spec.options["max_metric_calls"])}
         client.log_batch(resume.run_id, tags=[RunTag(k, v) for k, v in tags.items()])
+        if resume.state is not None and resume.source != STATE_FILE:  # rebuilt: store it as JSON at once
+            self.state = resume.state
+            self._saved_now(len(resume.state.program_candidates), write=True)
+            self._upload()
         written = backfill(client, resume, spec.validation_records, resume.complete_steps, resume.metric_steps)
         if written or resume.listed < len(resume.candidates):
             self.after_write(resume.candidates)
 
     # ----- gepa callbacks ---------------------------------------------------------------------------
-    def on_iteration_start(self, event) -> None:
-        self.state = event["state"]
-
     def on_state_saved(self, event) -> None:
-        self._saved_now(len(self.state.program_candidates) if self.state is not None else 1)
+        if self.state is not None:
+            self._saved_now(len(self.state.program_candidates), write=True)
 
     def on_valset_evaluated(self, event) -> None:
-        if self.state is not None and int(event["iteration"]) > 0:
-            self.state.save(self.run_dir)  # now, not at the next iteration: a crash keeps this candidate
-            self._saved_now(len(self.state.program_candidates))
+        if self.state is not None and int(event["iteration"]) > 0:  # now: a crash keeps this candidate
+            self._saved_now(len(self.state.program_candidates), write=True)
+
+    def on_optimization_end(self, event) -> None:
+        state = event.get("final_state")
+        if state is not None:
+            self.state = state
+            self._saved_now(len(state.program_candidates), write=True)
 
     # ----- saving -----------------------------------------------------------------------------------
-    def _saved_now(self, count: int) -> None:
+    def _saved_now(self, count: int, write: bool = False) -> None:
+        if write:
+            try:
+                write_state(self.state, self.run_dir)
+            except Exception as e:  # noqa: BLE001 - never break gepa's loop; the next save tries again
+                self.errors.append(f"saving the state: {type(e).__name__}: {e}")
+                return
         with self._condition:
             self._saved = max(self._saved, count)
             self._version += 1
@@ -224,13 +405,13 @@ class Checkpoint:
             return
         copy = os.path.join(self._upload_dir, STATE_FILE)
         shutil.copyfile(source, copy)
-        state = self.state
+        with open(copy) as handle:
+            mark = json.load(handle)
         self.client.log_artifact(self.run_id, copy, ARTIFACT_DIR)
         self._uploaded, self._uploaded_version = max(self._uploaded, count), version
-        mark = {"candidates": count, "saved_at": round(time.time(), 3)}
-        if state is not None:
-            mark |= {"metric_calls": state.total_num_evals, "iteration": state.i + 1}
-        self.client.set_tag(self.run_id, CHECKPOINT_TAG, json.dumps(mark))
+        self.client.set_tag(self.run_id, CHECKPOINT_TAG, json.dumps(
+            {"candidates": len(mark["candidates"]), "saved_at": round(time.time(), 3),
+             "metric_calls": mark["metric_calls"], "iteration": mark["iteration"] + 1}))
 
     def close(self) -> None:
         for folder in (self.run_dir, self._upload_dir):
@@ -238,8 +419,8 @@ class Checkpoint:
 
 
 def _answer_first_evaluation(adapter, resume: Restored) -> None:
-    """gepa scores the seed on the validation set before loading the state it then uses instead:
-    answer that evaluation from the state (no model call, no metric call)."""
+    """gepa scores the seed on the validation set before its state is replaced by the rebuilt one:
+    answer that evaluation from the stored scores (no model call, no metric call)."""
     evaluate = adapter.evaluate
 
     def first(batch, candidate, capture_traces=False):
@@ -260,14 +441,18 @@ def backfill(client, restored: Restored, validation: list[dict], complete: set[i
     `complete`: steps with their metric and files; `with_metric`: steps whose metric was logged."""
     from gepa_jupyter.core import tracking
 
+    from gepa_jupyter.core.artifacts import names
+
     written = []
     for candidate in restored.candidates:
         if candidate.step in complete:
             continue
         scores = restored.row_scores.get(candidate.index, {})
         rows = [_Row(record, scores.get(i)) for i, record in enumerate(validation)]
+        stored = names(client, restored.run_id, f"{tracking.PROMPT_CANDIDATES_DIR}/iteration_{candidate.step}")
         tracking.log_candidate(candidate.step, candidate.prompts, rows, candidate.score, dict(candidate.scorer_scores),
-                               run_id=restored.run_id, client=client, metrics=candidate.step not in with_metric)
+                               run_id=restored.run_id, client=client, metrics=candidate.step not in with_metric,
+                               table=tracking.EVAL_RESULTS_FILE not in stored)  # its outputs are kept
         written.append(candidate.step)
     return written
 

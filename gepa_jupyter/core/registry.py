@@ -83,7 +83,21 @@ def register_best(client, name: str, template: str, *, run_id: str, best: Candid
         client.link_prompt_version_to_run(run_id, f"prompts:/{name}/{version}")
     except Exception:
         pass
-    aliased = beat_seed or force
+    aliased = (beat_seed or force) and not _better_aliased(client, name, run_id, best.score)
     if aliased:
         _raced(lambda: client.set_prompt_alias(name, OPTIMIZED_ALIAS, version))
     return version, aliased
+
+
+def _better_aliased(client, name: str, run_id: str, score: float) -> bool:
+    """Whether the `optimized` alias already names a version this same run scored higher (e.g. before a
+    resume): the alias never moves to a worse prompt of the run."""
+    try:
+        current = client.get_prompt_version_by_alias(name, OPTIMIZED_ALIAS)
+    except Exception:  # no alias yet
+        return False
+    tags = getattr(current, "tags", None) or {}
+    try:
+        return tags.get("gepa_jupyter.run_id") == run_id and float(tags["gepa_jupyter.score"]) > score
+    except (KeyError, TypeError, ValueError):
+        return False

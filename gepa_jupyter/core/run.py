@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from gepa_jupyter.core import liveness, quiet, recipe, redact, registry
+from gepa_jupyter.core import claims, liveness, quiet, recipe, redact, registry
 from gepa_jupyter.core.checkpoint import BUDGET_TAG, Checkpoint
 from gepa_jupyter.core.errors import Halt, ModelProcessDied, RunConflictError, RunStopped
 from gepa_jupyter.core.events import EventHub, StatusEvent, best_candidate, prompts_of
@@ -24,8 +24,10 @@ from gepa_jupyter.core.frame import candidates_frame
 from gepa_jupyter.core.prompts import join_sections
 
 OPTIMIZED_ALIAS = registry.OPTIMIZED_ALIAS
+MODEL_TAG_PREFIX = "gepa_jupyter.current."  # + model / reflection_model: the models of the newest start
 STATUSES = ("running", "finished", "stopped", "failed")
 STOP_GRACE = 1.5  # seconds a stopped run's thread gets to halt before the run is ended without it
+WAIT_SLICE = 0.2  # seconds wait() blocks at a time (Ctrl-C is seen between slices)
 EXIT_WAIT = 3.0  # seconds the interpreter's exit waits for a stopped run to end its MLflow run
 _active_lock = threading.Lock()
 _current: "OptimizationRun | None" = None
@@ -88,7 +90,7 @@ class OptimizationRun:
         self.optimizer = StreamingGepaOptimizer(
             reflection_model=spec.reflection_model,
             max_metric_calls=spec.max_metric_calls,
-            gepa_kwargs={"seed": spec.options["random_seed"], **spec.gepa_kwargs},
+            gepa_kwargs={"seed": _gepa_seed(spec), **spec.gepa_kwargs},
             valset=spec.validation_records,
             usage=spec.read_usage,
             gepa_tracking=False,
@@ -206,6 +208,11 @@ class OptimizationRun:
         return self._done.is_set()
 
     @property
+    def models(self) -> dict[str, str]:
+        """model / reflection_model -> what this run (or resume) uses (as tagged on the MLflow run)."""
+        return {k[len(MODEL_TAG_PREFIX):]: v for k, v in model_tags(self.spec.options).items()}
+
+    @property
     def registered_prompt_uri(self) -> str | None:
         """The best prompt's version (the first prompt's, with several: see registered_prompt_uris)."""
         return self.registered_prompt_uris.get(self.prompt_name)
@@ -231,8 +238,18 @@ class OptimizationRun:
         threading.Thread(target=self._watch_stop, name=f"{quiet.THREAD_PREFIX}{self.key}-stop", daemon=True).start()
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Block until the run ended (or `timeout` seconds pass); True when it has ended."""
-        return self._done.wait(timeout)
+        """Block until the run ended (or `timeout` seconds pass); True when it has ended. Ctrl-C
+        (KeyboardInterrupt) while waiting stops the run, as the magic does, then is raised again."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        try:
+            while True:  # in slices: a signal reaching another thread still interrupts this one within 0.2 s
+                left = WAIT_SLICE if deadline is None else min(WAIT_SLICE, deadline - time.monotonic())
+                if left <= 0 or self._done.wait(left):
+                    return self._done.is_set()
+        except KeyboardInterrupt:
+            self.stop()
+            self._done.wait(STOP_GRACE + 1.0)
+            raise
 
     def register_best(self, force: bool = True, tags: dict | None = None, improved_only: bool = False) -> int | None:
         """Register the best prompt(s) now (after the run); `force` sets the alias even when the best
@@ -340,6 +357,8 @@ class OptimizationRun:
             self._set_phase("reopening the MLflow run")
             self.run_id, self.experiment_id = self.spec.resume.run_id, self.spec.resume.experiment_id
             self.checkpoint.reopen(client, self.spec)
+            for key, value in model_tags(self.spec.options).items():  # the params keep the first start's
+                client.set_tag(self.run_id, key, value)
         else:
             self._create_mlflow_run(client)
         self.optimizer.run_id, self.optimizer.client = self.run_id, client
@@ -354,7 +373,7 @@ class OptimizationRun:
         self.experiment_id = _experiment_id(client, self.spec.options["experiment"]) or active_experiment_id()
         run = client.create_run(self.experiment_id, run_name=run_name(self.prompt_names, self.spec.options),
                                 tags={"gepa_jupyter.prompt": self.prompt_name, "gepa_jupyter.status": "running",
-                                      BUDGET_TAG: str(self.max_metric_calls)})
+                                      BUDGET_TAG: str(self.max_metric_calls), **model_tags(self.spec.options)})
         self.run_id = run.info.run_id
         params = {"optimizer": "StreamingGepaOptimizer", "num_prompts": len(self.prompt_names),
                   "num_training_samples": len(self.spec.train_records)}
@@ -512,6 +531,7 @@ class OptimizationRun:
         if self.heartbeat is not None:
             self.heartbeat.stop()
         self._end_mlflow_run(status)
+        self._release()
         self.checkpoint.close()
         self.ended_at = time.time()
         with _active_lock:
@@ -556,6 +576,15 @@ class OptimizationRun:
             if self.error is None:
                 self.error, self.status = redact.redact(f"could not end the MLflow run: {e}"), "failed"
 
+    def _release(self) -> None:
+        """End this resume's claim on the MLflow run (core.claims): another process may continue it now."""
+        claim = getattr(self.spec.resume, "claim", None)
+        if claim is not None:
+            from mlflow import MlflowClient
+
+            claims.release(self.client or MlflowClient(), claim)
+            self.spec.resume.claim = None
+
     def _usage_safely(self) -> dict:
         try:
             return {k: v for k, v in self.usage.items() if isinstance(v, dict)}
@@ -571,6 +600,24 @@ class _GepaLines:
 
     def append(self, line: str) -> None:
         self.log.add("gepa", line)
+
+
+def _gepa_seed(spec: RunSpec) -> int:
+    """gepa's random seed: the run's, and on the n-th resume another one derived from it (gepa keeps its
+    random generator outside its state, so a resume would otherwise draw the same minibatches again)."""
+    seed = int(spec.options["random_seed"])
+    return seed if spec.resume is None else seed + 1_000_003 * int(spec.resume.resumes)
+
+
+def model_tags(options: dict) -> dict[str, str]:
+    """The tags naming the models a run (or its newest resume) uses; MLflow params cannot change."""
+    tags = {}
+    for name in ("model", "reflection_model"):
+        value = options.get(name)
+        if value is not None:
+            text = value if isinstance(value, str) else f"<{getattr(value, '__name__', type(value).__name__)}>"
+            tags[f"{MODEL_TAG_PREFIX}{name}"] = redact.redact(text)[:5000]
+    return tags
 
 
 def _experiment_id(client, name: str | None) -> str | None:
@@ -613,6 +660,10 @@ def start_run(spec: RunSpec) -> OptimizationRun:
     global _current, _exit_hook
     with _active_lock:
         if _current is not None and not _current.done:
+            if getattr(spec.resume, "claim", None) is not None:
+                from mlflow import MlflowClient
+
+                claims.release(MlflowClient(), spec.resume.claim)
             raise RunConflictError(
                 f"Another optimization is still running (MLflow run {_current.run_id}). "
                 "A user's predict_fn reads candidate prompts through PromptVersion, patched for the "

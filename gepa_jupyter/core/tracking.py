@@ -27,22 +27,25 @@ def summarize(eval_results: list) -> tuple[float, dict[str, float]]:
 
 
 def log_candidate(step: int, prompts: dict[str, str], eval_results: list, aggregate: float,
-                  per_scorer: dict[str, float], run_id: str | None = None, client=None, metrics: bool = True) -> None:
-    """Write one candidate's table, scores, prompt texts and (unless `metrics=False`) metrics to the run."""
+                  per_scorer: dict[str, float], run_id: str | None = None, client=None, metrics: bool = True,
+                  table: bool = True) -> None:
+    """Write one candidate's table (unless `table=False`), scores, prompt texts and (unless `metrics=False`)
+    metrics to the run."""
     import mlflow
 
     client = client or mlflow.MlflowClient()
     run_id = run_id or mlflow.active_run().info.run_id
     directory = f"{PROMPT_CANDIDATES_DIR}/iteration_{step}"
-    table = {
+    rows = {
         "inputs": [r.inputs for r in eval_results],
         "output": [r.outputs for r in eval_results],
         "expectation": [r.expectations for r in eval_results],
         "aggregate_score": [r.score for r in eval_results],
     }
     for name in per_scorer:
-        table[name] = [r.individual_scores.get(name) for r in eval_results]
-    client.log_table(run_id, data=table, artifact_file=f"{directory}/{EVAL_RESULTS_FILE}")
+        rows[name] = [r.individual_scores.get(name) for r in eval_results]
+    if table:
+        client.log_table(run_id, data=rows, artifact_file=f"{directory}/{EVAL_RESULTS_FILE}")
     if metrics:
         values = {"eval_score": aggregate} | {f"eval_score.{n}": s for n, s in per_scorer.items()}
         client.log_batch(run_id, metrics=[_metric(k, v, step) for k, v in values.items()])

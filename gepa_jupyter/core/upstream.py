@@ -105,7 +105,9 @@ def _version(package: str) -> str:
 _REGISTRY = "mlflow.tracking._model_registry.utils"
 _STATE_FIELDS = ("program_candidates", "parent_program_for_candidate", "prog_candidate_val_subscores",
                  "prog_candidate_objective_scores", "num_metric_calls_by_discovery", "full_program_trace",
-                 "total_num_evals", "i", "save")
+                 "total_num_evals", "i", "save", "pareto_front_valset", "program_at_pareto_front_valset",
+                 "objective_pareto_front", "program_at_pareto_front_objectives", "list_of_named_predictors",
+                 "named_predictor_id_to_update_next_for_program_candidate", "num_full_ds_evals", "is_consistent")
 
 USES: dict[str, Private] = {
     # mlflow: the optimizer's internals gepa-jupyter reuses, so it scores and logs as mlflow does
@@ -189,9 +191,16 @@ USES: dict[str, Private] = {
         fields=("candidate", "parent_program_ids", "subsample_indices", "subsample_scores_before",
                 "subsample_scores_after"),
         why="what the acceptance criterion and the proposal log read"),
-    "GEPAState": Private("gepa.core.state", "GEPAState", fields=_STATE_FIELDS,
-                         why="gepa's state, read by the checkpoint, the sampling and the proposal log"),
-    "load_state": Private("gepa.core.state", "GEPAState.load", 1, why="reads a saved gepa state"),
+    "GEPAState": Private("gepa.core.state", "GEPAState", 2, ("frontier_type",), fields=_STATE_FIELDS,
+                         why="gepa's state: rebuilt by the checkpoint from its JSON, read by the sampling and "
+                             "the proposal log"),
+    "ValsetEvaluation": Private("gepa.core.state", "ValsetEvaluation", 2, why="the seed's scores a state starts from"),
+    "update_pareto_front": Private(  # call_method("update_pareto_front", state, row, score, index, None, None, i)
+        "gepa.core.state", "GEPAState._update_pareto_front_for_val_id", 6,
+        why="replays gepa's Pareto-front rule when the checkpoint rebuilds a state"),
+    "update_objective_front": Private(
+        "gepa.core.state", "GEPAState._update_objective_pareto_front", 2,
+        why="replays gepa's per-scorer front when the checkpoint rebuilds a state"),
 }
 
 PREIMPORTED = tuple(USES[name].module for name in ("openai_autolog_module", "spark_utils_module"))

@@ -29,6 +29,19 @@ STATUSES = {"RUNNING": "running", "SCHEDULED": "running", "FINISHED": "finished"
 DEFAULT_INTERVAL = 2.0
 
 
+def current_models(tags: dict, params: dict) -> dict[str, str]:
+    """The models of a run's newest start: the tags a resume rewrites (core.run.model_tags), else the
+    params of its first start (MLflow params cannot change)."""
+    from gepa_jupyter.core.run import MODEL_TAG_PREFIX
+
+    found = {}
+    for name in ("model", "reflection_model"):
+        value = tags.get(f"{MODEL_TAG_PREFIX}{name}") or params.get(f"gepa_jupyter.{name}")
+        if value:
+            found[name] = value
+    return found
+
+
 class WatchedRun:
     """A run of the tracking store, followed live; `stop()` stops watching (not the run)."""
 
@@ -50,6 +63,7 @@ class WatchedRun:
         self.registered_prompt_uris: dict[str, str] = {}  # with several prompts: name -> prompts:/name/N
         self.optimized_alias = False
         self.invalid_proposals = 0
+        self.models: dict[str, str] = {}  # model / reflection_model -> what the run's newest start uses
         self.polls = 0
         self.errors: list[str] = []
         self.events = EventHub()
@@ -198,6 +212,7 @@ class WatchedRun:
         several = [u for u in tags.get("gepa_jupyter.registered_prompts", "").split(",") if u]
         self.registered_prompt_uris = {u.split("/")[1]: u for u in several}
         self.optimized_alias = tags.get("gepa_jupyter.optimized_alias") == "true"
+        self.models = current_models(tags, params)
         self.holdout_scores = _holdout(metrics)
 
     def _read_recipe(self, run) -> None:

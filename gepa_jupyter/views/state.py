@@ -36,6 +36,7 @@ class RunSnapshot:
     seed_prompts: dict = field(default_factory=dict)  # name -> seed text (one entry for one prompt)
     best_prompts: dict = field(default_factory=dict)  # name -> best text
     registered_prompt_uris: dict = field(default_factory=dict)  # name -> prompts:/name/version
+    models: dict = field(default_factory=dict)  # model / reflection_model -> the URI the newest start uses
 
     @property
     def seed_row(self):
@@ -103,6 +104,7 @@ def snapshot(run) -> RunSnapshot:
         seed_prompts=dict(getattr(run, "seed_prompts", {run.prompt_name: run.seed_prompt})),
         best_prompts=dict(getattr(run, "best_prompts", {run.prompt_name: run.best_prompt})),
         registered_prompt_uris=dict(getattr(run, "registered_prompt_uris", {})),
+        models={k: redact_uri(v) for k, v in getattr(run, "models", {}).items()},
     )
 
 
