@@ -2,7 +2,7 @@
 # The fast tests (-m "not slow and not browser and not local") in second venvs: once against the oldest
 # versions gepa-jupyter claims (scripts/oldest-constraints.txt, Python 3.11), and once on each newer
 # Python (3.12, 3.13) with the newest versions that install. Called by scripts/test.sh after the suite.
-# Not 3.10: litellm 1.99 (the oldest claimed) imports typing.NotRequired, which 3.10 lacks.
+# Not 3.10: litellm 1.99 imports typing.NotRequired, which 3.10 lacks (and litellm <1.110 failed our tests).
 # Usage: scripts/test_matrix.sh [pytest args...]    Venvs: .venv-oldest, .venv-py312, .venv-py313 (kept,
 # re-synced with pyproject.toml on every call), run at once. A Python not installed is skipped with one line.
 set -uo pipefail
