@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 import gepa_jupyter
+from gepa_jupyter.core.guards import import_litellm
 from gepa_jupyter.testing import (SEED_PROMPT, FakeReflectionModel, FakeTaskModel, FaultPlan,
                                   register_fake_provider, sentiment_data)
 from tests.faultkit import GepaWitness, Tally, audit, status_problems, wait_bounded
@@ -323,6 +324,11 @@ def test_kernel_interrupt_at_a_random_moment(tracking, seed):
     # A user's store already exists: create this one's tables first (an interrupt during
     # mlflow's own first-use migrations would break the store itself, not the run).
     MlflowClient().search_experiments()
+    # And the libraries are imported, as in a kernel that ran one cell: some of their import-time
+    # code catches everything (bare `except:`), and an interrupt landing there never reaches us.
+    import_litellm()
+    import gepa  # noqa: F401
+    import mlflow.genai  # noqa: F401
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     rng = random.Random(seed)
     delay = rng.uniform(0.0, 0.3) if seed == 0 else rng.uniform(0.5, 4.0)
