@@ -201,6 +201,7 @@ class LocalModel:
         self.max_workers = max(1, int(processes or os.environ.get("GEPA_JUPYTER_LOCAL_PROCESSES") or 1))
         # 0: llama.cpp's default; several workers share the cores instead of each taking them all
         self.threads = 0 if self.max_workers == 1 else max(1, (os.cpu_count() or 1) // self.max_workers)
+        self.death: ModelProcessDied | None = None  # once a worker died, every call fails at once
         self.cond = threading.Condition()
         try:  # a broken file, or a build that crashes on this CPU, fails here: before any run
             first = _Worker(path, self.n_ctx, self.threads)
@@ -221,7 +222,8 @@ class LocalModel:
         worker = self._acquire()
         try:
             return worker.request(messages, params)
-        except ModelProcessDied:
+        except ModelProcessDied as e:
+            self.death = self.death or e
             self._drop(worker)
             worker = None
             raise
@@ -232,6 +234,8 @@ class LocalModel:
     def _acquire(self) -> _Worker:
         with self.cond:
             while True:
+                if self.death is not None:  # the run is failing: no new worker for the rows still queued
+                    raise ModelProcessDied(str(self.death), self.death.log)
                 if self.idle:
                     return self.idle.pop()
                 if len(self.workers) + self.starting < self.max_workers:
@@ -240,6 +244,9 @@ class LocalModel:
                 self.cond.wait()
         try:
             worker = _Worker(self.path, self.n_ctx, self.threads)
+        except ModelProcessDied as e:
+            self.death = self.death or e
+            raise
         finally:
             with self.cond:
                 self.starting -= 1
