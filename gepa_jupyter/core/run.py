@@ -406,9 +406,13 @@ class OptimizationRun:
     def _start_scoring_the_seed(self) -> None:
         """Start the first-row check and the seed's validation rows now, while mlflow is imported and
         the MLflow run prepared (seconds in a fresh kernel): the first candidate row comes that much
-        sooner. Not with traces (they go to the run) or a predict_fn (its prompts are swapped per batch)."""
+        sooner. Not with traces (they go to the run), a predict_fn (its prompts are swapped per batch) or
+        judges (each is tried on one row before the seed's rows spend anything: _check_program)."""
+        from gepa_jupyter.core.scorers import may_call_a_model
+
         if (self.spec.options["traces"] != "off" or self.spec.resume is not None
-                or getattr(self.spec.program, "swap", None) is not None):
+                or getattr(self.spec.program, "swap", None) is not None
+                or any(may_call_a_model(s) for s in self.spec.scorers)):
             return
         self._evaluator = self._new_evaluator()
         record = self.spec.train_records[0]
