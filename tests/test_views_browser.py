@@ -124,7 +124,9 @@ def test_views_read_well_in_nbconverts_html_export(tmp_path, theme):
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1500, "height": 1200})
         page.goto((tmp_path / "views.html").as_uri())
-        page.wait_for_selector(".gepa-final .gepa-grid-table")
+        page.wait_for_selector(".gepa-final details", state="attached")
+        page.evaluate("() => document.querySelectorAll('.gepa-final details').forEach(d => { d.open = true; })")
+        page.wait_for_selector(".gepa-final .gepa-grid-table")  # the folds opened: every view is read
         bad = low_contrast(page)
         page.screenshot(path=str(ARTIFACTS / f"views-nbconvert-{theme}.png"), full_page=True)
         browser.close()

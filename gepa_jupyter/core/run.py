@@ -414,10 +414,16 @@ class OptimizationRun:
                 or getattr(self.spec.program, "swap", None) is not None
                 or any(may_call_a_model(s) for s in self.spec.scorers)):
             return
-        self._evaluator = self._new_evaluator()
-        record = self.spec.train_records[0]
-        self._early_check = self._evaluator.pool.submit(self.spec.program, dict(self.seed_prompts), record["inputs"])
-        self._evaluator.prefetch(dict(self.seed_prompts), self.spec.validation_records or self.spec.train_records)
+        evaluator = self._evaluator = self._new_evaluator()
+        record, seed = self.spec.train_records[0], dict(self.seed_prompts)
+        rows = self.spec.validation_records or self.spec.train_records
+
+        def check_then_prefetch():  # the seed's rows only once the model answered: a model failing at once spends nothing
+            output = self.spec.program(seed, record["inputs"])
+            evaluator.prefetch(seed, rows)
+            return output
+
+        self._early_check = evaluator.pool.submit(check_then_prefetch)
 
     def _optimize(self) -> bool:
         """Run gepa; True when it was stopped."""
