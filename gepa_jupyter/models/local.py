@@ -223,7 +223,7 @@ class LocalModel:
         try:
             return worker.request(messages, params)
         except ModelProcessDied as e:
-            self.death = self.death or e
+            self._fail(e)
             self._drop(worker)
             worker = None
             raise
@@ -245,7 +245,7 @@ class LocalModel:
         try:
             worker = _Worker(self.path, self.n_ctx, self.threads)
         except ModelProcessDied as e:
-            self.death = self.death or e
+            self._fail(e)
             raise
         finally:
             with self.cond:
@@ -254,6 +254,12 @@ class LocalModel:
         with self.cond:
             self.workers.append(worker)
         return worker
+
+    def _fail(self, death: ModelProcessDied) -> None:
+        """Remember the first death and wake every waiting caller: each of them fails at once."""
+        with self.cond:
+            self.death = self.death or death
+            self.cond.notify_all()
 
     def _release(self, worker: _Worker) -> None:
         with self.cond:
