@@ -33,6 +33,11 @@ def prepare(prompt: str, data: Any, *, progress: Callable[[str], None] | None = 
     from gepa_jupyter.core.sampling import BudgetedSampling, proposals_per_iteration
     say = progress or (lambda text: None)
     values = validate_options(options)
+    from gepa_jupyter.core import preload
+
+    if preload.running():  # %load_ext started importing them: no second thread imports the same modules
+        say("importing litellm and mlflow")
+        preload.wait()
     from gepa_jupyter.core.redact import register_credentials
 
     register_credentials(values)  # every key, header, query value and URL password: redacted if echoed
