@@ -412,7 +412,7 @@ def test_kernel_interrupt_inside_optimize(tracking, monkeypatch, moment):
 # ----- back-to-back runs through litellm URIs -------------------------------------------------
 
 BACK_TO_BACK = r"""
-import json, os, sys, threading, time
+import gc, json, os, sys, threading, time
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 import mlflow, gepa_jupyter
 from gepa_jupyter.testing import SEED_PROMPT, register_fake_provider, sentiment_data
@@ -433,6 +433,8 @@ for i in range(runs):
             thread.join(10)
     lost, problems = audit(run, witness)
     problems += ([] if ended else ["hang"]) + status_problems(run, False)
+    gc.collect()  # mlflow's artifact repositories are freed by the cycle collector (their idle pools' threads
+    time.sleep(0.1)  # end then), which runs on its own schedule: now, so the count below is not its timing
     leftover = sorted(t.name for t in threading.enumerate() if t.name.startswith(OURS))
     problems += [f"threads left after the run: {leftover}"] if leftover else []
     print(json.dumps({"i": i, "ended": ended, "status": run.status, "seconds": round(waited, 2),

@@ -235,7 +235,11 @@ class OptimizationRun:
         if self.done or self.optimizer.stop_requested:
             return
         self.optimizer.stop()
-        threading.Thread(target=self._watch_stop, name=f"{quiet.THREAD_PREFIX}{self.key}-stop", daemon=True).start()
+        try:
+            threading.Thread(target=self._watch_stop, name=f"{quiet.THREAD_PREFIX}{self.key}-stop",
+                             daemon=True).start()
+        except RuntimeError:  # interpreter shutdown (Python 3.12+ starts no thread then): _stop_at_exit watches
+            self.log.add("gepa-jupyter", "stopping at interpreter exit")
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the run ended (or `timeout` seconds pass); True when it has ended. Ctrl-C
@@ -707,7 +711,9 @@ def _stop_at_exit() -> None:
     run = _current
     if run is not None and not run.done:
         run.stop()
-        run.wait(EXIT_WAIT)
+        if not run.wait(min(EXIT_WAIT, STOP_GRACE + 0.5)):
+            run._watch_stop()  # here, not on a thread of its own: none starts at interpreter shutdown
+            run.wait(max(EXIT_WAIT - STOP_GRACE - 0.5, 0))
 
 
 def run_name(prompt_names: list[str], options: dict) -> str:
