@@ -26,7 +26,7 @@ _LAZY = {
     "WatchedRun": "gepa_jupyter.core.watcher",
 }
 
-__all__ = sorted(_LAZY) + ["load_ipython_extension"]
+__all__ = sorted(_LAZY) + ["load_ipython_extension"]  # noqa: PLE0605 - a list of str; ruff cannot see it
 
 
 def __getattr__(name):

@@ -27,8 +27,8 @@ _SARCASM = [
     ("Just perfect, the box arrived empty.", "negative"),
     ("Lovely, the paint peeled off on day two.", "negative"),
 ]
-REVIEWS_16 = ([(t, l, "plain") for t, l in _PLAIN] + [(t, l, "negation") for t, l in _NEGATION]
-           + [(t, l, "sarcasm") for t, l in _SARCASM])
+REVIEWS_16 = ([(t, label, "plain") for t, label in _PLAIN] + [(t, label, "negation") for t, label in _NEGATION]
+           + [(t, label, "sarcasm") for t, label in _SARCASM])
 _MORE = [
     ("The coffee machine is quiet and makes a perfect espresso.", "positive", "plain"),
     ("Comfortable chair, my back pain is gone.", "positive", "plain"),

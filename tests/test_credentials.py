@@ -11,6 +11,7 @@ every view, stdout/stderr and logging are searched for each secret.
 
 import json
 import logging
+from typing import ClassVar
 
 import pytest
 from mlflow.genai.scorers import Guidelines
@@ -179,9 +180,12 @@ def test_every_place_a_credential_can_be_is_found_replaced_and_filled_back(monke
                                      "code=[REDACTED] key=[REDACTED] region=eu notebook-cell-7")
 
     class Spec:
-        options = {"model_kwargs": kwargs, "model": "openai:/gpt-4o-mini"}
-        seed_prompts, seed_prompt_uris = {"p": "Say {{x}}"}, {}
-        train_records = validation_records = holdout_records = []
+        options: ClassVar[dict] = {"model_kwargs": kwargs, "model": "openai:/gpt-4o-mini"}
+        seed_prompts: ClassVar[dict] = {"p": "Say {{x}}"}
+        seed_prompt_uris: ClassVar[dict] = {}
+        train_records: ClassVar[list] = []
+        validation_records: ClassVar[list] = []
+        holdout_records: ClassVar[list] = []
 
     stored = recipe.build(Spec)[0]
     text = json.dumps(stored)

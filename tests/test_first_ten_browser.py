@@ -45,7 +45,7 @@ def _shoot(page, selector: str, name: str) -> None:
 
 
 def test_first_ten_minutes_in_jupyterlab(jupyterlab):
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import sync_playwright
 
     IMAGES.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright, lab_page(playwright, jupyterlab, CELLS, "first-ten", VIEWPORT,

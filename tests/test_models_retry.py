@@ -6,6 +6,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import openai
 import pytest
 
 import gepa_jupyter
@@ -151,7 +152,7 @@ def test_timeouts_are_retried(stub_factory):
 def test_client_errors_are_not_retried(stub_factory, status):
     stub = stub_factory([(status, 0)] * 5)
     session, task = model(stub)
-    with pytest.raises(Exception):
+    with pytest.raises(openai.APIStatusError):  # litellm's BadRequest/Authentication/NotFound errors
         task("hi")
     assert stub.hits == 1
     assert session.usage()["task"]["failures"] == 1 and session.usage()["task"]["retries"] == 0

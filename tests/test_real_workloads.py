@@ -159,7 +159,7 @@ def test_third_party_output_of_a_run_goes_to_its_log(tracking, reviews, capfd):
     def chatty(prompt):
         print("PRINTED BY THE MODEL")
         logging.getLogger("mlflow.chatty").warning("LOGGED BY A LIBRARY")
-        warnings.warn("WARNED BY A LIBRARY")
+        warnings.warn("WARNED BY A LIBRARY", stacklevel=2)
         return FakeTaskModel()(prompt)
 
     run = start(reviews, model=chatty, max_metric_calls=30)

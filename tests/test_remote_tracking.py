@@ -189,7 +189,7 @@ def test_runs_against_the_server_under_load_never_hang(tracking_server, cpu_load
         prompt = mlflow.genai.register_prompt(name=f"dropin-{attempt}", template=SEED_PROMPT)
         done = {}
 
-        def optimize(prompt=prompt):
+        def optimize(prompt=prompt, done=done):
             with mlflow.start_run():
                 done["result"] = mlflow.genai.optimize_prompts(
                     predict_fn=lambda review: answer(prompt.format(review=review)), train_data=records,

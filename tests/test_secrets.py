@@ -11,10 +11,10 @@ The task model's key and server come in model kwargs; the reflection model's fro
 
 import json
 import logging
-import os
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -37,7 +37,7 @@ class _OpenAICompatible(BaseHTTPRequestHandler):
     """POST /v1/chat/completions: `gpt-4o` reflects (FakeReflectionModel), others answer (testing.answer)."""
 
     reflection = FakeReflectionModel()
-    authorizations: list[str] = []
+    authorizations: ClassVar[list[str]] = []
 
     def do_POST(self):  # noqa: N802 - http.server's name
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")

@@ -4,6 +4,7 @@ import json
 
 import pytest
 from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
 
 import gepa_jupyter
 from gepa_jupyter import InputError
@@ -63,7 +64,7 @@ def test_only_the_second_prompt_can_help_and_the_run_finds_it(tracking):
     # The registry: the changed prompt has its optimized version and alias; the unchanged one does not.
     client = MlflowClient()
     assert client.get_prompt_version_by_alias("answer", "optimized").template == best["answer"]
-    with pytest.raises(Exception):
+    with pytest.raises(MlflowException):
         client.get_prompt_version_by_alias("rewrite", "optimized")
     assert run.registered_prompt_uris["rewrite"] == run.seed_prompt_uris["rewrite"]
     assert client.get_prompt_version("rewrite", 1).template == REWRITE

@@ -6,7 +6,7 @@ import pytest
 from gepa_jupyter.core.events import CandidateEvent
 from gepa_jupyter.core.frame import candidates_frame
 from gepa_jupyter.views import (RunSnapshot, comparison_html, comparison_text, live_html, live_text,
-                                progress_text, score_chart_svg, scores_html)
+                                progress_text, scores_html)
 
 EVIL_SEED = "Classify <script>alert(1)</script> {{review}}"
 EVIL_BEST = 'Classify <img src=x onerror="alert(2)"> {{review}}\nAnswer with one word.'

@@ -337,7 +337,7 @@ def _handler_class() -> type:
     if _handler is None:
         import asyncio
 
-        litellm = import_litellm()
+        import_litellm()  # with its bundled cost map, before the import below
         from litellm import CustomLLM
 
         class LocalLLM(CustomLLM):
