@@ -29,6 +29,7 @@ import shutil
 import tempfile
 import threading
 import time
+from typing import Any
 
 from gepa_jupyter.core.events import CandidateEvent
 
@@ -55,7 +56,7 @@ class Restored:
 
     run_id: str
     experiment_id: str
-    state: object | None  # a GEPAState rebuilt from stored data; None: nothing scored yet (starts from the seed)
+    state: Any  # a GEPAState rebuilt from stored data; None: nothing scored yet (starts from the seed)
     candidates: list  # CandidateEvent, in step order
     metric_calls: int = 0  # the saved state's metric calls
     elapsed: float = 0.0  # seconds the run had run before
@@ -107,7 +108,7 @@ def state_to_json(state) -> dict:
     }
 
 
-def _need(condition: bool, what: str) -> None:
+def _need(condition: object, what: str) -> None:
     if not condition:
         raise DamagedState(what)
 
@@ -270,10 +271,10 @@ class Checkpoint:
         self.resume = resume
         self.run_dir = tempfile.mkdtemp(prefix="gepa-jupyter-state-")  # our JSON, never gepa's run_dir
         self._upload_dir = tempfile.mkdtemp(prefix="gepa-jupyter-upload-")
-        self.client = None
+        self.client: Any = None  # mlflow's MlflowClient, set by attach/reopen
         self.run_id: str | None = None
         self.writer = None
-        self.state = None
+        self.state: Any = None  # gepa's GEPAState
         self.errors: list[str] = []
         self._adopt = resume.state if resume is not None else None
         self._known = 0
@@ -343,6 +344,7 @@ class Checkpoint:
         from gepa_jupyter.core import liveness
 
         resume = self.resume
+        assert resume is not None, "reopen() is for a checkpoint made to resume"
         self.client, self.run_id = client, resume.run_id
         client.update_run(resume.run_id, status="RUNNING")
         for tag in (liveness.DIED_TAG, liveness.ERROR_TAG):

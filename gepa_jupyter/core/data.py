@@ -35,9 +35,9 @@ def _from_mlflow_records(rows: list[dict], variables: list[str]) -> list[dict]:
         else:
             raise InputError(f"Record {i} has neither 'expectations' nor 'outputs': nothing to score against.")
         records.append({"inputs": {v: inputs[v] for v in variables}, "expectations": expectations})
-    missing = _missing_values(records, range(len(records)))
-    if missing:
-        where = {f"{part}[{key!r}]": labels for (part, key), labels in missing.items()}
+    empty = _missing_values(records, range(len(records)))
+    if empty:
+        where = {f"{part}[{key!r}]": labels for (part, key), labels in empty.items()}
         raise InputError(f"Missing values (None/NaN) in the records: {_describe(where, 'record')}. "
                          "Drop those records or fill them in (empty strings are accepted).")
     return records
@@ -74,11 +74,11 @@ def _from_frame(frame, variables: list[str], target: str, from_list: bool = Fals
     ]
     found = {(target if part == "expectations" else key): labels
              for (part, key), labels in _missing_values(records, frame.index).items()}
-    missing = {name: found[name] for name in used if name in found}
-    if missing:
-        where = {f"column {name!r}": labels for name, labels in missing.items()}
+    empty = {name: found[name] for name in used if name in found}
+    if empty:
+        where = {f"column {name!r}": labels for name, labels in empty.items()}
         unit, fix = (("record", "Drop those records") if from_list else
-                     ("row", f"Drop those rows with data.dropna(subset={list(missing)!r})"))
+                     ("row", f"Drop those rows with data.dropna(subset={list(empty)!r})"))
         raise InputError(f"Missing values (None/NaN) in the data: {_describe(where, unit)}. "
                          f"{fix} or fill them in (empty strings are accepted).")
     return records

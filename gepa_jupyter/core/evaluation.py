@@ -80,7 +80,8 @@ class Evaluator:
         """Several (candidate, rows) evaluations at once, all rows in one pool: results per pair."""
         jobs = [self._job(candidate, row) for candidate, rows in pairs for row in rows]
         total = len(jobs)
-        progress = (lambda done: self.on_row(done, total)) if self.on_row else None
+        on_row = self.on_row
+        progress = (lambda done: on_row(done, total)) if on_row else None
         swap = getattr(self.program, "swap", None)
         if swap is None or len(pairs) != 1:  # rows carry their own candidate; threads they start see none
             results = wait_all(jobs, self.stop, progress)

@@ -17,7 +17,7 @@ import logging
 import threading
 import time
 import uuid
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 from mlflow.exceptions import MlflowException
 from mlflow.genai.optimize import GepaPromptOptimizer
@@ -33,6 +33,15 @@ from gepa_jupyter.core.proposal_log import ProposalLog
 from gepa_jupyter.core.proposals import CustomProposer, VariableGuard
 from gepa_jupyter.core.upstream import require_gepa
 from gepa_jupyter.core.writer import MlflowWriter
+
+if TYPE_CHECKING:
+    from gepa_jupyter.core.checkpoint import Checkpoint
+
+
+class LineSink(Protocol):
+    """Where gepa's log lines go: a deque of the last ones, or a run's log."""
+
+    def append(self, line: str, /) -> None: ...
 
 _logger = logging.getLogger(__name__)
 FLUSH_TIMEOUT = 120.0  # seconds to wait for the MLflow writes of scored candidates
@@ -71,7 +80,8 @@ class StreamingGepaOptimizer(GepaPromptOptimizer):
         enforce_budget: bool = False,
         thread_name: str | None = None,
     ):
-        super().__init__(reflection_model, max_metric_calls, display_progress_bar, gepa_kwargs)
+        # mlflow types reflection_model as str; gepa (which it is passed to) takes a callable as well
+        super().__init__(reflection_model, max_metric_calls, display_progress_bar, gepa_kwargs)  # type: ignore[arg-type]
         self.valset = valset
         self.usage = usage
         self.run_id = run_id
@@ -82,15 +92,15 @@ class StreamingGepaOptimizer(GepaPromptOptimizer):
         self.example_log = ExampleLog(valset)  # per-row results of each candidate (`run.examples`)
         self.proposal_log = ProposalLog(candidates=self.candidates)  # every proposal (`run.proposals`)
         self.invalid_proposals = 0
-        self.log_lines: collections.deque[str] = collections.deque(maxlen=500)
+        self.log_lines: LineSink = collections.deque(maxlen=500)
         self.metric_calls = 0
         self.activity = "starting"
         self.halted: str | None = None  # "stopped", "budget" or "failed" when a Halt ended the optimization
         self.failure: BaseException | None = None  # the Halt that failed it (a model's process died)
         self.stop_event = threading.Event()
         self.writer: MlflowWriter | None = None
-        self.client = None  # the MlflowClient candidates are written with (default: a new one)
-        self.checkpoint = None  # core.checkpoint.Checkpoint: gepa's state kept in MLflow, or resumed from it
+        self.client: Any = None  # the MlflowClient candidates are written with (default: a new one)
+        self.checkpoint: Checkpoint | None = None  # core.checkpoint.Checkpoint: gepa's state kept in MLflow, or resumed from it
         self.thread_name = thread_name or f"gepa-jupyter-{uuid.uuid4().hex[:8]}"
 
     def subscribe(self, listener: Callable[[Any], None]) -> Callable[[], None]:
@@ -154,6 +164,7 @@ class StreamingGepaOptimizer(GepaPromptOptimizer):
         listener: CandidateLogger | None = None
 
         def on_progress(done: int, total: int, validation: bool) -> None:
+            assert listener is not None  # set below, before gepa evaluates anything
             self.metric_calls = adapter.completed + (done if done < total else 0)
             listener.progress(_activity(listener.iteration, validation, len(self.candidates)), done, total)
 
@@ -241,7 +252,7 @@ def _activity(iteration: int, validation: bool, candidates: int) -> str:
 class _LineLogger:
     """gepa logger that keeps the last lines in memory instead of printing into the notebook."""
 
-    def __init__(self, lines: collections.deque):
+    def __init__(self, lines: LineSink):
         self.lines = lines
 
     def log(self, message: str) -> None:

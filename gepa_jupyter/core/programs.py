@@ -6,7 +6,7 @@ runs several prompts in order, each output filling the later prompts' `{{name}}`
 `PromptVersion.template`.
 """
 
-from typing import Any, Callable
+from typing import Any, Callable, cast
 
 from gepa_jupyter.core import steps
 from gepa_jupyter.core.prompt_swap import PromptSwap
@@ -61,5 +61,6 @@ def render(template: str, inputs: dict) -> str:
     if "{%" in template:
         from mlflow.entities.model_registry import PromptVersion
 
-        return PromptVersion(name="candidate", version=1, template=template).format(**inputs)
+        # mlflow's PromptVersion is concrete (mypy sees an abstract from_proto); a text template formats to str
+        return cast(str, PromptVersion(name="candidate", version=1, template=template).format(**inputs))  # type: ignore[abstract]
     return fill(template, inputs)

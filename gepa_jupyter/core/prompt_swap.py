@@ -39,7 +39,8 @@ class PromptSwap:
             return original.fget(version)
 
         self._original = original
-        PromptVersion.template = property(template, original.fset, original.fdel, original.__doc__)
+        # a property replaced on mlflow's class on purpose (setattr: mypy forbids assigning to it)
+        setattr(PromptVersion, "template", property(template, original.fset, original.fdel, original.__doc__))  # noqa: B010
 
     def uninstall(self) -> None:
         if self._original is None:

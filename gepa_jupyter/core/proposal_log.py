@@ -254,7 +254,8 @@ def origin(metadata: dict, proposed: dict) -> str:
         meta = (metadata or {}).get(f"gepa_jupyter.{name}")
         if isinstance(meta, dict) and meta.get("source"):
             source = ORIGIN_SOURCES.get(meta["source"], meta["source"])
-            need = ORIGIN_NEEDS.get(meta.get("need"), meta.get("need") or "")
+            need = meta.get("need") or ""
+            need = ORIGIN_NEEDS.get(need, need)
             parts.append(f"small reflector: {source}" + (f" ({need})" if need else ""))
     return "; ".join(dict.fromkeys(parts)) or "reflection model"
 

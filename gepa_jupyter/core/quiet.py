@@ -92,7 +92,8 @@ class _RunThreadFilter(logging.Filter):
     """On every handler: records logged by a run's threads go to the run's log instead."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        log = _logs.get(_key_of_thread_name(record.threadName))
+        key = _key_of_thread_name(record.threadName)
+        log = _logs.get(key) if key is not None else None
         if log is None:
             return True
         try:

@@ -172,7 +172,8 @@ def redact_exception_text(error: BaseException) -> str:
 def redact_exception(error: BaseException, depth: int = 5) -> BaseException:
     """Redact, in place, the message of `error` and of its causes (args and str attributes such as
     `message`), so its text, its traceback and anything that prints it carry no secret. Returns it."""
-    seen, current = set(), error
+    seen: set[int] = set()
+    current: BaseException | None = error
     while current is not None and depth > 0 and id(current) not in seen:
         seen.add(id(current))
         try:

@@ -53,7 +53,7 @@ def register_seed(client, name: str, template: str) -> str:
     return f"prompts:/{name}/{_version_for(client, name, template, 'seed')}"
 
 
-def register_best(client, name: str, template: str, *, run_id: str, best: CandidateEvent | None,
+def register_best(client, name: str, template: str, *, run_id: str | None, best: CandidateEvent | None,
                   seed_score: float | None, seed_version: int | None, holdout: dict[str, dict],
                   force: bool = False, extra_tags: dict | None = None,
                   improved_only: bool = False) -> tuple[int | None, bool]:
@@ -69,8 +69,9 @@ def register_best(client, name: str, template: str, *, run_id: str, best: Candid
     if best is None or (not force and (best.index == 0 or (improved_only and not beat_seed))):
         return seed_version, False
     version = _version_for(client, name, template, "best")
-    tags = {"gepa_jupyter.run_id": run_id, "gepa_jupyter.score": f"{best.score:.6g}",
-            "gepa_jupyter.candidate": str(best.index)}
+    tags = {"gepa_jupyter.score": f"{best.score:.6g}", "gepa_jupyter.candidate": str(best.index)}
+    if run_id is not None:  # a run with a best candidate has opened its MLflow run
+        tags["gepa_jupyter.run_id"] = run_id
     if seed_score is not None:
         tags["gepa_jupyter.seed_score"] = f"{seed_score:.6g}"
     tags |= {f"gepa_jupyter.score.{k}": f"{v:.6g}" for k, v in best.scorer_scores.items()}
@@ -89,7 +90,7 @@ def register_best(client, name: str, template: str, *, run_id: str, best: Candid
     return version, aliased
 
 
-def _better_aliased(client, name: str, run_id: str, score: float) -> bool:
+def _better_aliased(client, name: str, run_id: str | None, score: float) -> bool:
     """Whether the `optimized` alias already names a version this same run scored higher (e.g. before a
     resume): the alias never moves to a worse prompt of the run."""
     try:

@@ -80,7 +80,7 @@ class OptimizationRun:
         self.error: str | None = None
         self.exception: BaseException | None = None
         self.traceback: str | None = None
-        self.result = None  # mlflow's PromptOptimizerOutput
+        self.result: Any = None  # mlflow's PromptOptimizerOutput
         self.holdout_scores: dict[str, dict] = {}
         self.optimized_alias = False
         self.started_at = time.time()
@@ -108,7 +108,7 @@ class OptimizationRun:
         self.tracking_uri: str | None = None
         self.seed_prompt_uris: dict[str, str] = dict(spec.seed_prompt_uris)
         self.registered_versions: dict[str, int] = {}  # prompt name -> version of its best text
-        self.client = None
+        self.client: Any = None  # mlflow's MlflowClient, once the run opened
         self._phase = "starting"
         self._done = threading.Event()
         self._finished = threading.Lock()  # _finish runs once
@@ -366,6 +366,7 @@ class OptimizationRun:
         else:
             self._create_mlflow_run(client)
         self.optimizer.run_id, self.optimizer.client = self.run_id, client
+        assert self.run_id is not None  # reopened or created just above
         self.heartbeat = liveness.Heartbeat(client, self.run_id, self._progress,
                                             f"{quiet.THREAD_PREFIX}{self.key}-heartbeat").start()
 
@@ -481,7 +482,7 @@ class OptimizationRun:
                              stop=self.optimizer.stop_event, name=f"{quiet.THREAD_PREFIX}{self.key}-judges")
         swap = getattr(self.spec.program, "swap", None)
         unused = [name for name in self.prompt_names if swap is not None and name not in swap.used]
-        if unused:  # mlflow only warns; its budget would go to a prompt that changes nothing
+        if unused and swap is not None:  # mlflow only warns; its budget would go to a prompt that changes nothing
             raise RuntimeError(
                 f"The predict_fn never formatted the prompt{'s' if len(unused) > 1 else ''} "
                 f"{', '.join(map(repr, unused))} (it read {sorted(swap.used) or 'none'}): load each prompt by name "

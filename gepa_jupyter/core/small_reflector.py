@@ -145,9 +145,9 @@ class SmallModelReflector:
         ask = ASK_CASE.format(noun=noun, input=text, expected=expected)
         fixed = f'Example: "{text}" -> {expected}'
 
-        def check(s):
+        def check_case(s):
             return _norm(expected) in _norm(s) and len(s.split()) <= MAX_WORDS and "{{" not in s
-        return "case", ask, check, fixed
+        return "case", ask, check_case, fixed
 
     def _add(self, instruction: list[str], sentence: str, need: str) -> list[str]:
         """Append the sentence; keep at most MAX_EXAMPLES case sentences (drop the oldest)."""

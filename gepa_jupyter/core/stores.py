@@ -12,6 +12,7 @@ import hashlib
 import os
 import tempfile
 import threading
+from typing import IO
 from urllib.parse import unquote, urlsplit
 
 from gepa_jupyter.core.errors import InputError
@@ -101,15 +102,15 @@ class _FileLock:
 
     def __init__(self, path: str):
         self.path = path
-        self.handle = None
+        self.handle: IO[str] | None = None
 
     def __enter__(self):
         try:
             import fcntl
         except ImportError:  # pragma: no cover - Windows
             return self
-        self.handle = open(self.path, "a")
-        fcntl.flock(self.handle, fcntl.LOCK_EX)
+        self.handle = handle = open(self.path, "a")
+        fcntl.flock(handle, fcntl.LOCK_EX)
         return self
 
     def __exit__(self, *exc):

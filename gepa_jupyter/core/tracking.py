@@ -34,7 +34,11 @@ def log_candidate(step: int, prompts: dict[str, str], eval_results: list, aggreg
     import mlflow
 
     client = client or mlflow.MlflowClient()
-    run_id = run_id or mlflow.active_run().info.run_id
+    if not run_id:
+        active = mlflow.active_run()
+        if active is None:
+            raise RuntimeError("log_candidate needs a run_id or an active MLflow run.")
+        run_id = active.info.run_id
     directory = f"{PROMPT_CANDIDATES_DIR}/iteration_{step}"
     rows = {
         "inputs": [r.inputs for r in eval_results],
@@ -65,7 +69,7 @@ def _metric(key: str, value: float, step: int):
     return Metric(key=key, value=float(value), timestamp=int(time.time() * 1000), step=step)
 
 
-def registry_uri() -> str:
+def registry_uri() -> str | None:
     """`mlflow.get_registry_uri()`, without its look for a Spark session when pyspark was never imported.
 
     That look imports pyspark on every call; where it is absent, each call walks the import finders,

@@ -246,7 +246,10 @@ class WatchedRun:
         prompts = {}
         for name in names:
             if name.endswith(".txt"):
-                prompts[name[:-4]] = artifacts.read_bytes(self.client, self.run_id, f"{folder}/{name}").decode()
+                text = artifacts.read_bytes(self.client, self.run_id, f"{folder}/{name}")
+                if text is None:
+                    return None  # not written yet
+                prompts[name[:-4]] = text.decode()
         best = max((c.score for c in self._candidates), default=float("-inf"))
         score = float(scores.get("aggregate", 0.0))
         return CandidateEvent(index=step, iteration=0, parents=(), score=score,
