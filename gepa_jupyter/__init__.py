@@ -8,7 +8,7 @@ from importlib import import_module
 
 __version__ = "0.1.0"
 
-_LAZY = {
+_LAZY: dict[str, str | tuple[str, str]] = {
     "optimize": "gepa_jupyter.api",
     "compare": "gepa_jupyter.views",
     "explain": "gepa_jupyter.views",
@@ -31,7 +31,8 @@ __all__ = sorted(_LAZY) + ["load_ipython_extension"]  # noqa: PLE0605 - a list o
 
 def __getattr__(name):
     if name in _LAZY:
-        module, attribute = _LAZY[name] if isinstance(_LAZY[name], tuple) else (_LAZY[name], name)
+        where = _LAZY[name]
+        module, attribute = where if isinstance(where, tuple) else (where, name)
         value = getattr(import_module(module), attribute)
         globals()[name] = value
         return value

@@ -6,14 +6,18 @@ anything starts); `start(spec)` starts the run in the background and returns it 
 """
 
 import inspect
-from typing import Any, Callable
+from typing import Any, Callable, Unpack
 
 from gepa_jupyter.core.errors import InputError
-from gepa_jupyter.core.options import OPTIONS, mention, validate_options
+from gepa_jupyter.core.options import OPTIONS, RunOptions, mention, validate_options
 from gepa_jupyter.core.run import OptimizationRun, RunSpec, start_run
 
 
-def optimize(prompt: str, data: Any, **options: Any) -> OptimizationRun:
+# A seed template or prompts:/ URI; several prompts: {name: template or URI}, or a list of URIs.
+Prompt = str | dict[str, str] | list[str] | tuple[str, ...]
+
+
+def optimize(prompt: Prompt, data: Any, **options: Unpack[RunOptions]) -> OptimizationRun:
     from gepa_jupyter.durable import warn_notices
 
     spec = prepare(prompt, data, **options)
@@ -21,7 +25,7 @@ def optimize(prompt: str, data: Any, **options: Any) -> OptimizationRun:
     return start(spec)
 
 
-def prepare(prompt: str, data: Any, *, progress: Callable[[str], None] | None = None, **options: Any) -> RunSpec:
+def prepare(prompt: Prompt, data: Any, *, progress: Callable[[str], None] | None = None, **options: Any) -> RunSpec:
     """Check the inputs and resolve models and scorers into a RunSpec; nothing is started.
 
     `progress(text)` hears what is being checked (the first use of mlflow and litellm in a
@@ -129,6 +133,7 @@ def _models(values: dict, prompts):
     session = models.ModelSession(cache=values["cache"])
     model_kwargs = values["model_kwargs"] or {}
     params = {}
+    program: PredictFnProgram | TemplateProgram | ChainProgram
     if values["predict_fn"] is not None:
         program = PredictFnProgram(values["predict_fn"], prompts.names)
     else:
@@ -270,5 +275,5 @@ def _docstring() -> str:
 
 DEFAULT_PROMPT_NAME = next(o.default for o in OPTIONS if o.name == "prompt_name")
 DEFAULT_MODEL = next(o.default for o in OPTIONS if o.name == "model")
-optimize.__signature__ = _signature()
+optimize.__signature__ = _signature()  # type: ignore[attr-defined]  # help() and `?` list every option
 optimize.__doc__ = _docstring()

@@ -9,8 +9,13 @@ Kinds say how a front-end turns text into a value: `int`, `float`, `str`, `choic
 (names or variables, repeatable), `dict` (a variable), `value` (Python only).
 """
 
+import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Literal, TypedDict
+
+if TYPE_CHECKING:
+    from mlflow.genai.scorers import Scorer
 
 from gepa_jupyter.core.errors import InputError
 
@@ -240,6 +245,31 @@ OPTIONS: tuple[Option, ...] = (
            config=False, panel=False),
 )
 BY_NAME = {option.name: option for option in OPTIONS}
+
+
+class RunOptions(TypedDict, total=False):
+    """`optimize(prompt, data, **options)`'s options as editors and type checkers see them: one key per
+    `OPTIONS` entry, typed by its kind (tests/test_typed_contracts.py keeps the two in step)."""
+
+    target: str
+    model: str | Callable[[str], str] | None
+    predict_fn: Callable[..., Any] | None
+    reflection_model: str | Callable[[str], str] | None
+    scorers: "str | Scorer | Sequence[str | Scorer]"
+    max_metric_calls: int
+    val_size: int | None
+    holdout: float | None
+    prompt_name: str | None
+    register: Literal["improved", "always"]
+    experiment: str | None
+    model_kwargs: dict[str, Any] | None
+    reflection_kwargs: dict[str, Any] | None
+    workers: int
+    proposals: int | None
+    traces: Literal["off", "all"]
+    random_seed: int
+    cache: bool | str | os.PathLike[str] | None
+    gepa_kwargs: dict[str, Any] | None
 
 
 def flag_spelling(given: dict | None = None):
