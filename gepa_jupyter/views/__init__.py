@@ -15,17 +15,17 @@ from gepa_jupyter.views.lineage import Lineage, lineage, lineage_html, lineage_t
 from gepa_jupyter.views.progress import live_html, live_text, progress_html, progress_text
 from gepa_jupyter.views.proposals import proposals_html, proposals_text
 from gepa_jupyter.views.report import Explanation, explain_html, explain_text, final_html, final_text
-from gepa_jupyter.views.state import RunSnapshot, snapshot
+from gepa_jupyter.views.state import RunSnapshot, RunView, snapshot
 from gepa_jupyter.views.table import scores_html
 
 
-def compare(run) -> Comparison:
+def compare(run: RunView) -> Comparison:
     """The side-by-side view of a run's seed and best prompt: scores, the examples the best fixed,
     broke and still gets wrong, and how it was found (HTML in Jupyter, text elsewhere)."""
     return Comparison(snapshot(run))
 
 
-def best_lineage(run) -> Lineage:
+def best_lineage(run: RunView) -> Lineage:
     """How a run's best prompt was found: the steps from the seed to it, each with its candidate,
     iteration, score, the sentences it added and removed, and where its text came from (a list,
     shown as a table in Jupyter and as text elsewhere)."""
@@ -33,14 +33,14 @@ def best_lineage(run) -> Lineage:
     return Lineage(lineage(snap), snap)
 
 
-def explain(run, page: int = 1) -> Explanation:
+def explain(run: RunView, page: int = 1) -> Explanation:
     """Which validation examples each candidate gets right (page `page` of them) and every
     proposal with its outcome (HTML in Jupyter, text elsewhere)."""
     return Explanation(snapshot(run), page)
 
 
 __all__ = [
-    "SIDE_BY_SIDE", "Comparison", "Explanation", "Lineage", "RunSnapshot", "best_lineage", "changes_html", "changes_text", "compare",
+    "SIDE_BY_SIDE", "Comparison", "Explanation", "Lineage", "RunSnapshot", "RunView", "best_lineage", "changes_html", "changes_text", "compare",
     "comparison_html", "comparison_text", "example_changes", "explain", "explain_html", "explain_text", "final_html",
     "final_text", "grid_html", "grid_text", "lineage", "lineage_html", "lineage_text", "live_html", "live_text",
     "pareto_front", "progress_html", "progress_text", "proposals_html", "proposals_text", "score_chart_svg",

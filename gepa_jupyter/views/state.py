@@ -1,12 +1,76 @@
-"""RunSnapshot: a consistent, immutable copy of what the views show about a run."""
+"""RunSnapshot: a consistent, immutable copy of what the views show about a run, and RunView: what
+they read from one (the live OptimizationRun and the WatchedRun both have it)."""
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from urllib.parse import urlsplit, urlunsplit
 
 from gepa_jupyter.core.events import best_candidate
 from gepa_jupyter.core.examples import ExampleTable
 from gepa_jupyter.core.frame import candidates_frame, scorer_columns, usage_totals
+
+
+@runtime_checkable
+class RunView(Protocol):
+    """What `snapshot(run)` reads: core.run.OptimizationRun (live) and core.watcher.WatchedRun (read
+    from MLflow) both provide it. A live run also has `optimizer` (per-row results and proposals)."""
+
+    @property
+    def candidates(self) -> list: ...  # CandidateEvent, in step order
+    @property
+    def status(self) -> str: ...
+    @property
+    def prompt_name(self) -> str: ...
+    @property
+    def prompt_names(self) -> list[str]: ...
+    @property
+    def seed_prompt(self) -> str: ...
+    @property
+    def best_prompt(self) -> str: ...
+    @property
+    def seed_prompts(self) -> dict[str, str]: ...
+    @property
+    def best_prompts(self) -> dict[str, str]: ...
+    @property
+    def metric_calls(self) -> int: ...
+    @property
+    def max_metric_calls(self) -> int: ...
+    @property
+    def elapsed(self) -> float: ...
+    @property
+    def usage(self) -> dict: ...
+    @property
+    def holdout_scores(self) -> dict: ...
+    @property
+    def error(self) -> str | None: ...
+    @property
+    def run_id(self) -> str | None: ...
+    @property
+    def experiment_id(self) -> str | None: ...
+    @property
+    def tracking_uri(self) -> str | None: ...
+    @property
+    def registered_prompt_uri(self) -> str | None: ...
+    @property
+    def registered_prompt_uris(self) -> dict[str, str]: ...
+    @property
+    def optimized_alias(self) -> bool: ...
+    @property
+    def invalid_proposals(self) -> int: ...
+    @property
+    def activity(self) -> str: ...
+    @property
+    def validation_size(self) -> int: ...
+    @property
+    def models(self) -> dict[str, str]: ...
+
+
+if TYPE_CHECKING:  # mypy checks that both runs are RunViews
+    from gepa_jupyter.core.run import OptimizationRun
+    from gepa_jupyter.core.watcher import WatchedRun
+
+    def _both_are_views(live: OptimizationRun, watched: WatchedRun) -> tuple[RunView, RunView]:
+        return live, watched
 
 
 @dataclass(frozen=True)
@@ -73,8 +137,8 @@ class RunSnapshot:
         return usage_totals(self.usage)[0]
 
 
-def snapshot(run) -> RunSnapshot:
-    """Copy what the views need from an OptimizationRun (safe while it runs)."""
+def snapshot(run: RunView) -> RunSnapshot:
+    """Copy what the views need from a live or a watched run (safe while it runs)."""
     candidates = run.candidates
     best = best_candidate(candidates)
     optimizer = getattr(run, "optimizer", None)  # read after the candidates: their per-row results are there
@@ -83,7 +147,7 @@ def snapshot(run) -> RunSnapshot:
         prompt_name=run.prompt_name,
         seed_prompt=run.seed_prompt,
         best_prompt=run.best_prompt,
-        scores=candidates_frame(candidates, getattr(run, "prompt_names", [run.prompt_name])),
+        scores=candidates_frame(candidates, run.prompt_names),
         metric_calls=run.metric_calls,
         max_metric_calls=run.max_metric_calls,
         elapsed=run.elapsed,
@@ -98,13 +162,13 @@ def snapshot(run) -> RunSnapshot:
         invalid_proposals=run.invalid_proposals,
         best_index=best.index if best else None,
         activity=run.activity,
-        validation_size=getattr(run, "validation_size", 0),
+        validation_size=run.validation_size,
         examples=optimizer.example_log.table() if optimizer else ExampleTable(),  # a watched run has none
         proposals=optimizer.proposal_log.records() if optimizer else (),
-        seed_prompts=dict(getattr(run, "seed_prompts", {run.prompt_name: run.seed_prompt})),
-        best_prompts=dict(getattr(run, "best_prompts", {run.prompt_name: run.best_prompt})),
-        registered_prompt_uris=dict(getattr(run, "registered_prompt_uris", {})),
-        models={k: redact_uri(v) for k, v in getattr(run, "models", {}).items()},
+        seed_prompts=dict(run.seed_prompts),
+        best_prompts=dict(run.best_prompts),
+        registered_prompt_uris=dict(run.registered_prompt_uris),
+        models={k: redact_uri(v) for k, v in run.models.items()},
     )
 
 
