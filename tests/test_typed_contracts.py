@@ -59,3 +59,32 @@ def test_optimize_takes_run_options_and_lists_them_at_run_time():
     assert hints["options"] == typing.Unpack[RunOptions]
     signature = gepa_jupyter.optimize.__signature__
     assert [p for p in signature.parameters if p not in ("prompt", "data")] == list(_hints())
+
+
+def _protocol_members(protocol) -> set[str]:
+    return {name for name in vars(protocol) if not name.startswith("_")}
+
+
+def test_the_live_and_the_watched_run_are_run_views(tracking, reviews):
+    from gepa_jupyter.core.run import OptimizationRun
+    from gepa_jupyter.core.watcher import WatchedRun
+    from gepa_jupyter.testing import SEED_PROMPT, FakeReflectionModel, FakeTaskModel
+    from gepa_jupyter.views import RunView, snapshot
+
+    members = _protocol_members(RunView)
+    assert {"candidates", "status", "seed_prompts", "best_prompts", "models", "validation_size"} <= members
+    run = gepa_jupyter.optimize(SEED_PROMPT, reviews, model=FakeTaskModel(), reflection_model=FakeReflectionModel(),
+                                max_metric_calls=60, cache=False)
+    assert run.wait(60) and run.status == "finished"
+    watched = gepa_jupyter.watch(run, interval=0.2)
+    try:
+        assert watched.wait(60)
+        for view, cls in ((run, OptimizationRun), (watched, WatchedRun)):
+            assert isinstance(view, RunView), [m for m in members if not hasattr(view, m)]
+            assert isinstance(view, cls)
+        live, seen = snapshot(run), snapshot(watched)
+        assert seen.run_id == live.run_id and seen.best_prompt == live.best_prompt
+        assert list(seen.scores["candidate"]) == list(live.scores["candidate"])
+    finally:
+        watched.stop()
+    assert not isinstance(types.SimpleNamespace(**{m: None for m in members - {"models"}}), RunView)
