@@ -201,21 +201,21 @@ def register_fake_provider(task: "FakeTaskModel | None" = None,
     import litellm
     from litellm import CustomLLM
 
-    task = task or FakeTaskModel()
-    reflection = reflection or FakeReflectionModel()
+    task_model = task or FakeTaskModel()
+    reflection_model = reflection or FakeReflectionModel()
 
     class _FakeLLM(CustomLLM):
         def completion(self, model, messages, *args, **kwargs):
             name = model.split("/", 1)[-1]
             prompt = "\n".join(str(m.get("content", "")) for m in messages)
-            text = reflection(prompt) if name.startswith("reflection") else task(prompt)
+            text = reflection_model(prompt) if name.startswith("reflection") else task_model(prompt)
             return litellm.completion(model="gpt-3.5-turbo", messages=messages, mock_response=text)
 
     with _provider_lock:
         others = [p for p in (litellm.custom_provider_map or []) if p.get("provider") != "fake"]
         litellm.custom_provider_map = others + [{"provider": "fake", "custom_handler": _FakeLLM()}]
         _refresh_custom_providers(litellm)
-    return task, reflection
+    return task_model, reflection_model
 
 
 def _refresh_custom_providers(litellm) -> None:

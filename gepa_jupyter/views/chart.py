@@ -81,7 +81,8 @@ def score_chart_svg(snap: RunSnapshot, width: int = 480, height: int = 230) -> s
 
 
 def _best_line(calls, scores, spent, x, y) -> str:
-    best, steps = float("-inf"), []
+    best = float("-inf")
+    steps: list[str] = []
     for c, s in zip(calls, scores):
         if s > best:
             if steps:

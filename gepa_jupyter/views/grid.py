@@ -60,7 +60,7 @@ def grid(snap: RunSnapshot, page: int = 1) -> Grid | None:
     front = pareto_front(snap)
     drawn, unsolved, solved = [], [], 0
     for example in table.examples:
-        scores = [table.of(c)[example.position] for c in candidates]
+        scores = [table.rows[c][example.position] for c in candidates]
         results = [s.score for s in scores if s is not None]
         if results and all(_right(s) for s in results):
             solved += 1
@@ -137,7 +137,7 @@ def grid_html(snap: RunSnapshot, page: int = 1) -> str:
                     f'min-width:16px;padding:1px 2px{mark}">{escape(str(example.row))}</th>')
     body = []
     for candidate in g.candidates:
-        rows = snap.examples.of(candidate)
+        rows = snap.examples.rows[candidate]
         tint = f' style="background:{TINT_BEST};font-weight:600"' if candidate == snap.best_index else ""
         prompt = shorten(scores.loc[candidate, "prompt"], 200) if candidate in scores.index else ""
         score = f"{scores.loc[candidate, 'score']:.3f}" if candidate in scores.index else ""
@@ -147,7 +147,7 @@ def grid_html(snap: RunSnapshot, page: int = 1) -> str:
                     f'<td style="padding:1px 6px;text-align:right">{score}</td>{cells}</tr>')
     counts = []
     for example in g.columns:
-        right = sum(1 for c in g.candidates if _right(getattr(snap.examples.of(c)[example.position], "score", None)))
+        right = sum(1 for c in g.candidates if _right(getattr(snap.examples.rows[c][example.position], "score", None)))
         counts.append(f'<td style="font-size:10px;padding:0;opacity:.75">{right}</td>')
     body.append(f'<tr><th style="text-align:left;padding:1px 6px;font-weight:400;opacity:.75" colspan="2">'
                 f'candidates right</th>{"".join(counts)}</tr>')
@@ -166,7 +166,7 @@ def grid_text(snap: RunSnapshot, page: int = 1) -> str:
     if g.columns:
         lines.append("rows: " + " ".join(str(e.row) for e in g.columns))
     for candidate in g.candidates:
-        rows = snap.examples.of(candidate)
+        rows = snap.examples.rows[candidate]
         cells = "".join(_mark(rows[e.position]) for e in g.columns)
         lines.append(f"  {_label(snap, candidate, g.front):<10} {cells}")
     return "\n".join(lines)

@@ -58,20 +58,22 @@ def lineage(snap: RunSnapshot) -> list[Step]:
         return []
     rows = {int(r["candidate"]): r for _, r in frame.iterrows()}
     accepted = {p.candidate: p for p in snap.proposals if p.outcome == ACCEPTED}
-    chain, index, seen = [], snap.best_index, set()
+    chain: list[int] = []
+    seen: set[int] = set()
+    index: int | None = snap.best_index
     while index is not None and index in rows and index not in seen:
         seen.add(index)
         chain.append(index)
         parent = rows[index]["parent"]
         index = None if pd.isna(parent) else int(parent)
     steps = []
-    for position, index in enumerate(reversed(chain)):
-        row = rows[index]
+    for position, candidate in enumerate(reversed(chain)):
+        row = rows[candidate]
         parent_prompt = rows[chain[len(chain) - position]]["prompt"] if position else ""
         added, removed = sentence_changes(parent_prompt, row["prompt"]) if position else ([], [])
-        proposal = accepted.get(index)
+        proposal = accepted.get(candidate)
         origin = "seed" if not position else (proposal.origin if proposal else "not recorded")
-        steps.append(Step(index, int(row["iteration"]), float(row["score"]), tuple(added), tuple(removed), origin,
+        steps.append(Step(candidate, int(row["iteration"]), float(row["score"]), tuple(added), tuple(removed), origin,
                           proposal.feedback if proposal else ""))
     return steps
 

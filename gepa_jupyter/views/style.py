@@ -6,6 +6,7 @@ opacity, borders are translucent grey. Only the grid's cells and the chart's mar
 colours, each with its own text colour.
 """
 
+from collections.abc import Set
 from html import escape
 
 from gepa_jupyter.core.text import cut, shorten
@@ -37,7 +38,7 @@ def note(text: str) -> str:
     return f'<div class="gepa-note" style="font-size:12px;{MUTED};margin:2px 0">{escape(text)}</div>'
 
 
-def table(head: list[str], rows: list[list[str]], css_class: str, numeric: set[int] = frozenset()) -> str:
+def table(head: list[str], rows: list[list[str]], css_class: str, numeric: Set[int] = frozenset()) -> str:
     """A padded table; `head` is plain text (escaped here), `rows` are cells of escaped HTML."""
     header = "".join(f"<th {TH}>{escape(h)}</th>" for h in head)
     body = "".join("<tr>" + "".join(f"<td {TD_NUM if i in numeric else TD}>{cell}</td>" for i, cell in enumerate(row))
