@@ -115,6 +115,8 @@ class ResponseCache:
             self._execute("INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?)", (key, model_id, text, time.time()))
 
     def _close_connection(self) -> None:
+        if self._db is None:
+            return
         try:
             self._db.close()
         except sqlite3.Error:

@@ -156,6 +156,7 @@ def safe_url(url: str) -> str:
 def host(url: str | None) -> str:
     """The lower-case host name of `url` ('' if none)."""
     try:
-        return (urlsplit(url if "://" in (url or "") else f"https://{url or ''}").hostname or "").lower()
+        text = url or ""
+        return (urlsplit(text if "://" in text else f"https://{text}").hostname or "").lower()
     except ValueError:
         return ""

@@ -13,14 +13,18 @@ module changes nothing. Judges without a model URI (Databricks' default judge) a
 
 import itertools
 import threading
+from typing import TYPE_CHECKING
 
 from gepa_jupyter.core.guards import import_litellm
 from gepa_jupyter.core.upstream import USES
 
+if TYPE_CHECKING:
+    from gepa_jupyter.models.session import Model
+
 PROVIDER = "gepa_jupyter_judge"
 ROLE = "judge"
 _lock = threading.Lock()
-_models: dict[str, object] = {}  # route name -> Model, while its run runs
+_models: "dict[str, Model]" = {}  # route name -> Model, while its run runs
 _numbers = itertools.count(1)
 
 

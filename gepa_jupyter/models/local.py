@@ -130,8 +130,10 @@ class _Worker:
             [sys.executable, WORKER, path, str(n_ctx), str(threads)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=self.log, start_new_session=True, close_fds=True)  # its own session: Ctrl-C is ours
         self.pid = self.proc.pid
+        assert self.proc.stdin is not None and self.proc.stdout is not None  # both are pipes
+        self.stdin, self.stdout = self.proc.stdin, self.proc.stdout
         self.next_id = 0
-        if not select.select([self.proc.stdout], [], [], START_TIMEOUT)[0]:
+        if not select.select([self.stdout], [], [], START_TIMEOUT)[0]:
             self.close(0)
             raise InputError(f"The embedded model's process did not load {path} within {START_TIMEOUT:.0f} s.")
         hello = self._read("starting (loading the model, writing a first token)")
@@ -143,8 +145,8 @@ class _Worker:
         self.next_id += 1
         line = json.dumps({"id": self.next_id, "messages": messages, "params": params}) + "\n"
         try:
-            self.proc.stdin.write(line.encode())
-            self.proc.stdin.flush()
+            self.stdin.write(line.encode())
+            self.stdin.flush()
         except (BrokenPipeError, OSError):
             self._died("answering")
         while True:
@@ -156,7 +158,7 @@ class _Worker:
         return answer["reply"]
 
     def _read(self, doing: str) -> dict:
-        line = self.proc.stdout.readline()
+        line = self.stdout.readline()
         if not line:
             self._died(doing)
         return json.loads(line)
@@ -182,7 +184,7 @@ class _Worker:
 
     def close(self, wait: float = 2.0) -> None:
         try:
-            self.proc.stdin.close()  # the worker's signal to end
+            self.stdin.close()  # the worker's signal to end
             self.proc.wait(wait)
         except (OSError, ValueError, subprocess.TimeoutExpired):
             self.proc.kill()
@@ -220,15 +222,16 @@ class LocalModel:
         """An OpenAI-shaped chat completion dict (choices, usage); ModelProcessDied if a worker died."""
         params.setdefault("max_tokens", DEFAULT_MAX_TOKENS)
         worker = self._acquire()
+        dropped = False
         try:
             return worker.request(messages, params)
         except ModelProcessDied as e:
             self._fail(e)
             self._drop(worker)
-            worker = None
+            dropped = True
             raise
         finally:
-            if worker is not None:
+            if not dropped:
                 self._release(worker)
 
     def _acquire(self) -> _Worker:

@@ -97,6 +97,7 @@ class Model:
         register_credentials(self.kwargs)  # headers, query values, URL userinfo: redacted if echoed
         api_key, api_key_env = self.kwargs.pop("api_key", None), self.kwargs.pop("api_key_env", None)
         option = KWARGS_OPTION.get(self.role, "model_kwargs")
+        assert self.provider is not None  # a URI model
         self.endpoint = endpoints.resolve(self.provider, self.name, self.kwargs, option)
         if self.endpoint.base:
             register_credential(self.endpoint.base)  # also a base from the environment
@@ -120,6 +121,7 @@ class Model:
             from gepa_jupyter.models.local import file_identity
 
             return "local/" + file_identity(self.local_path)
+        assert self.endpoint is not None  # _prepare_remote resolved it
         return self.endpoint.cache_id()
 
     def describe(self) -> str:
@@ -150,6 +152,7 @@ class Model:
             pool.close()
 
     def _call_function(self, prompt) -> str:
+        assert self.fn is not None  # a callable model
         try:
             text = self.fn(prompt)
         except Exception as e:
@@ -163,16 +166,16 @@ class Model:
     def complete(self, messages: list[dict], **overrides: Any) -> str:
         """The reply text to chat `messages`, from the cache when the request is deterministic."""
         params = {**self.kwargs, **overrides}
-        key = None
-        if self.cache is not None and response_cache.is_deterministic(params):
-            key = response_cache.request_key(self.model_id, messages, params)
-            hit = self.cache.get(key)
+        key, cache, model_id = None, self.cache, self.model_id
+        if cache is not None and model_id is not None and response_cache.is_deterministic(params):
+            key = response_cache.request_key(model_id, messages, params)
+            hit = cache.get(key)
             if hit is not None:
                 self.meter.add(self.role, cache_hits=1)
                 return hit["text"]
         text = self.respond(messages, **overrides).choices[0].message.content or ""
-        if key is not None:
-            self.cache.put(key, self.model_id, {"text": text})
+        if cache is not None and key is not None and model_id is not None:
+            cache.put(key, model_id, {"text": text})
         return text
 
     def respond(self, messages: list[dict], **overrides: Any):
@@ -190,11 +193,12 @@ class Model:
     def _request(self, messages: list[dict], params: dict):
         """litellm.completion with bounded retries on timeouts, rate limits and 5xx. A rate limit
         (429 or Retry-After) holds the shared cooldown: every call to this model waits it out."""
-        if self.local_path is not None:  # straight to the model's process: no provider lookup, no logging
+        local_path = self.local_path
+        if local_path is not None:  # straight to the model's process: no provider lookup, no logging
             from gepa_jupyter.models.local import respond
 
             def send():
-                return respond(self.local_path, messages, params)
+                return respond(local_path, messages, params)
         else:
             litellm = import_litellm()
             model, call = f"{self.provider}/{self.name}", {**params, **self._transport}
@@ -224,6 +228,7 @@ class Model:
     def _cost(self, response) -> float:
         if self.provider == LOCAL_PROVIDER:
             return 0.0
+        assert self.provider is not None  # a URI model
         return costs.reply_cost(response, self.provider, self.name)
 
 
