@@ -6,6 +6,7 @@ text into values (a number, a variable of the notebook); `optimize` checks the v
 """
 
 import re
+from collections.abc import Mapping
 from typing import Any, Iterable
 
 from IPython.core.error import UsageError
@@ -90,14 +91,14 @@ def config_class(name: str, options: Iterable[Option]) -> type:
 
 
 def _trait(option: Option):
-    default, none = option.default, option.default is None
-    help_text = option.help
+    default, help_text = option.default, option.help
+    common: dict[str, Any] = {"allow_none": default is None, "config": True, "help": help_text}
     if option.kind == "int":
-        return Int(default, allow_none=none, config=True, help=help_text)
+        return Int(default, **common)
     if option.kind == "float":
-        return Float(default, allow_none=none, config=True, help=help_text)
+        return Float(default, **common)
     if option.kind == "bool":
-        return Bool(default, allow_none=none, config=True, help=help_text)
+        return Bool(default, **common)
     if option.kind == "choice":
         return Enum(list(option.choices), default, config=True, help=help_text)
     if option.kind == "scorers":
@@ -105,12 +106,12 @@ def _trait(option: Option):
     if option.kind == "dict":
         return Dict(default_value=default, allow_none=True, config=True, help=help_text)
     if option.kind in ("str", "model"):
-        return Unicode(default, allow_none=none, config=True, help=help_text)
+        return Unicode(default, **common)
     return AnyTrait(default, allow_none=True, config=True, help=help_text)
 
 
 # ----- text to values ------------------------------------------------------------------------------
-def convert(option: Option, raw: Any, namespace: dict) -> Any:
+def convert(option: Option, raw: Any, namespace: Mapping) -> Any:
     """The value the text `raw` of option `option.cli_flag` means; one-line UsageError if none."""
     flag = option.cli_flag or option.name
     if option.kind == "int":
@@ -139,7 +140,7 @@ def _number(kind, flag: str, raw: str, what: str):
         raise UsageError(f"{flag} must be {what}, got {raw!r}.") from None
 
 
-def lookup(namespace: dict, flag: str, name: str, what: str):
+def lookup(namespace: Mapping, flag: str, name: str, what: str):
     """The value of variable `name` (`a.b` reads an attribute) in the notebook's namespace."""
     if not VARIABLE.match(name):
         raise UsageError(f"{flag} takes a variable name, got {name!r}.")
@@ -154,7 +155,7 @@ def lookup(namespace: dict, flag: str, name: str, what: str):
     return value
 
 
-def model_value(flag: str, text: str, namespace: dict):
+def model_value(flag: str, text: str, namespace: Mapping):
     """A model URI as is, or a variable holding a URI or a callable."""
     if URI.match(text):
         return text
@@ -174,14 +175,14 @@ def model_value(flag: str, text: str, namespace: dict):
     return value
 
 
-def callable_value(flag: str, name: str, namespace: dict):
+def callable_value(flag: str, name: str, namespace: Mapping):
     value = lookup(namespace, flag, name, "the function")
     if not callable(value):
         raise UsageError(f"{flag} {name} is a {type(value).__name__}; it must be a function.")
     return value
 
 
-def scorer_values(flag: str, items: list[str], namespace: dict) -> list:
+def scorer_values(flag: str, items: list[str], namespace: Mapping) -> list:
     """Built-in scorer names and variables holding MLflow scorer(s); comma-separated or repeated."""
     from gepa_jupyter.core.scorers import BUILTIN
 
@@ -227,7 +228,7 @@ def given_texts(args, options: Iterable[Option]) -> dict:
     return texts
 
 
-def options_from_line(args, options: Iterable[Option], config, namespace: dict) -> dict:
+def options_from_line(args, options: Iterable[Option], config, namespace: Mapping) -> dict:
     """The keyword arguments of `optimize` from parsed magic arguments, `%config` filling the gaps."""
     values = {}
     for option in options:

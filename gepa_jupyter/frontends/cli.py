@@ -17,6 +17,7 @@ import importlib
 import json
 import signal
 import sys
+from typing import Any
 
 from gepa_jupyter.core.errors import InputError, RunConflictError, spelled
 from gepa_jupyter.core.options import OPTIONS, Option, flag_spelling
@@ -179,7 +180,7 @@ def _options(args) -> dict:
 
 def cli_value(option: Option, raw):
     """The value of a flag's text: numbers, JSON for dicts, `module:attribute` for callables."""
-    flag = option.cli_flag
+    flag = option.cli_flag or option.name  # options without a flag never reach here
     try:
         if option.kind == "int":
             return int(raw)
@@ -252,7 +253,7 @@ def _run_options(parser: argparse.ArgumentParser, budget_help: str | None = None
             continue
         flags = [flag] + ([option.short] if option.short else [])
         help_text = budget_help if budget_help and option.name == "max_metric_calls" else option.help
-        kwargs = {"dest": option.name, "metavar": _metavar(option), "help": help_text.replace("%", "%%")}
+        kwargs: dict[str, Any] = {"dest": option.name, "metavar": _metavar(option), "help": help_text.replace("%", "%%")}
         if option.kind == "scorers":
             kwargs["action"] = "append"
         if option.choices:

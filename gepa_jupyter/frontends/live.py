@@ -42,6 +42,7 @@ class HtmlLiveView:
         self._prepared = threading.Event()  # set at the first render or clear: the clock stops
 
     def _note_bundle(self) -> dict:
+        assert self._since is not None  # set by the first note
         seconds = time.monotonic() - self._since
         text = f"starting: {self._note} [{clock(seconds)}] {spinner(seconds)}"
         return {"text/html": note_html(text), "text/plain": text}

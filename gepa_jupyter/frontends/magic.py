@@ -14,7 +14,7 @@ import keyword
 import sys
 from collections import ChainMap
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable, TypeVar, cast
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, needs_local_scope
@@ -50,7 +50,14 @@ def _at_least(name: str, value, low: float):
     return value
 
 
-_Config = arguments.config_class("_GepaMagicConfig", OPTIONS + VIEW_OPTIONS)
+# A Configurable with a trait per option, built from the declarations (Any: its traits are not static).
+_Config: Any = arguments.config_class("_GepaMagicConfig", OPTIONS + VIEW_OPTIONS)
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _line_magic_named(name: str) -> Callable[[_F], _F]:
+    """IPython's `line_magic(name)`, typed as the decorator it returns (IPython types it as a union)."""
+    return cast(Callable[[_F], _F], line_magic(name))
 
 
 def optimize_prompt(self, line, cell, local_ns=None):
@@ -98,8 +105,14 @@ class GepaMagic(Magics, _Config):
         self.last_view = None
         self.last_updater = None
 
-    optimize_prompt = needs_local_scope(cell_magic("optimize_prompt")(
+    optimize_prompt: Callable[..., Any] = needs_local_scope(cell_magic("optimize_prompt")(
         arguments.add_arguments(_with_trailing(optimize_prompt), OPTIONS, _MAGIC_LEADING)))
+
+    @property
+    def _user_ns(self) -> dict:
+        """The shell's namespace (a magic always runs in a shell)."""
+        assert self.shell is not None
+        return self.shell.user_ns
 
     def _run(self, request: "OptimizeRequest"):
         import gepa_jupyter.api as api
@@ -121,7 +134,7 @@ class GepaMagic(Magics, _Config):
         for notice in spec.notices:  # e.g. an earlier run whose process died: now FAILED, and how to resume it
             print(notice)
         if request.out:
-            self.shell.user_ns[request.out] = run
+            self._user_ns[request.out] = run
         self.last_run = run
         updater = LiveUpdater(run, view.render, interval=self.interval)
         self.last_view, self.last_updater = view, updater
@@ -153,7 +166,7 @@ class GepaMagic(Magics, _Config):
         return None if request.out else run  # the view already says it all; `_` gets it without --out
 
     @needs_local_scope
-    @line_magic("optimize_prompt")
+    @_line_magic_named("optimize_prompt")
     def optimize_prompt_line(self, line, local_ns=None):
         return self._run(OptimizeArguments(self, local_ns).parse(line, "", line_form=True))
 
@@ -178,7 +191,7 @@ class GepaMagic(Magics, _Config):
         """
         from gepa_jupyter.frontends.watch_magic import watch
 
-        return watch(self, line, {**self.shell.user_ns, **(local_ns or {})})
+        return watch(self, line, {**self._user_ns, **(local_ns or {})})
 
     @needs_local_scope
     @line_magic("optimize_panel")
@@ -196,7 +209,7 @@ class GepaMagic(Magics, _Config):
             from gepa_jupyter.frontends import panel
         except ImportError as e:
             raise UsageError(f"The optimizer panel needs ipywidgets: {e}") from None
-        user_ns = self.shell.user_ns
+        user_ns = self._user_ns
         namespace = user_ns if local_ns is None or local_ns is user_ns else ChainMap(local_ns, user_ns)
         try:
             return panel.OptimizerPanel.from_magic_line(line, namespace, config=self)

@@ -1,5 +1,7 @@
 """`%optimize_panel [options]`: the same run options as `%%optimize_prompt`, plus the seed prompt."""
 
+from collections.abc import Mapping
+
 from IPython.core.magic_arguments import parse_argstring
 
 from gepa_jupyter.core.errors import InputError
@@ -7,7 +9,7 @@ from gepa_jupyter.core.options import OPTIONS
 from gepa_jupyter.frontends import arguments
 
 optimize_panel = arguments.panel_arguments(arguments.optimize_panel_line)
-def panel_arguments(line: str, namespace: dict, config=None) -> tuple:
+def panel_arguments(line: str, namespace: Mapping, config=None) -> tuple:
     """(seed prompt, data name, options) of a `%optimize_panel` line; %config fills the gaps."""
     args = parse_argstring(optimize_panel, line)
     if args.prompt and args.uri:
@@ -33,9 +35,9 @@ def panel_arguments(line: str, namespace: dict, config=None) -> tuple:
     return prompt, args.data, options
 
 
-def _scorers(items: list[str], namespace: dict) -> list:
+def _scorers(items: list[str], namespace: Mapping) -> list:
     """Variables holding scorers become the scorers; other names are checked by the panel."""
-    found = []
+    found: list = []
     for token in (t.strip() for item in items for t in item.split(",") if t.strip()):
         value = namespace.get(token) if arguments.VARIABLE.match(token) else None
         found.extend(value if isinstance(value, (list, tuple)) else [value if value is not None else token])

@@ -9,8 +9,9 @@ Where widgets cannot render, `repr(panel)` is the same state as text.
 """
 
 import threading
+from collections.abc import Mapping, MutableMapping
 from html import escape
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 
@@ -22,6 +23,9 @@ from gepa_jupyter.frontends.updates import LiveUpdater
 from gepa_jupyter.views import comparison_text, explain_text, live_text, progress_text, snapshot
 from gepa_jupyter.views.progress import candidates_html
 from gepa_jupyter.views.report import final_sections_html
+
+if TYPE_CHECKING:
+    from gepa_jupyter.core.run import OptimizationRun
 
 MODEL_SUGGESTIONS = (BY_NAME["model"].default, "openai:/gpt-4o-mini", "anthropic:/claude-3-5-haiku-latest",
                      "ollama:/llama3.2")
@@ -60,7 +64,7 @@ class OptimizerPanel(widgets.VBox):
         passed to `optimize` unchanged.
     """
 
-    def __init__(self, prompt: str | None = None, data: Any = None, namespace: dict | None = None, *,
+    def __init__(self, prompt: str | None = None, data: Any = None, namespace: Mapping | None = None, *,
                  interval: float = 0.25, config=None, **options: Any):
         self.namespace = notebook.notebook_namespace() if namespace is None else namespace
         options = {**configured(config if config is not None else notebook.magic_config()), **options}
@@ -74,7 +78,7 @@ class OptimizerPanel(widgets.VBox):
         self._example = self._seed_templates.get(None) if prompt is None else None  # a seed we wrote, not the user
         super().__init__()
         self.interval = interval
-        self.run = None  # the OptimizationRun of the last Run click
+        self.run: OptimizationRun | None = None  # the run of the last Run click
         self.updater: LiveUpdater | None = None
         self._lock = threading.RLock()
         self._given_frames: dict[str, Any] = {}
@@ -299,8 +303,9 @@ class OptimizerPanel(widgets.VBox):
 
     def _on_stop(self, _button=None) -> None:
         with self._lock:
-            if self.running:
-                self.run.stop()
+            run = self.run
+            if run is not None and self.running:
+                run.stop()
                 self._stopping = True
                 self.stop_button.disabled = True
                 self.stop_button.description = "Stopping…"
@@ -387,7 +392,8 @@ class OptimizerPanel(widgets.VBox):
         self.stop_button.disabled = not running or self._stopping
         if not running:
             self.stop_button.description = "Stop"
-        self.register_button.disabled = not has_best or (run.registered_version is not None and run.optimized_alias)
+        self.register_button.disabled = not has_best or (
+            run is not None and run.registered_version is not None and run.optimized_alias)
         self.copy_button.disabled = not has_best
         self.continue_button.disabled = running or run is None or run.run_id is None
 
@@ -426,7 +432,7 @@ class OptimizerPanel(widgets.VBox):
         return bundle
 
     @classmethod
-    def from_magic_line(cls, line: str, user_ns: dict, config=None) -> "OptimizerPanel":
+    def from_magic_line(cls, line: str, user_ns: MutableMapping, config=None) -> "OptimizerPanel":
         """The panel `%optimize_panel [options]` shows; see `panel.line`."""
         from gepa_jupyter.frontends.panel.line import panel_arguments
 
