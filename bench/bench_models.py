@@ -49,7 +49,8 @@ def optimize(seed: int, budget: int, cache: str, reflector: str = "small") -> di
     proposals = []
     start = time.perf_counter()
     run = gepa_jupyter.optimize(SEED_PROMPT, review_data(), model="local:/smollm2", holdout=1 / 3,
-                                random_seed=seed, max_metric_calls=budget, cache=cache, prompt_name=f"bench-{reflector}",
+                                random_seed=seed, max_metric_calls=budget, cache=cache,
+                                prompt_name=f"bench-{reflector}",
                                 reflection_kwargs={"reflector": reflector})
     run.subscribe(lambda e: proposals.append(e) if type(e).__name__ == "ProposalEvent" else None)
     run.wait()
@@ -133,7 +134,8 @@ def main() -> None:
     report["cache"] = cache_savings(runs[0], rerun)
     c, sm = report["cache"], report["reflection"]["small_model_reflector"]
     print("\nSUMMARY")
-    print(f"  cache, first run: {c['first_run_cache_hits']} of {c['first_run_cache_hits'] + c['first_run_model_calls']} "
+    requests = c['first_run_cache_hits'] + c['first_run_model_calls']
+    print(f"  cache, first run: {c['first_run_cache_hits']} of {requests} "
           f"requests answered from the cache ({c['first_run_saved_fraction']:.0%}); identical re-run: "
           f"{c['rerun_model_calls']} model calls, {c['rerun_cache_hits']} hits, {c['rerun_seconds']} s "
           f"instead of {c['first_run_seconds']} s")
@@ -142,7 +144,8 @@ def main() -> None:
     origins = [o for r in runs for o in r["best_prompt_sentences_by_origin"].values()]
     print(f"  sentences added to the best prompts: {origins.count('model')} written by the model, "
           f"{origins.count('fixed')} fixed by the reflector")
-    print(f"  gepa's default template, seed {seeds[0]}: {baseline['heldout_seed']:.3f} -> {baseline['heldout_best']:.3f}, "
+    print(f"  gepa's default template, seed {seeds[0]}: "
+          f"{baseline['heldout_seed']:.3f} -> {baseline['heldout_best']:.3f}, "
           f"{baseline['invalid_proposals']} of {baseline['proposals']} proposals dropped {{{{review}}}}")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     if not args.quick:

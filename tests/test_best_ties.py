@@ -55,7 +55,8 @@ class TieReflection:
             candidates = sorted((self.validation & right) - shown - broken)
             broken |= set(candidates[:len(shown - right)])
             broken |= set(sorted((self.held & right) - broken)[:1])
-        lines = [SEED_PROMPT, f"fix: {','.join(map(str, sorted(fixed)))}", f"break: {','.join(map(str, sorted(broken)))}"]
+        lines = [SEED_PROMPT, f"fix: {','.join(map(str, sorted(fixed)))}",
+                 f"break: {','.join(map(str, sorted(broken)))}"]
         return "```\n" + "\n".join(lines) + "\n```"
 
 

@@ -106,7 +106,8 @@ def test_stop_from_another_thread_when_used_directly(tracking):
     optimizer = StreamingGepaOptimizer("fake:/reflection", max_metric_calls=100000)
     optimizer.subscribe(lambda e: optimizer.stop() if getattr(e, "index", None) == 1 else None)
     box = {}
-    thread = threading.Thread(target=lambda: box.update(r=_optimize(optimizer, "stoppable", _records(sentiment_data()))))
+    records = _records(sentiment_data())
+    thread = threading.Thread(target=lambda: box.update(r=_optimize(optimizer, "stoppable", records)))
     thread.start()
     thread.join(120)
     assert not thread.is_alive()
@@ -117,7 +118,8 @@ def test_stop_from_another_thread_when_used_directly(tracking):
 
 def test_import_is_light():
     code = ("import sys, gepa_jupyter; gepa_jupyter.__version__; "
-            "print(sorted(m for m in ('IPython', 'ipywidgets', 'llama_cpp', 'mlflow', 'litellm', 'gepa') if m in sys.modules))")
+            "print(sorted(m for m in ('IPython', 'ipywidgets', 'llama_cpp', 'mlflow', 'litellm', 'gepa') "
+            "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
     code = ("import sys, gepa_jupyter; gepa_jupyter.optimize; gepa_jupyter.StreamingGepaOptimizer; "
@@ -164,7 +166,8 @@ def test_a_custom_candidate_proposer_is_used_as_mlflows_optimizer_uses_it(tracki
 
     results = {}
     for who, cls in (("ours", StreamingGepaOptimizer), ("theirs", GepaPromptOptimizer)):
-        optimizer = cls("fake:/reflection", max_metric_calls=60, gepa_kwargs={"custom_candidate_proposer": proposer(who)})
+        optimizer = cls("fake:/reflection", max_metric_calls=60,
+                        gepa_kwargs={"custom_candidate_proposer": proposer(who)})
         results[who] = _optimize(optimizer, who, records)[1]
     ours, theirs = results["ours"], results["theirs"]
     assert ours.optimized_prompts[0].template == theirs.optimized_prompts[0].template == (
@@ -187,7 +190,8 @@ def test_without_gepa_both_optimizers_give_the_install_hint(tracking, monkeypatc
         with pytest.raises(ImportError) as info:
             _optimize(cls("fake:/reflection", max_metric_calls=20), who, records)
         messages[who] = str(info.value)
-    hint = r"GEPA >= [0-9.]+(, < [0-9.]+)? is required\. Please install it with: `pip install 'gepa>=[0-9.]+(,<[0-9.]+)?'`"
+    hint = (r"GEPA >= [0-9.]+(, < [0-9.]+)? is required\. "
+            r"Please install it with: `pip install 'gepa>=[0-9.]+(,<[0-9.]+)?'`")
     assert re.fullmatch(hint, messages["theirs"]), messages["theirs"]
     assert re.fullmatch(hint, messages["ours"]), messages["ours"]
     assert "gepa>=0.1.4,<0.2" in messages["ours"]  # the range gepa-jupyter declares

@@ -33,7 +33,8 @@ def test_model_sentence_used_when_it_passes_the_check():
     reflector = SmallModelReflector(lambda messages: "Answer with one word, positive or negative.")
     text, asked, raw, meta = reflector.propose(SEED_PROMPT, LONG)
     assert meta == {"need": "format", "source": "model"}
-    assert text == "Classify the sentiment of this review.\nAnswer with one word, positive or negative.\nReview: {{review}}"
+    assert text == ("Classify the sentiment of this review.\nAnswer with one word, positive or negative.\n"
+                    "Review: {{review}}")
     assert "positive" in asked and "Classify the sentiment" in asked
 
 

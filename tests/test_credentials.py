@@ -106,7 +106,8 @@ def test_echoed_credentials_are_never_stored_nor_shown(tracking, tmp_path, echo_
     assert "TASK_HEADER_VALUE" not in message and not _find_keys(message, "error", SECRETS)
     monkeypatch.setenv("GEPA_JUPYTER_MODEL_KWARGS_EXTRA_HEADERS_COOKIE", f"session={COOKIE}")
     monkeypatch.setenv("GEPA_JUPYTER_MODEL_KWARGS_EXTRA_QUERY_TOKEN", QUERY_TOKEN)
-    monkeypatch.setenv("GEPA_JUPYTER_REFLECTION_KWARGS_API_BASE", _options(echo_server)["reflection_kwargs"]["api_base"])
+    reflection_base = _options(echo_server)["reflection_kwargs"]["api_base"]
+    monkeypatch.setenv("GEPA_JUPYTER_REFLECTION_KWARGS_API_BASE", reflection_base)
     monkeypatch.setenv("GEPA_JUPYTER_REFLECTION_KWARGS_EXTRA_HEADERS_AUTHORIZATION", f"Bearer {BEARER}")
     before = len(echo_server.requests)
     resumed = gepa_jupyter.resume(run.run_id, max_metric_calls=20, scorers=["contains", _judge()])

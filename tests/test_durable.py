@@ -232,7 +232,8 @@ def test_what_resume_refuses_says_what_to_do(tracking, reviews):
         time.sleep(0.01)
     try:
         with pytest.raises(InputError, match="running in this process"):
-            gepa_jupyter.resume(live, max_metric_calls=60, model=FakeTaskModel(), reflection_model=FakeReflectionModel())
+            gepa_jupyter.resume(live, max_metric_calls=60, model=FakeTaskModel(),
+                                reflection_model=FakeReflectionModel())
     finally:
         live.stop()
         live.wait(30)

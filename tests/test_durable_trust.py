@@ -239,7 +239,8 @@ from mlflow import MlflowClient
 client = MlflowClient()
 for n in range(rounds + 1):
     if n:
-        start = float(open(os.path.join(folder, f"start-{n}")).read()) if os.path.exists(os.path.join(folder, f"start-{n}")) else None
+        started = os.path.join(folder, f"start-{n}")
+        start = float(open(started).read()) if os.path.exists(started) else None
         while start is None:
             time.sleep(0.005)
             path = os.path.join(folder, f"start-{n}")
@@ -296,7 +297,8 @@ def _assert_one_winner_each_round(results: list, run_id: str) -> None:
         losers = [r for r in (a, b) if "lost" in r]
         assert len(winners) == 1 and len(losers) == 1, (a, b)
         message = losers[0]["lost"]
-        assert "\n" not in message and f"MLflow run {run_id} is being resumed by process {winners[0]['pid']} on " in message
+        assert "\n" not in message
+        assert f"MLflow run {run_id} is being resumed by process {winners[0]['pid']} on " in message
         assert re.search(r"since \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", message), message
     numbers = [next(r["won"] for r in pair if "won" in r) for pair in results]
     assert numbers == list(range(numbers[0], numbers[0] + len(results))), "each claim numbered on, none twice"

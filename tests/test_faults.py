@@ -400,7 +400,8 @@ def test_kernel_interrupt_inside_optimize(tracking, monkeypatch, moment):
         problems += [] if ended else ["the interrupted optimization did not end"]
         problems += status_problems(leftover, True)
         problems += audit(leftover, witness)[1]
-    running = client.search_runs([e.experiment_id for e in client.search_experiments()], "attributes.status = 'RUNNING'")
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    running = client.search_runs(experiments, "attributes.status = 'RUNNING'")
     problems += [f"MLflow run {r.info.run_id} left RUNNING" for r in running]
     TALLY.record("kernel interrupt inside optimize()", faults=1, run=leftover, problems=problems,
                  lost=audit(leftover, witness)[0] if leftover is not None else 0)

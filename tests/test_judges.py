@@ -56,7 +56,8 @@ def test_judge_calls_are_counted_checked_first_and_explained(tracking, judge_env
     # Rationales: in run.examples and next to the outputs in the comparison view.
     examples = run.examples
     assert set(examples["label"]) == {0.0, 1.0}  # the judge's verdicts count in the score
-    assert ((examples["exact_match"] + examples["label"] + examples["verdict"]) / 3 - examples["score"]).abs().max() < 1e-9
+    mean = (examples["exact_match"] + examples["label"] + examples["verdict"]) / 3
+    assert (mean - examples["score"]).abs().max() < 1e-9
     assert examples["verdict_rationale"].str.contains("the expected label").all()
     assert examples["label_rationale"].str.contains("the expected label").all(), examples["label_rationale"].head()
     snap = views.snapshot(run)

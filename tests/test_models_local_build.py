@@ -21,7 +21,8 @@ pytestmark = pytest.mark.skipif(local.llama_cpp_version() == "unknown", reason="
 def test_the_installed_llama_cpp_runs_on_any_x86_64_with_avx2():
     """What this machine's CPU has must not leak into the build: no AVX-512 or AMX code (an AMX
     build dies of SIGILL on Sapphire Rapids), AVX2 on. Read in a process of its own."""
-    info = subprocess.run([sys.executable, "-c", "import llama_cpp; print(llama_cpp.llama_print_system_info().decode())"],
+    code = "import llama_cpp; print(llama_cpp.llama_print_system_info().decode())"
+    info = subprocess.run([sys.executable, "-c", code],
                           capture_output=True, text=True, check=True).stdout
     features = dict(part.strip().split(" = ") for part in info.split(":", 1)[1].split("|") if "=" in part)
     assert features.get("AVX2") == "1", info

@@ -240,7 +240,8 @@ def test_a_served_model_litellm_does_not_know_leaves_nothing_but_the_view(tmp_pa
     book = nbformat.v4.new_notebook()
     book.cells = [
         nbformat.v4.new_code_cell("%load_ext gepa_jupyter\nfrom gepa_jupyter.testing import sentiment_data\n"
-                                  f"reviews = sentiment_data(repeat=2)\nserver = {{'api_base': {openai_server.url!r}}}"),
+                                  "reviews = sentiment_data(repeat=2)\n"
+                                  f"server = {{'api_base': {openai_server.url!r}}}"),
         nbformat.v4.new_code_cell(
             "%%optimize_prompt --data reviews --model openai:/my-own-model-7b --model-kwargs server "
             "--reflection-model openai:/my-own-reflector-7b --reflection-kwargs server --budget 60 --out run\n"

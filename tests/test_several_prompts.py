@@ -193,7 +193,8 @@ def test_a_stopped_two_prompt_run_resumes_with_both_prompts(tracking):
     dirs = candidate_dirs(run.run_id)
     assert len(dirs) == len(frame)
     last = candidate_files(run.run_id, dirs[-1])
-    assert last["rewrite.txt"] == frame["prompt:rewrite"].iloc[-1] and last["answer.txt"] == frame["prompt:answer"].iloc[-1]
+    assert last["rewrite.txt"] == frame["prompt:rewrite"].iloc[-1]
+    assert last["answer.txt"] == frame["prompt:answer"].iloc[-1]
     assert run.best_prompts["rewrite"] == REWRITE and "one word" in run.best_prompts["answer"]
     assert MlflowClient().get_prompt_version_by_alias("answer", "optimized").template == run.best_prompts["answer"]
 

@@ -157,7 +157,8 @@ def test_eight_jobs_two_watchers_two_killed_and_resumed_on_postgres(team_server,
     (tmp_path / "prompt.txt").write_text(SEED_PROMPT + "\n")
     kwargs = json.dumps({"api_base": openai_server.url})
     args = ["optimize", "--prompt-file", "prompt.txt", "--data", "reviews.csv", "--model", f"openai:/{TASK_MODEL}",
-            "--model-kwargs", kwargs, "--reflection-model", f"openai:/{REFLECTION_MODEL}", "--reflection-kwargs", kwargs,
+            "--model-kwargs", kwargs, "--reflection-model", f"openai:/{REFLECTION_MODEL}",
+            "--reflection-kwargs", kwargs,
             "--workers", "2", "--no-cache", "--experiment", "team-pg", "--name", "team", "--heartbeat", "5"]
     # The jobs to kill get a budget they cannot use up before the kill; the others end on their own.
     jobs = [_cli([*args, "--budget", "1000" if i < KILLED else "120"], tmp_path, url, f"job{i}") for i in range(JOBS)]
@@ -199,7 +200,8 @@ def test_eight_jobs_two_watchers_two_killed_and_resumed_on_postgres(team_server,
         info = client.get_run(run_id)
         stored = _stored(client, run_id)
         assert info.info.status == "FINISHED", (run_id, info.info.status, info.data.tags.get("gepa_jupyter.error"))
-        assert sorted(stored["steps"]) == list(range(len(stored["steps"]))), f"a metric step repeated: {stored['steps']}"
+        steps = stored["steps"]
+        assert sorted(steps) == list(range(len(steps))), f"a metric step repeated: {steps}"
         assert sorted(stored["prompts"]) == list(range(len(stored["steps"]))), "every step has its files"
         state = json.loads(_artifact(client, run_id, "gepa_jupyter/state.json"))
         assert [c["team"] for c in state["candidates"]] == [stored["prompts"][s] for s in sorted(stored["prompts"])]

@@ -48,7 +48,8 @@ CONTRASTS = """(selector) => {
     o *= parseFloat(getComputedStyle(e).opacity); return o; };
   const lum = c => { const f = v => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
     return 0.2126 * f(c[0]) + 0.7152 * f(c[1]) + 0.0722 * f(c[2]); };
-  return Array.from(document.querySelectorAll(selector)).filter(el => el.textContent.trim() && el.getClientRects().length)
+  return Array.from(document.querySelectorAll(selector))
+    .filter(el => el.textContent.trim() && el.getClientRects().length)
     .map(el => { const style = getComputedStyle(el); const bg = background(el);
       const fg = parse(el instanceof SVGElement ? style.fill : style.color); fg[3] *= opacity(el);
       const shown = over(fg, bg); const [a, b] = [lum(shown), lum(bg)].sort((x, y) => y - x);

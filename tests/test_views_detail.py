@@ -194,7 +194,8 @@ def test_no_fixed_light_background_behind_the_themes_text():
 def test_lineage_lists_the_new_sentence_not_the_reworded_ones():
     """The small reflector splits 'Classify ...: {{review}}' into two lines: only the new sentence is news."""
     seed = "Classify the sentiment of this review: {{review}}"
-    best = "Classify the sentiment of this review.\nAnswer with only one word: negative or positive.\nReview: {{review}}"
+    best = ("Classify the sentiment of this review.\nAnswer with only one word: negative or positive.\n"
+            "Review: {{review}}")
     assert views.lineage(make_snap([seed, best], [None, 0], [[0], [1]]))[1].added == (
         "Answer with only one word: negative or positive.",)
 

@@ -59,7 +59,8 @@ class CandidateLogger:
             usage=opt.usage() if opt.usage else {},
             validated_at=self.adapter.finished_at(event["candidate"]) or time.time(),
         )
-        opt.example_log.add(candidate.index, val_ids, records, event["scores_by_val_id"], event.get("outputs_by_val_id"))
+        opt.example_log.add(candidate.index, val_ids, records, event["scores_by_val_id"],
+                            event.get("outputs_by_val_id"))
         opt.candidates.append(candidate)
         opt.events.emit(candidate)
         if self.writer is not None:

@@ -141,7 +141,8 @@ def state_from_json(data, seed_prompts: dict, rows: int):
     _need(isinstance(candidates, list) and candidates, "it holds no candidates")
     count = len(candidates)
     for key in ("parents", "val_scores", "objective_scores", "metric_calls_by_discovery", "next_predictor"):
-        _need(isinstance(data.get(key), list) and len(data[key]) == count, f"its {key} do not match its {count} candidates")
+        _need(isinstance(data.get(key), list) and len(data[key]) == count,
+              f"its {key} do not match its {count} candidates")
     records = []
     for i, prompts in enumerate(candidates):
         _need(isinstance(prompts, dict) and set(prompts) == set(seed_prompts)
@@ -437,7 +438,8 @@ def _answer_first_evaluation(adapter, resume: Restored) -> None:
     adapter.evaluate = first
 
 
-def backfill(client, restored: Restored, validation: list[dict], complete: set[int], with_metric: set[int]) -> list[int]:
+def backfill(client, restored: Restored, validation: list[dict], complete: set[int],
+             with_metric: set[int]) -> list[int]:
     """Write the candidates whose MLflow write a crash cut off (scores from the saved state); their steps.
 
     `complete`: steps with their metric and files; `with_metric`: steps whose metric was logged."""

@@ -9,7 +9,8 @@ OPTION_MENTION = re.compile(r"\{opt:(\w+)(?:=((?:[^{}]|\{[^{}]*\})*))?\}")
 
 
 def python_spelling(name: str, value: str | None) -> str:
-    """How `optimize(...)` spells an option: `budget`, `target='label'`, `reflection_kwargs=<the model_kwargs you gave>`."""
+    """How `optimize(...)` spells an option: `budget`, `target='label'`,
+    `reflection_kwargs=<the model_kwargs you gave>`."""
     if value is None:
         return name
     if value.startswith("@"):

@@ -50,6 +50,7 @@ def candidates_frame(candidates: list[CandidateEvent], prompt_names=None):
             row += [texts.get(n) for n in names]
             row.append(", ".join(n for n in names if parent is not None and parent.prompts.get(n) != texts.get(n)))
         rows.append(row)
-    columns = BASE_COLUMNS + scorer_names + TAIL_COLUMNS + ([PROMPT_COLUMN + n for n in names] + [CHANGED] if several else [])
+    prompt_columns = [PROMPT_COLUMN + n for n in names] + [CHANGED] if several else []
+    columns = BASE_COLUMNS + scorer_names + TAIL_COLUMNS + prompt_columns
     frame = pd.DataFrame(rows, columns=columns)
     return frame.astype({"parent": "Int64"}) if not frame.empty else frame

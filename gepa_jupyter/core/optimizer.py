@@ -100,7 +100,7 @@ class StreamingGepaOptimizer(GepaPromptOptimizer):
         self.stop_event = threading.Event()
         self.writer: MlflowWriter | None = None
         self.client: Any = None  # the MlflowClient candidates are written with (default: a new one)
-        self.checkpoint: Checkpoint | None = None  # core.checkpoint.Checkpoint: gepa's state kept in MLflow, or resumed from it
+        self.checkpoint: Checkpoint | None = None  # gepa's state kept in MLflow, or resumed from it
         self.thread_name = thread_name or f"gepa-jupyter-{uuid.uuid4().hex[:8]}"
 
     def subscribe(self, listener: Callable[[Any], None]) -> Callable[[], None]:

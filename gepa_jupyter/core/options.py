@@ -45,7 +45,8 @@ class Option:
 
     def validate(self, value: Any) -> Any:
         if self.choices and value not in self.choices:
-            raise InputError(f"{mention(self.name)} must be one of {', '.join(map(repr, self.choices))}, got {value!r}.")
+            choices = ", ".join(map(repr, self.choices))
+            raise InputError(f"{mention(self.name)} must be one of {choices}, got {value!r}.")
         return self.check(mention(self.name), value) if self.check else value
 
 

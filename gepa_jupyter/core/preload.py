@@ -38,7 +38,8 @@ def _import_all() -> None:
     try:  # mlflow imports its server and SQL store on a scorer's first run (about 1 s): now, once
         from gepa_jupyter.core.scorers import resolve_scorers
 
-        resolve_scorers(["exact_match"])[0].run(inputs={"text": "a"}, outputs="a", expectations={"expected_response": "a"})
+        scorer = resolve_scorers(["exact_match"])[0]
+        scorer.run(inputs={"text": "a"}, outputs="a", expectations={"expected_response": "a"})
     except Exception as e:
         LOG.add("preload", f"a first scorer run failed: {type(e).__name__}: {e}")
     quiet.attach_filters()  # the log handlers those imports added keep run threads' lines out of cells

@@ -32,7 +32,8 @@ SECRET_QUERY = re.compile(r"auth|key|token|secret|passw|sig|code|cookie|session|
 HEADER_KWARGS = ("headers", "extra_headers")
 QUERY_KWARGS = ("extra_query",)
 PUBLIC_QUERY = re.compile(r"version", re.IGNORECASE)  # an extra_query value that is no credential
-SECRET_VALUE = re.compile(r"\A(?:(?:Bearer|Basic|Token|Bot|Digest)\s+\S|sk-\S{8})", re.IGNORECASE)  # whatever the header
+# A secret whatever the header it is in.
+SECRET_VALUE = re.compile(r"\A(?:(?:Bearer|Basic|Token|Bot|Digest)\s+\S|sk-\S{8})", re.IGNORECASE)
 
 _lock = threading.Lock()
 _registered: set[str] = set()

@@ -112,7 +112,8 @@ def _stored_candidate(client, run_id: str, step: int, listed, seed_prompts: dict
     if not objective:
         summary = _json(client, run_id, f"{folder}/{SCORES_FILE}")
         per = summary.get("per_scorer") if isinstance(summary, dict) else None
-        objective = {str(k): float(v) for k, v in per.items() if isinstance(v, (int, float))} if isinstance(per, dict) else {}
+        per = per if isinstance(per, dict) else {}
+        objective = {str(k): float(v) for k, v in per.items() if isinstance(v, (int, float))}
     parents = [p for p in (listed.parents if listed is not None else ()) if isinstance(p, int) and 0 <= p < step]
     calls = max(int(listed.metric_calls) - rows, 0) if listed is not None else 0
     return checkpoint.StoredCandidate(prompts=prompts, parents=parents or [None], scores=scores, objective=objective,

@@ -253,7 +253,8 @@ def _run_options(parser: argparse.ArgumentParser, budget_help: str | None = None
             continue
         flags = [flag] + ([option.short] if option.short else [])
         help_text = budget_help if budget_help and option.name == "max_metric_calls" else option.help
-        kwargs: dict[str, Any] = {"dest": option.name, "metavar": _metavar(option), "help": help_text.replace("%", "%%")}
+        kwargs: dict[str, Any] = {"dest": option.name, "metavar": _metavar(option),
+                                  "help": help_text.replace("%", "%%")}
         if option.kind == "scorers":
             kwargs["action"] = "append"
         if option.choices:

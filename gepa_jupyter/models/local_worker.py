@@ -1,8 +1,8 @@
 """The embedded model's own process: one GGUF file loaded by llama-cpp-python, answering chat requests.
 
-Started by models/local.py as `python local_worker.py <gguf> <n_ctx> <threads, 0: llama's default>`; it imports only the standard
-library and llama_cpp, so a native crash (SIGILL from a build that does not fit the CPU, SIGSEGV,
-the out-of-memory killer) ends this process, never its caller's.
+Started by models/local.py as `python local_worker.py <gguf> <n_ctx> <threads, 0: llama's default>`; it
+imports only the standard library and llama_cpp, so a native crash (SIGILL from a build that does not fit
+the CPU, SIGSEGV, the out-of-memory killer) ends this process, never its caller's.
 
 Protocol: one JSON object per line. Standard output carries only the protocol (anything native code
 prints goes to standard error); the first line is `{"ready": true, "pid": ...}` once the model has

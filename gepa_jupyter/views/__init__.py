@@ -40,7 +40,8 @@ def explain(run: RunView, page: int = 1) -> Explanation:
 
 
 __all__ = [
-    "SIDE_BY_SIDE", "Comparison", "Explanation", "Lineage", "RunSnapshot", "RunView", "best_lineage", "changes_html", "changes_text", "compare",
+    "SIDE_BY_SIDE", "Comparison", "Explanation", "Lineage", "RunSnapshot", "RunView", "best_lineage", "changes_html",
+    "changes_text", "compare",
     "comparison_html", "comparison_text", "example_changes", "explain", "explain_html", "explain_text", "final_html",
     "final_text", "grid_html", "grid_text", "lineage", "lineage_html", "lineage_text", "live_html", "live_text",
     "pareto_front", "progress_html", "progress_text", "proposals_html", "proposals_text", "score_chart_svg",

@@ -174,7 +174,9 @@ def side_by_side_html(snap: RunSnapshot) -> str:
 def _pair_text(name: str | None, seed: str, best: str) -> str:
     where = f" ({name})" if name else ""
     if seed == best:
-        return f"--- {name} (unchanged) ---\n{seed}" if name else f"--- seed ---\n{seed}\n--- best ---\n{best}\n--- diff ---\n(best prompt is the seed)"
+        if name:
+            return f"--- {name} (unchanged) ---\n{seed}"
+        return f"--- seed ---\n{seed}\n--- best ---\n{best}\n--- diff ---\n(best prompt is the seed)"
     diff = "\n".join(difflib.unified_diff(seed.splitlines(), best.splitlines(), "seed", "best", lineterm=""))
     return f"--- seed{where} ---\n{seed}\n--- best{where} ---\n{best}\n--- diff{where} ---\n{diff}"
 

@@ -74,7 +74,8 @@ def _group(title: str, items: list, with_seed: bool) -> str:
     head += ["the judges on the best"] if judged else []
     rows = []
     for change in items[:SHOWN]:
-        cells = [change.example.row, shorten(inputs_text(change.example), CHARS), shorten(change.example.expected, CHARS)]
+        example = change.example
+        cells = [example.row, shorten(inputs_text(example), CHARS), shorten(example.expected, CHARS)]
         if with_seed:
             cells += [shorten(change.seed.output, CHARS), f"{change.seed.score:.2f}"]
             cells += [shorten(rationales_text(change.seed), CHARS)] if judged else []
@@ -94,7 +95,8 @@ def changes_html(snap: RunSnapshot) -> str:
     same = snap.best_index == snap.seed_index
     parts = ['<div class="gepa-changes">']
     if not same:
-        parts.append(_group(f"Fixed compared with the seed ({len(changes.fixed)} of {changes.total})", changes.fixed, True))
+        parts.append(_group(f"Fixed compared with the seed ({len(changes.fixed)} of {changes.total})",
+                            changes.fixed, True))
         parts.append(_group(f"Broken compared with the seed ({len(changes.broken)} of {changes.total})",
                             changes.broken, True))
         if not changes.fixed and not changes.broken:
@@ -120,7 +122,8 @@ def changes_text(snap: RunSnapshot) -> str:
     for title, items in groups:
         lines.append(f"--- {title}: {len(items)} of {changes.total} ---")
         for change in items[:SHOWN]:
-            seed = f"seed {shorten(change.seed.output, 60)!r} ({change.seed.score:.2f}), " if title != groups[-1][0] else ""
+            last = title == groups[-1][0]
+            seed = "" if last else f"seed {shorten(change.seed.output, 60)!r} ({change.seed.score:.2f}), "
             lines.append(f"  row {change.example.row}: {shorten(inputs_text(change.example), 70)!r} expected "
                          f"{shorten(change.example.expected, 40)!r}: {seed}best {shorten(change.best.output, 60)!r} "
                          f"({change.best.score:.2f})")

@@ -153,7 +153,8 @@ def grid_html(snap: RunSnapshot, page: int = 1) -> str:
                 f'candidates right</th>{"".join(counts)}</tr>')
     notes = "".join(note(line) for line in _summary(snap, g))
     table = (f'<div style="overflow-x:auto"><table class="gepa-grid-table" style="border-collapse:separate;'
-             f'border-spacing:1px;font-size:11px;text-align:center;margin:4px 0;border:1px solid {BORDER}"><thead><tr>{"".join(head)}</tr></thead>'
+             f'border-spacing:1px;font-size:11px;text-align:center;margin:4px 0;border:1px solid {BORDER}">'
+             f'<thead><tr>{"".join(head)}</tr></thead>'
              f'<tbody>{"".join(body)}</tbody></table></div>') if g.columns else ""
     return f'<div class="gepa-grid">{heading(TITLE)}{notes}{table}</div>'
 

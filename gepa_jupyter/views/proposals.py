@@ -44,7 +44,8 @@ def proposals_html(snap: RunSnapshot) -> str:
         ])
     head = ["iteration", "parent", "outcome", "minibatch score", "rows", "text from", "feedback shown",
             "proposed prompt"]
-    more = note(f"the last {SHOWN} of {len(snap.proposals)} (run.proposals has all)") if len(snap.proposals) > SHOWN else ""
+    shown_all = len(snap.proposals) <= SHOWN
+    more = "" if shown_all else note(f"the last {SHOWN} of {len(snap.proposals)} (run.proposals has all)")
     legend = note("minibatch score: the parent's → the proposal's mean score on the rows it was made from; "
                   "feedback shown: those rows' failures, as the reflection read them.")
     return (f'<div class="gepa-proposals">{heading(TITLE)}{note(proposals_summary(snap))}{legend}'

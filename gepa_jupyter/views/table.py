@@ -56,6 +56,7 @@ def scores_html(snap: RunSnapshot, max_rows: int | None = 50) -> str:
         rows.append(f"<tr{style}>{''.join(cells)}</tr>")
     note = ""
     if len(shown) < len(frame):
-        note = f'<caption style="text-align:left">last {len(shown)} of {len(frame)} candidates (run.scores has all)</caption>'
+        note = (f'<caption style="text-align:left">last {len(shown)} of {len(frame)} candidates '
+                '(run.scores has all)</caption>')
     return (f'<table class="gepa-table" {TABLE}>{note}'
             f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>")

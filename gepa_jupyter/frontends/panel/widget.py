@@ -270,7 +270,8 @@ class OptimizerPanel(widgets.VBox):
             except Exception as e:  # e.g. the tracking store: show it here, not in a hidden log
                 self._set_controls()
                 known = isinstance(e, (InputError, RunConflictError))
-                return self._say(spelled(e, inputs.panel_spelling) if known else f"Could not start: {type(e).__name__}: {e}", error=True)
+                text = spelled(e, inputs.panel_spelling) if known else f"Could not start: {type(e).__name__}: {e}"
+                return self._say(text, error=True)
             self._follow(run, spec.notices)
 
     def _follow(self, run, notices: list) -> None:
@@ -298,7 +299,8 @@ class OptimizerPanel(widgets.VBox):
             except Exception as e:
                 self._set_controls()
                 known = isinstance(e, (InputError, RunConflictError))
-                return self._say(spelled(e, inputs.panel_spelling) if known else f"Could not continue: {type(e).__name__}: {e}", error=True)
+                text = spelled(e, inputs.panel_spelling) if known else f"Could not continue: {type(e).__name__}: {e}"
+                return self._say(text, error=True)
             self._follow(run, spec.notices)
 
     def _on_stop(self, _button=None) -> None:
@@ -339,7 +341,8 @@ class OptimizerPanel(widgets.VBox):
                 box.value = best[self.run.prompt_name] if name is None else best.get(name, box.value)
             self._seed_uris = {}
             several = None not in self.prompt_boxes
-            note = f"Copied into the seed {'boxes' if several else 'box'}: Run continues from {'them' if several else 'it'}."
+            note = (f"Copied into the seed {'boxes' if several else 'box'}: "
+                    f"Run continues from {'them' if several else 'it'}.")
             shell = notebook.shell()
             if shell is not None:
                 shell.set_next_input(f"best_prompts = {best!r}" if several else
