@@ -42,7 +42,7 @@ def _time_cell(client, code: str) -> dict:
     sent = time.perf_counter()
     msg_id = client.execute(code)
     first = row = None
-    last_text, last_change, still, problem = None, 0.0, 0.0, None
+    last_text, last_change, still, problem, still_text = None, 0.0, 0.0, None, ""
     while row is None:
         message = client.get_iopub_msg(timeout=180)
         if message["parent_header"].get("msg_id") != msg_id:
@@ -52,8 +52,8 @@ def _time_cell(client, code: str) -> dict:
             text = message["content"]["data"].get("text/plain", "")
             first = now if first is None else first
             if text != last_text:
-                if last_text is not None:
-                    still = max(still, now - last_change)
+                if last_text is not None and now - last_change > still:
+                    still, still_text = now - last_change, last_text
                 last_text, last_change = text, now
             found = re.search(r" (\d+) candidates?\b", text)
             if found and int(found.group(1)) >= 1:
@@ -62,6 +62,8 @@ def _time_cell(client, code: str) -> dict:
             problem = f"{message['content']['ename']}: {message['content']['evalue']}"
         elif message["msg_type"] == "status" and message["content"]["execution_state"] == "idle":
             break
+    if os.environ.get("BENCH_SHOW_STILL"):
+        print(f"stood still {still:.2f} s: {still_text[:300]!r}", file=sys.stderr)
     return {"first_output_s": first, "first_row_s": row, "longest_unchanged_s": still, "error": problem}
 
 
