@@ -50,7 +50,8 @@ def test_in_a_kernel_the_load_ext_cell_shows_a_clock_while_importing_and_leaves_
         assert texts[-1] == "", "the note is emptied at the end: nothing stays under %load_ext"
         assert streams == [], f"third-party output in the cell: {streams}"
         found = []
-        client.execute_interactive("import sys; print(sorted(m for m in ('litellm', 'mlflow', 'gepa') if m in sys.modules))",
+        code = "import sys; print(sorted(m for m in ('litellm', 'mlflow', 'gepa') if m in sys.modules))"
+        client.execute_interactive(code,
                                    timeout=60, output_hook=lambda m: found.append(m["content"].get("text", ""))
                                    if m["msg_type"] == "stream" else None)
         assert "".join(found).strip() == "['gepa', 'litellm', 'mlflow']"

@@ -423,7 +423,8 @@ class OptimizationRun:
         record, seed = self.spec.train_records[0], dict(self.seed_prompts)
         rows = self.spec.validation_records or self.spec.train_records
 
-        def check_then_prefetch():  # the seed's rows only once the model answered: a model failing at once spends nothing
+        # the seed's rows only once the model answered: a model failing at once spends nothing
+        def check_then_prefetch():
             output = self.spec.program(seed, record["inputs"])
             evaluator.prefetch(seed, rows)
             return output
@@ -514,7 +515,8 @@ class OptimizationRun:
             return True
         self.holdout_scores = scores
         metrics = {f"holdout_{label}_score": s["score"] for label, s in scores.items()}
-        metrics |= {f"holdout_{label}_score.{k}": v for label, s in scores.items() for k, v in s.items() if k != "score"}
+        metrics |= {f"holdout_{label}_score.{k}": v
+                    for label, s in scores.items() for k, v in s.items() if k != "score"}
         self.client.log_batch(self.run_id, metrics=[_metric(k, v) for k, v in metrics.items()])
         return False
 
@@ -586,7 +588,8 @@ class OptimizationRun:
         except Exception:  # the store may be the thing that failed
             pass
         try:
-            self.client.set_terminated(self.run_id, status={"finished": "FINISHED", "stopped": "KILLED"}.get(status, "FAILED"))
+            ended = {"finished": "FINISHED", "stopped": "KILLED"}.get(status, "FAILED")
+            self.client.set_terminated(self.run_id, status=ended)
         except Exception as e:
             if self.error is None:
                 self.error, self.status = redact.redact(f"could not end the MLflow run: {e}"), "failed"
