@@ -43,6 +43,7 @@ class LineSink(Protocol):
 
     def append(self, line: str, /) -> None: ...
 
+
 _logger = logging.getLogger(__name__)
 FLUSH_TIMEOUT = 120.0  # seconds to wait for the MLflow writes of scored candidates
 
