@@ -305,6 +305,6 @@ def load_ipython_extension(ipython) -> None:
     if configurables is not None:  # %reload_ext: keep one GepaMagic for %config
         configurables[:] = [c for c in configurables if not isinstance(c, GepaMagic)]
     ipython.register_magics(GepaMagic(shell=ipython))  # Magics.__init__ adds it to configurables
-    from gepa_jupyter.core import preload
+    from gepa_jupyter.core.runtime import preload
 
     preload.start()  # litellm, mlflow and gepa import while the user writes the next cell
