@@ -66,8 +66,8 @@ def _protocol_members(protocol) -> set[str]:
 
 
 def test_the_live_and_the_watched_run_are_run_views(tracking, reviews):
-    from gepa_jupyter.core.run import OptimizationRun
-    from gepa_jupyter.core.watcher import WatchedRun
+    from gepa_jupyter.core.runtime.run import OptimizationRun
+    from gepa_jupyter.core.durability.watched_run import WatchedRun
     from gepa_jupyter.testing import SEED_PROMPT, FakeReflectionModel, FakeTaskModel
     from gepa_jupyter.views import RunView, snapshot
 

@@ -15,7 +15,7 @@ import itertools
 import threading
 from typing import TYPE_CHECKING
 
-from gepa_jupyter.core.guards import import_litellm
+from gepa_jupyter.core.runtime.guards import import_litellm
 from gepa_jupyter.core.upstream import USES
 
 if TYPE_CHECKING:

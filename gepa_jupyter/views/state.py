@@ -6,14 +6,15 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from urllib.parse import urlsplit, urlunsplit
 
 from gepa_jupyter.core.events import best_candidate
-from gepa_jupyter.core.examples import ExampleTable
-from gepa_jupyter.core.frame import candidates_frame, scorer_columns, usage_totals
+from gepa_jupyter.core.insight.example_log import ExampleTable
+from gepa_jupyter.core.insight.frame import candidates_frame, scorer_columns, usage_totals
 
 
 @runtime_checkable
 class RunView(Protocol):
-    """What `snapshot(run)` reads: core.run.OptimizationRun (live) and core.watcher.WatchedRun (read
-    from MLflow) both provide it. A live run also has `optimizer` (per-row results and proposals)."""
+    """What `snapshot(run)` reads: core.runtime.run.OptimizationRun (live) and
+    core.durability.watched_run.WatchedRun (read from MLflow) both provide it. A live run also has
+    `optimizer` (per-row results and proposals)."""
 
     @property
     def candidates(self) -> list: ...  # CandidateEvent, in step order
@@ -66,8 +67,8 @@ class RunView(Protocol):
 
 
 if TYPE_CHECKING:  # mypy checks that both runs are RunViews
-    from gepa_jupyter.core.run import OptimizationRun
-    from gepa_jupyter.core.watcher import WatchedRun
+    from gepa_jupyter.core.runtime.run import OptimizationRun
+    from gepa_jupyter.core.durability.watched_run import WatchedRun
 
     def _both_are_views(live: OptimizationRun, watched: WatchedRun) -> tuple[RunView, RunView]:
         return live, watched
@@ -96,7 +97,7 @@ class RunSnapshot:
     activity: str = ""
     validation_size: int = 0
     examples: ExampleTable = field(default_factory=ExampleTable)  # per-row results (`run.examples`)
-    proposals: tuple = ()  # core.proposal_log.Proposal, oldest first (`run.proposals`)
+    proposals: tuple = ()  # core.insight.proposal_log.Proposal, oldest first (`run.proposals`)
     seed_prompts: dict = field(default_factory=dict)  # name -> seed text (one entry for one prompt)
     best_prompts: dict = field(default_factory=dict)  # name -> best text
     registered_prompt_uris: dict = field(default_factory=dict)  # name -> prompts:/name/version

@@ -17,7 +17,7 @@ import ipywidgets as widgets
 
 from gepa_jupyter.core.errors import InputError, RunConflictError, spelled
 from gepa_jupyter.core.options import BY_NAME, validate_options
-from gepa_jupyter.core.registry import OPTIMIZED_ALIAS
+from gepa_jupyter.core.tracking.registry import OPTIMIZED_ALIAS
 from gepa_jupyter.frontends.panel import inputs, namespace as notebook
 from gepa_jupyter.frontends.updates import LiveUpdater
 from gepa_jupyter.views import comparison_text, explain_text, live_text, progress_text, snapshot
@@ -25,7 +25,7 @@ from gepa_jupyter.views.progress import candidates_html
 from gepa_jupyter.views.report import final_sections_html
 
 if TYPE_CHECKING:
-    from gepa_jupyter.core.run import OptimizationRun
+    from gepa_jupyter.core.runtime.run import OptimizationRun
 
 MODEL_SUGGESTIONS = (BY_NAME["model"].default, "openai:/gpt-4o-mini", "anthropic:/claude-3-5-haiku-latest",
                      "ollama:/llama3.2")

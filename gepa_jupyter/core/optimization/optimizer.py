@@ -22,20 +22,20 @@ from typing import TYPE_CHECKING, Any, Callable, Protocol
 from mlflow.exceptions import MlflowException
 from mlflow.genai.optimize import GepaPromptOptimizer
 
-from gepa_jupyter.core.adapter import RecordingAdapter
-from gepa_jupyter.core.budget import MINIBATCH, BudgetGuard
-from gepa_jupyter.core.callbacks import CandidateLogger
+from gepa_jupyter.core.optimization.adapter import RecordingAdapter
+from gepa_jupyter.core.inputs.budget import MINIBATCH, BudgetGuard
+from gepa_jupyter.core.optimization.callbacks import CandidateLogger
 from gepa_jupyter.core.errors import Halt
 from gepa_jupyter.core.events import EventHub, best_candidate
-from gepa_jupyter.core.examples import ExampleLog
-from gepa_jupyter.core.guards import guard_import_deadlock
-from gepa_jupyter.core.proposal_log import ProposalLog
-from gepa_jupyter.core.proposals import CustomProposer, VariableGuard
+from gepa_jupyter.core.insight.example_log import ExampleLog
+from gepa_jupyter.core.runtime.guards import guard_import_deadlock
+from gepa_jupyter.core.insight.proposal_log import ProposalLog
+from gepa_jupyter.core.optimization.proposer import CustomProposer, VariableGuard
 from gepa_jupyter.core.upstream import require_gepa
-from gepa_jupyter.core.writer import MlflowWriter
+from gepa_jupyter.core.tracking.writer import MlflowWriter
 
 if TYPE_CHECKING:
-    from gepa_jupyter.core.checkpoint import Checkpoint
+    from gepa_jupyter.core.durability.checkpoint import Checkpoint
 
 
 class LineSink(Protocol):
