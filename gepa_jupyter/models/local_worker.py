@@ -17,6 +17,7 @@ import json
 import os
 import signal
 import sys
+from typing import Any
 
 
 def main(path: str, n_ctx: int, threads: int) -> int:
@@ -32,8 +33,8 @@ def main(path: str, n_ctx: int, threads: int) -> int:
     try:
         import llama_cpp
 
-        sized = threads if threads > 0 else None  # None: llama's default
-        llama = llama_cpp.Llama(model_path=path, n_ctx=n_ctx, verbose=False, n_threads=sized, n_threads_batch=sized)
+        sized: dict[str, Any] = {"n_threads": threads, "n_threads_batch": threads} if threads > 0 else {}
+        llama = llama_cpp.Llama(model_path=path, n_ctx=n_ctx, verbose=False, **sized)
     except Exception as e:  # a broken file, an old llama.cpp: the caller reports it
         send({"ready": False, "error": f"{type(e).__name__}: {e}"})
         return 1
