@@ -39,11 +39,11 @@ def test_core_imports_no_ipython_or_widgets():
         assert not heads & {"IPython", "ipywidgets", "traitlets"}, path
 
 
-def test_the_readme_option_table_is_the_declaration():
+def test_the_docs_option_table_is_the_declaration():
     from gepa_jupyter.core.options import options_markdown
 
-    readme = (ROOT / "README.md").read_text()
-    table = re.search(r"<!-- options:start -->\n(.*?)\n<!-- options:end -->", readme, re.S).group(1)
+    page = (ROOT / "docs" / "magic.md").read_text()
+    table = re.search(r"<!-- options:start -->\n(.*?)\n<!-- options:end -->", page, re.S).group(1)
     assert table == options_markdown(), "run: .venv/bin/python scripts/readme_options.py"
 
 
