@@ -59,7 +59,7 @@ def run_mlflow(server, data, budget: int, name: str) -> dict:
     import mlflow
     from mlflow.genai.optimize import GepaPromptOptimizer
 
-    from gepa_jupyter.core.scorers import builtin_scorer
+    from gepa_jupyter.core.inputs.scorers import builtin_scorer
     from gepa_jupyter.testing import REFLECTION_MODEL, SEED_PROMPT, TASK_MODEL
 
     records = [{"inputs": {"review": r}, "expectations": {"expected_response": t}}

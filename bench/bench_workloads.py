@@ -75,7 +75,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     import mlflow
 
-    from gepa_jupyter.core.budget import MINIBATCH
+    from gepa_jupyter.core.inputs.budget import MINIBATCH
     from gepa_jupyter.testing import FakeTaskModel, sentiment_data
 
     stops = 5 if args.quick else 20

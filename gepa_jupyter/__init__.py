@@ -13,9 +13,9 @@ _LAZY = {
     "compare": "gepa_jupyter.views",
     "explain": "gepa_jupyter.views",
     "lineage": ("gepa_jupyter.views", "best_lineage"),
-    "current_optimization": "gepa_jupyter.core.run",
-    "OptimizationRun": "gepa_jupyter.core.run",
-    "StreamingGepaOptimizer": "gepa_jupyter.core.optimizer",
+    "current_optimization": "gepa_jupyter.core.runtime.run",
+    "OptimizationRun": "gepa_jupyter.core.runtime.run",
+    "StreamingGepaOptimizer": "gepa_jupyter.core.optimization.optimizer",
     "CandidateEvent": "gepa_jupyter.core.events",
     "BudgetEvent": "gepa_jupyter.core.events",
     "InputError": "gepa_jupyter.core.errors",
@@ -23,7 +23,7 @@ _LAZY = {
     "resume": "gepa_jupyter.durable",
     "watch": "gepa_jupyter.durable",
     "runs": "gepa_jupyter.durable",
-    "WatchedRun": "gepa_jupyter.core.watcher",
+    "WatchedRun": "gepa_jupyter.core.durability.watched_run",
 }
 
 __all__ = sorted(_LAZY) + ["load_ipython_extension"]

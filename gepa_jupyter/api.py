@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 from gepa_jupyter.core.errors import InputError
 from gepa_jupyter.core.options import OPTIONS, mention, validate_options
-from gepa_jupyter.core.run import OptimizationRun, RunSpec, start_run
+from gepa_jupyter.core.runtime.run import OptimizationRun, RunSpec, start_run
 
 
 def optimize(prompt: str, data: Any, **options: Any) -> OptimizationRun:
@@ -27,18 +27,18 @@ def prepare(prompt: str, data: Any, *, progress: Callable[[str], None] | None = 
     `progress(text)` hears what is being checked (the first use of mlflow and litellm in a
     process imports them, which takes seconds).
     """
-    from gepa_jupyter.core.budget import check_budget, sample_validation
-    from gepa_jupyter.core.data import prepare_records, split_holdout
-    from gepa_jupyter.core.prompts import check_chain, check_length, check_variables
-    from gepa_jupyter.core.sampling import BudgetedSampling, proposals_per_iteration
+    from gepa_jupyter.core.inputs.budget import check_budget, sample_validation
+    from gepa_jupyter.core.inputs.records import prepare_records, split_holdout
+    from gepa_jupyter.core.inputs.prompts import check_chain, check_length, check_variables
+    from gepa_jupyter.core.optimization.sampling import BudgetedSampling, proposals_per_iteration
     say = progress or (lambda text: None)
     values = validate_options(options)
-    from gepa_jupyter.core import preload
+    from gepa_jupyter.core.runtime import preload
 
     if preload.running():  # %load_ext started importing them: no second thread imports the same modules
         say("importing litellm and mlflow")
         preload.wait()
-    from gepa_jupyter.core.redact import register_credentials
+    from gepa_jupyter.core.runtime.redact import register_credentials
 
     register_credentials(values)  # every key, header, query value and URL password: redacted if echoed
     if values["predict_fn"] is not None and "model" in options and options["model"] is not None:
@@ -59,7 +59,7 @@ def prepare(prompt: str, data: Any, *, progress: Callable[[str], None] | None = 
     if proposals > 1 and "sampling_strategy" not in gepa_kwargs:
         gepa_kwargs["sampling_strategy"] = BudgetedSampling(proposals, values["max_metric_calls"], minibatch)
     say("checking the scorers (importing mlflow)")
-    from gepa_jupyter.core.guards import import_litellm
+    from gepa_jupyter.core.runtime.guards import import_litellm
 
     import_litellm()  # offline; mlflow's scorers and gepa import it too
     scorers = _scorers(values["scorers"], train[0])
@@ -70,7 +70,7 @@ def prepare(prompt: str, data: Any, *, progress: Callable[[str], None] | None = 
     judges = JudgeRoutes(session)
     scorers = judges.route(scorers)  # MLflow judges call their model through the session (role "judge")
     if not {"reflection_prompt_template", "reflection_strategy", "custom_candidate_proposer"} & set(gepa_kwargs) and reflection.reflector == "small":
-        from gepa_jupyter.core.small_reflector import SmallModelReflector
+        from gepa_jupyter.core.optimization.small_reflector import SmallModelReflector
 
         gepa_kwargs["reflection_strategy"] = SmallModelReflector(reflection)
     notices = []
@@ -93,7 +93,7 @@ def _store_exists() -> bool:
 
     import mlflow
 
-    from gepa_jupyter.core.stores import sqlite_path
+    from gepa_jupyter.core.tracking.stores import sqlite_path
 
     path = sqlite_path(mlflow.get_tracking_uri())
     return path is None or os.path.exists(path)
@@ -114,7 +114,7 @@ def start(spec: RunSpec) -> OptimizationRun:
 
 
 def _scorers(names_or_scorers, sample: dict) -> list:
-    from gepa_jupyter.core import scorers as scoring
+    from gepa_jupyter.core.inputs import scorers as scoring
 
     resolved = scoring.resolve_scorers(names_or_scorers)
     scoring.check_scorers(resolved, sample)
@@ -124,7 +124,7 @@ def _scorers(names_or_scorers, sample: dict) -> list:
 def _models(values: dict, prompts):
     """(program, reflection model, params for MLflow, model session) of the options."""
     from gepa_jupyter import models
-    from gepa_jupyter.core.programs import ChainProgram, PredictFnProgram, TemplateProgram
+    from gepa_jupyter.core.evaluation.programs import ChainProgram, PredictFnProgram, TemplateProgram
 
     session = models.ModelSession(cache=values["cache"])
     model_kwargs = values["model_kwargs"] or {}
@@ -167,8 +167,8 @@ def _own_server_hint(values: dict, reflection_kwargs: dict, program) -> None:
 def read_prompts(prompt: Any, prompt_name: str | None = None, say=lambda text: None):
     """The PromptSet of `prompt`: a template, `### name` sections, a dict, a URI or a list of URIs
     (registered versions are loaded; InputError for anything else)."""
-    from gepa_jupyter.core.names import check_prompt_name
-    from gepa_jupyter.core.prompts import PromptSet, split_sections
+    from gepa_jupyter.core.inputs.names import check_prompt_name
+    from gepa_jupyter.core.inputs.prompts import PromptSet, split_sections
 
     if isinstance(prompt, str):
         if not prompt.strip():
@@ -207,7 +207,7 @@ def read_prompts(prompt: Any, prompt_name: str | None = None, say=lambda text: N
 
 
 def _registered(uris: list[str], prompt_name: str | None, say):
-    from gepa_jupyter.core.prompts import PromptSet
+    from gepa_jupyter.core.inputs.prompts import PromptSet
 
     templates, given = {}, {}
     for uri in uris:
@@ -257,7 +257,7 @@ def _docstring() -> str:
         "Start optimizing `prompt` on `data` in the background and return the run at once.",
         "",
         "prompt: the seed template with `{{variable}}` placeholders, or a `prompts:/name/N` URI; several",
-        "    prompts: a dict {name: template or URI}, a list of URIs, or `### name` sections (core.prompts).",
+        "    prompts: a dict {name: template or URI}, a list of URIs, or `### name` sections (core.inputs.prompts).",
         "data: a DataFrame with a column per variable plus the target column, or MLflow-style",
         "    records `{'inputs': {...}, 'expectations': {...}}`.",
         "Bad input raises gepa_jupyter.InputError before any model is called.",

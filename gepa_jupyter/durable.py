@@ -1,8 +1,8 @@
 """Durable runs: `resume` a stopped, finished, failed or crashed run, `watch` a run executing
 elsewhere, list the `runs` of an experiment (and end those whose process died).
 
-A run keeps what it needs to continue in its MLflow artifacts (core.recipe: seed, options, data;
-core.checkpoint: gepa's state), so it can be resumed from its id on any machine that reaches the
+A run keeps what it needs to continue in its MLflow artifacts (core.durability.recipe: seed, options, data;
+core.durability.checkpoint: gepa's state), so it can be resumed from its id on any machine that reaches the
 tracking store. It continues in the same MLflow run (metric steps, artifacts, the scores table and
 the registered prompt go on where they were; a `gepa_jupyter.resumes` tag counts the resumes).
 `max_metric_calls` given to `resume` is MORE metric calls on top of those already used.
@@ -10,9 +10,9 @@ the registered prompt go on where they were; a `gepa_jupyter.resumes` tag counts
 
 from typing import Any, Callable
 
-from gepa_jupyter.core import checkpoint, claims, liveness, recipe, salvage
+from gepa_jupyter.core.durability import checkpoint, claims, liveness, recipe, salvage
 from gepa_jupyter.core.errors import InputError
-from gepa_jupyter.core.run import OptimizationRun, RunSpec, current_optimization
+from gepa_jupyter.core.runtime.run import OptimizationRun, RunSpec, current_optimization
 
 RESUMABLE = ("stopped", "finished", "failed")
 
@@ -72,8 +72,8 @@ def prepare_resume(run: Any, *, max_metric_calls: int | None = None,
 def _respec(mlflow_run, stored, restored, notices, max_metric_calls, progress, options) -> RunSpec:
     """The RunSpec of a resume: the stored recipe, the options given, the restored state."""
     from gepa_jupyter.api import prepare
-    from gepa_jupyter.core.data import prepare_records
-    from gepa_jupyter.core.prompts import PromptSet
+    from gepa_jupyter.core.inputs.records import prepare_records
+    from gepa_jupyter.core.inputs.prompts import PromptSet
 
     extra = _extra_budget(mlflow_run, restored, stored, max_metric_calls)
     values = _resume_options(stored, options)
@@ -105,9 +105,9 @@ def _client():
     import mlflow
     from mlflow import MlflowClient
 
-    from gepa_jupyter.core.quiet import call_quietly
-    from gepa_jupyter.core.stores import ready
-    from gepa_jupyter.core.tracking import registry_uri
+    from gepa_jupyter.core.runtime.quiet import call_quietly
+    from gepa_jupyter.core.tracking.stores import ready
+    from gepa_jupyter.core.tracking.candidates import registry_uri
 
     uri = call_quietly(ready, mlflow.get_tracking_uri())
     return MlflowClient(tracking_uri=uri, registry_uri=registry_uri())
@@ -136,7 +136,7 @@ def _end_if_dead(client, mlflow_run, say) -> list[str]:
     if not verdict.dead:
         raise InputError(f"MLflow run {run_id} is still running ({verdict.reason}): watch it with "
                          f"gepa_jupyter.watch({run_id!r}), or stop it where it runs first.")
-    from gepa_jupyter.core.quiet import call_quietly
+    from gepa_jupyter.core.runtime.quiet import call_quietly
 
     call_quietly(liveness.mark_dead, client, mlflow_run, verdict)  # mlflow prints the run's links as it ends it
     return [f"MLflow run {run_id} was left RUNNING by a process that died ({verdict.reason}); it is marked FAILED "
@@ -145,7 +145,7 @@ def _end_if_dead(client, mlflow_run, say) -> list[str]:
 
 def _extra_budget(mlflow_run, restored: checkpoint.Restored, stored: recipe.Recipe, extra: int | None) -> int:
     """The metric calls to add: as given, or what is left of the run's budget; enough for a candidate."""
-    from gepa_jupyter.core.budget import MINIBATCH
+    from gepa_jupyter.core.inputs.budget import MINIBATCH
     from gepa_jupyter.core.options import positive_int
 
     budget = int(mlflow_run.data.tags.get(checkpoint.BUDGET_TAG) or stored.options.get("max_metric_calls") or 0)
@@ -199,7 +199,7 @@ def _resume_options(stored: recipe.Recipe, given: dict) -> dict:
 
 def dead_run_notices(experiment: str | None = None) -> list[str]:
     """End the runs of the experiment (default: the active one) whose process died; a line for each."""
-    from gepa_jupyter.core.quiet import call_quietly
+    from gepa_jupyter.core.runtime.quiet import call_quietly
 
     client = _client()
     experiment_id = call_quietly(_experiment_id, client, experiment)
@@ -218,7 +218,7 @@ def _experiment_id(client, experiment: str | None) -> str | None:
 
 
 def _notice(run) -> str:
-    from gepa_jupyter.core.watcher import describe
+    from gepa_jupyter.core.durability.watched_run import describe
 
     run_id = run.info.run_id
     return (f"MLflow run {run_id} ({describe(run)}) was left RUNNING by a process that died; it is now FAILED. "
@@ -254,7 +254,7 @@ def runs(experiment: str | None = None, max_results: int = 50):
                "started", "owner", "resume"]
     if experiment_id is None:
         return pd.DataFrame(columns=columns)
-    from gepa_jupyter.core.quiet import call_quietly
+    from gepa_jupyter.core.runtime.quiet import call_quietly
 
     call_quietly(liveness.sweep, client, [experiment_id])  # mlflow prints the links of each run it ends
     found = client.search_runs([experiment_id], filter_string="tags.`gepa_jupyter.prompt` != ''",
@@ -264,7 +264,7 @@ def runs(experiment: str | None = None, max_results: int = 50):
 
 
 def _row(run) -> list:
-    from gepa_jupyter.core.watcher import STATUSES, newest
+    from gepa_jupyter.core.durability.watched_run import STATUSES, newest
 
     tags, metrics = run.data.tags, run.data.metrics
     beat, mark = liveness.parse(tags, liveness.HEARTBEAT_TAG), liveness.parse(tags, checkpoint.CHECKPOINT_TAG)

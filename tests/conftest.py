@@ -19,7 +19,7 @@ def tracking(tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     mlflow.set_tracking_uri(uri)
     yield uri
-    from gepa_jupyter.core.run import current_optimization
+    from gepa_jupyter.core.runtime.run import current_optimization
 
     run = current_optimization()
     if run is not None:  # a test that left its run going (or hung): stop it, so the next tests can run

@@ -10,8 +10,8 @@ import os
 import threading
 import time
 
-from gepa_jupyter.core.budget import MINIBATCH
-from gepa_jupyter.core.frame import scorer_columns
+from gepa_jupyter.core.inputs.budget import MINIBATCH
+from gepa_jupyter.core.insight.frame import scorer_columns
 from tests.helpers import candidate_dirs, candidate_files, eval_score_history
 
 MLFLOW_STATUS = {"finished": "FINISHED", "stopped": "KILLED", "failed": "FAILED"}

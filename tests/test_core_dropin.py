@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from gepa_jupyter import StreamingGepaOptimizer
-from gepa_jupyter.core.scorers import builtin_scorer
+from gepa_jupyter.core.inputs.scorers import builtin_scorer
 from gepa_jupyter.testing import SEED_PROMPT, answer, register_fake_provider, sentiment_data
 from tests.helpers import candidate_dirs, candidate_files, eval_score_history
 

@@ -114,7 +114,7 @@ def test_missing_values_in_the_target_and_a_variable_are_all_named(tracking, mod
 
 
 def test_empty_strings_and_unused_missing_columns_are_accepted():
-    from gepa_jupyter.core.data import prepare_records
+    from gepa_jupyter.core.inputs.records import prepare_records
 
     data = _reviews(3)
     data.loc[1, "review"] = ""
@@ -166,7 +166,7 @@ def test_duplicate_columns_are_named(tracking, models):
 def test_duplicate_unused_columns_are_left_alone():
     import pandas as pd
 
-    from gepa_jupyter.core.data import prepare_records
+    from gepa_jupyter.core.inputs.records import prepare_records
 
     data = _reviews(2)
     data = pd.concat([data, pd.DataFrame({"note": ["a", "b"]}), pd.DataFrame({"note": ["c", "d"]})], axis=1)

@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from gepa_jupyter.core.errors import InputError
-from gepa_jupyter.core.names import PROMPT_NAME_RULE, check_prompt_name, suggest_prompt_name
+from gepa_jupyter.core.inputs.names import PROMPT_NAME_RULE, check_prompt_name, suggest_prompt_name
 
 NAMES = ["gepa-prompt", "my_prompt.v2", "a..b", "-x", "_", "A1", "my prompt", "my/prompt", "prompts:/x",
          "über-prompt", ".", "..", "..hidden", "a.", "tab\tname", "line\n", "x" * 300, "日本語", "a b c!"]
@@ -62,6 +62,6 @@ def test_registering_a_checked_name_works(tracking):
 
 
 def test_names_module_stays_light():
-    code = "import sys, gepa_jupyter.core.names; print(sorted(m for m in ('mlflow', 'pandas') if m in sys.modules))"
+    code = "import sys, gepa_jupyter.core.inputs.names; print(sorted(m for m in ('mlflow', 'pandas') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

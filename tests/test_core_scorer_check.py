@@ -3,7 +3,7 @@
 import pytest
 
 from gepa_jupyter.core.errors import InputError
-from gepa_jupyter.core.scorers import ALLOWED, builtin_scorer, check_scorers
+from gepa_jupyter.core.inputs.scorers import ALLOWED, builtin_scorer, check_scorers
 
 RECORD = {"inputs": {"review": "Not bad, it does the job."}, "expectations": {"expected_response": "positive"}}
 

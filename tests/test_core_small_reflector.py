@@ -2,8 +2,8 @@
 writes nothing usable (fast: scripted models stand in for SmolLM2 here; see test_models_local)."""
 
 import gepa_jupyter
-from gepa_jupyter.core.templates import template_variables
-from gepa_jupyter.core.small_reflector import SmallModelReflector, clean_sentence, split_template
+from gepa_jupyter.core.inputs.templates import template_variables
+from gepa_jupyter.core.optimization.small_reflector import SmallModelReflector, clean_sentence, split_template
 from gepa_jupyter.testing import SEED_PROMPT, FakeTaskModel, register_fake_provider, sentiment_data
 
 

@@ -17,7 +17,7 @@ from mlflow.genai.scorers import Guidelines
 
 import gepa_jupyter
 from gepa_jupyter import views
-from gepa_jupyter.core import recipe
+from gepa_jupyter.core.durability import recipe
 from gepa_jupyter.core.errors import InputError
 from gepa_jupyter.testing import (JUDGE_MODEL, REFLECTION_MODEL, SEED_PROMPT, TASK_MODEL, FakeOpenAIServer,
                                   sentiment_data)
@@ -154,8 +154,8 @@ def test_a_too_long_prompt_is_refused_before_the_run_exists(tracking):
 
 
 def test_every_place_a_credential_can_be_is_found_replaced_and_filled_back(monkeypatch):
-    """Fast: core.redact finds them, the recipe keeps placeholders, resume fills them from the environment."""
-    from gepa_jupyter.core import redact
+    """Fast: core.runtime.redact finds them, the recipe keeps placeholders, resume fills them from the environment."""
+    from gepa_jupyter.core.runtime import redact
 
     monkeypatch.setenv("MY_GATEWAY_TOKEN_VALUE", "gw-token-11aa22bb33cc")
     kwargs = {"api_key": "sk-plain-44dd55ee66ff", "api_key_env": "SOME_VARIABLE", "temperature": 0.0,

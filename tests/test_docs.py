@@ -60,6 +60,18 @@ def test_every_relative_link_points_at_a_file_and_heading():
     assert not broken, broken
 
 
+def test_every_file_path_the_docs_name_exists():
+    named = re.compile(r"`((?:gepa_jupyter/|core/|tests/|scripts/|bench/|notebooks/)[\w/.-]*\w)`")
+    missing = []
+    for page in PAGES:
+        for path in set(named.findall(page.read_text())):
+            where = ROOT / "gepa_jupyter" / path if path.startswith("core/") else ROOT / path
+            artifact = path.startswith("gepa_jupyter/") and path.endswith(".json")  # a run's MLflow artifact
+            if not artifact and not where.exists():
+                missing.append(f"{page.relative_to(ROOT)}: {path}")
+    assert not missing, missing
+
+
 def test_the_docs_pages_show_the_browser_tests_screenshots():
     shown = "".join(page.read_text() for page in DOCS.glob("*.md"))
     for image in sorted((DOCS / "images").glob("*.png")):

@@ -16,7 +16,7 @@ from mlflow import MlflowClient
 
 import gepa_jupyter
 from gepa_jupyter import InputError
-from gepa_jupyter.core import checkpoint
+from gepa_jupyter.core.durability import checkpoint
 from gepa_jupyter.durable import DiedRunWarning
 from gepa_jupyter.testing import SEED_PROMPT, FakeReflectionModel, FakeTaskModel, register_fake_provider, sentiment_data
 from tests.helpers import assert_scores_match_mlflow, candidate_dirs, candidate_files, eval_score_history
@@ -33,14 +33,14 @@ mlflow.set_tracking_uri(sys.argv[1])
 block_at = int(sys.argv[2])
 register_fake_provider(task=FakeTaskModel(latency=0.05))
 if block_at >= 0:
-    from gepa_jupyter.core import tracking
-    real = tracking.log_candidate
+    from gepa_jupyter.core.tracking import candidates as candidate_log
+    real = candidate_log.log_candidate
     def slow_store(step, *args, **kwargs):
         if step >= block_at:
             os.write(1, b"BLOCKED\n")  # the writer's thread: its prints go to the run's log
             time.sleep(3600)
         return real(step, *args, **kwargs)
-    tracking.log_candidate = slow_store
+    candidate_log.log_candidate = slow_store
 run = gepa_jupyter.optimize(SEED_PROMPT, sentiment_data(), model="fake:/task", reflection_model="fake:/reflection",
                             max_metric_calls=400, experiment="durable", prompt_name="durable", cache=False)
 while run.run_id is None:
@@ -96,7 +96,7 @@ def _kill_mid_run(uri: str, tmp_path: Path, candidates: int = 2, block_at: int =
 
 
 def _saved_state(run_id: str):
-    from gepa_jupyter.core.artifacts import read_bytes
+    from gepa_jupyter.core.tracking.artifacts import read_bytes
 
     raw = read_bytes(MlflowClient(), run_id, f"{checkpoint.ARTIFACT_DIR}/{checkpoint.STATE_FILE}")
     assert raw is not None, "the run saved its gepa state in its artifacts"
@@ -123,7 +123,7 @@ def test_a_killed_run_is_recognised_and_resumed_to_the_end_in_a_new_process(trac
     before = _saved_state(run_id)
     best_before = max(c["score"] for c in shown)
     in_mlflow = len(eval_score_history(run_id))
-    from gepa_jupyter.core.artifacts import read_json
+    from gepa_jupyter.core.tracking.artifacts import read_json
 
     listed = read_json(client, run_id, f"{checkpoint.ARTIFACT_DIR}/{checkpoint.CANDIDATES_FILE}") or []
 
@@ -274,7 +274,7 @@ def test_optimize_in_the_experiment_ends_the_dead_run_and_offers_the_resume(trac
 
 
 def test_a_heartbeat_from_another_machine_is_judged_by_its_age_and_confirmed_without_clocks(tracking):
-    from gepa_jupyter.core import liveness
+    from gepa_jupyter.core.durability import liveness
 
     client = MlflowClient()
     run = client.create_run(client.get_experiment_by_name("Default").experiment_id)

@@ -152,7 +152,7 @@ class _LaggingStore:
 
 
 def test_a_watch_ends_with_the_runs_last_candidates_when_they_arrive_with_its_end(tracking):
-    from gepa_jupyter.core.watcher import WatchedRun
+    from gepa_jupyter.core.durability.watched_run import WatchedRun
     from gepa_jupyter.frontends.live import TextLiveView
     from gepa_jupyter.frontends.updates import LiveUpdater
 
@@ -178,7 +178,7 @@ SCRIPT = """
 import json, time
 import mlflow
 from gepa_jupyter import StreamingGepaOptimizer
-from gepa_jupyter.core.scorers import builtin_scorer
+from gepa_jupyter.core.inputs.scorers import builtin_scorer
 from gepa_jupyter.testing import SEED_PROMPT, FakeReflectionModel, answer, sentiment_data
 
 data = sentiment_data()

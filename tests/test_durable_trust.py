@@ -18,7 +18,7 @@ from mlflow import MlflowClient
 
 import gepa_jupyter
 from gepa_jupyter import InputError
-from gepa_jupyter.core import checkpoint, claims
+from gepa_jupyter.core.durability import checkpoint, claims
 from gepa_jupyter.core.errors import RunConflictError
 from gepa_jupyter.durable import prepare_resume
 from gepa_jupyter.testing import SEED_PROMPT, FakeReflectionModel, FakeTaskModel, register_fake_provider
@@ -172,7 +172,7 @@ def test_a_candidate_that_cannot_be_rebuilt_refuses_in_one_line_and_changes_noth
 
 
 def test_the_optimized_alias_never_moves_to_a_worse_prompt_of_the_same_run(tracking, reviews):
-    from gepa_jupyter.core import registry
+    from gepa_jupyter.core.tracking import registry
     from gepa_jupyter.core.events import CandidateEvent
 
     client = MlflowClient()
@@ -234,7 +234,7 @@ from gepa_jupyter.durable import prepare_resume
 from gepa_jupyter.testing import register_fake_provider
 register_fake_provider()
 run_id, me, rounds, folder = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
-from gepa_jupyter.core import claims
+from gepa_jupyter.core.durability import claims
 from mlflow import MlflowClient
 client = MlflowClient()
 for n in range(rounds + 1):
@@ -313,7 +313,7 @@ def test_a_dead_claimant_expires_and_a_live_one_refuses(tracking, reviews):
     client = MlflowClient()
     dead = {"host": __import__("socket").gethostname(), "pid": 2 ** 22 + 7, "boot": None, "pidns": None,
             "token": "gone", "since": time.time()}
-    from gepa_jupyter.core import liveness
+    from gepa_jupyter.core.durability import liveness
 
     dead |= {k: liveness.this_process()[k] for k in ("boot", "pidns")}
     client.log_param(run.run_id, f"{claims.PREFIX}1", json.dumps(dead))

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 import gepa_jupyter
-from gepa_jupyter.core.guards import import_litellm
+from gepa_jupyter.core.runtime.guards import import_litellm
 from gepa_jupyter.testing import (SEED_PROMPT, FakeReflectionModel, FakeTaskModel, FaultPlan,
                                   register_fake_provider, sentiment_data)
 from tests.faultkit import GepaWitness, Tally, audit, status_problems, wait_bounded
@@ -222,7 +222,7 @@ def flaky_scorer(rate: float, seed: int):
     """An exact-match scorer that raises with probability `rate` (seeded); `.injected` counts."""
     from mlflow.genai.scorers import scorer
 
-    from gepa_jupyter.core.scorers import exact_match_score
+    from gepa_jupyter.core.inputs.scorers import exact_match_score
 
     rng, lock, state = random.Random(seed), threading.Lock(), {"injected": 0}
 
@@ -318,7 +318,7 @@ def test_kernel_interrupt_at_a_random_moment(tracking, seed):
     run.stop(), then wait. An interrupt that lands inside optimize() itself must leave no run behind."""
     from mlflow import MlflowClient
 
-    from gepa_jupyter.core.run import current_optimization
+    from gepa_jupyter.core.runtime.run import current_optimization
 
     assert threading.current_thread() is threading.main_thread()
     # A user's store already exists: create this one's tables first (an interrupt during
@@ -372,7 +372,7 @@ def test_kernel_interrupt_inside_optimize(tracking, monkeypatch, moment):
     holding the one-run-per-process slot, and the next optimize() works."""
     from mlflow import MlflowClient
 
-    from gepa_jupyter.core import run as run_module
+    from gepa_jupyter.core.runtime import run as run_module
     from gepa_jupyter.models import session
 
     client = MlflowClient()

@@ -7,7 +7,8 @@ import pytest
 from mlflow import MlflowClient
 
 import gepa_jupyter
-from gepa_jupyter.core import checkpoint, liveness, registry
+from gepa_jupyter.core.durability import checkpoint, liveness
+from gepa_jupyter.core.tracking import registry
 from gepa_jupyter.core.events import CandidateEvent
 from gepa_jupyter.testing import SEED_PROMPT, FakeReflectionModel, FakeTaskModel, sentiment_data
 from gepa_jupyter.views import snapshot
@@ -47,7 +48,7 @@ def test_run_is_named_for_prompt_and_model_and_its_page_shows_no_json_tags(track
 
 
 def test_the_run_name_says_the_model_uri():
-    from gepa_jupyter.core.run import run_name
+    from gepa_jupyter.core.runtime.run import run_name
 
     assert run_name(["sentiment"], {"model": "openai:/task"}) == "sentiment · openai:/task"
 

@@ -125,7 +125,7 @@ def test_a_kernel_survives_its_model_process_dying(tmp_path):
         "data = sentiment_data().iloc[::2].reset_index(drop=True)\nmine = 42",
         # Kills the model's process once the magic's run has scored its seed.
         "import os, signal, threading, time\nfrom gepa_jupyter.models import local\n"
-        "from gepa_jupyter.core.run import current_optimization\n"
+        "from gepa_jupyter.core.runtime.run import current_optimization\n"
         "def kill():\n"
         "    while (r := current_optimization()) is None or len(r.scores) == 0:\n        time.sleep(0.1)\n"
         "    for pid in local.load(local.smollm2_path()).pids:\n        os.kill(pid, signal.SIGILL)\n"

@@ -1,4 +1,4 @@
-"""Keys are redacted: core.redact on any text, and the models layer on every error it keeps or
+"""Keys are redacted: core.runtime.redact on any text, and the models layer on every error it keeps or
 raises, against a server on 127.0.0.1 that echoes the key it was sent in its 401/500 error."""
 
 import time
@@ -7,7 +7,7 @@ import traceback
 import litellm
 import pytest
 
-from gepa_jupyter.core import redact
+from gepa_jupyter.core.runtime import redact
 from gepa_jupyter.models import ModelSession
 from tests.test_models_retry import in_threads, stub_factory  # noqa: F401 - stub_factory: the fixture
 

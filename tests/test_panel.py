@@ -9,7 +9,7 @@ from html import unescape
 import pandas as pd
 import pytest
 
-from gepa_jupyter.core.run import current_optimization
+from gepa_jupyter.core.runtime.run import current_optimization
 from gepa_jupyter.frontends.panel import OptimizerPanel
 from gepa_jupyter.testing import SEED_PROMPT, FakeReflectionModel, FakeTaskModel
 

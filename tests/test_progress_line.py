@@ -3,7 +3,7 @@
 import re
 import time
 
-from gepa_jupyter.core.frame import candidates_frame
+from gepa_jupyter.core.insight.frame import candidates_frame
 from gepa_jupyter.views import RunSnapshot, progress_text
 from gepa_jupyter.views.progress import clock
 

@@ -14,7 +14,7 @@ from mlflow import MlflowClient
 
 import gepa_jupyter
 from gepa_jupyter import InputError, views
-from gepa_jupyter.core.budget import MINIBATCH
+from gepa_jupyter.core.inputs.budget import MINIBATCH
 from gepa_jupyter.testing import SEED_PROMPT, FakeReflectionModel, FakeTaskModel, sentiment_data
 from tests.helpers import assert_scores_match_mlflow
 from tests.openai_server import REFLECTION_MODEL, TASK_MODEL
@@ -176,7 +176,7 @@ def test_drop_in_honours_reflection_lm_kwargs_like_mlflow(tracking, openai_serve
     from mlflow.genai.optimize import GepaPromptOptimizer
 
     from gepa_jupyter import StreamingGepaOptimizer
-    from gepa_jupyter.core.scorers import builtin_scorer
+    from gepa_jupyter.core.inputs.scorers import builtin_scorer
     from gepa_jupyter.testing import answer
 
     records = [{"inputs": {"review": r}, "expectations": {"expected_response": t}}
@@ -231,14 +231,14 @@ def test_process_untouched_by_import():
         before = state()
         import gepa_jupyter
         same(before, state())
-        from gepa_jupyter.core.guards import import_litellm
+        from gepa_jupyter.core.runtime.guards import import_litellm
         environment = dict(os.environ)
         import_litellm()  # offline: with its bundled price map, the variable set only while it imports
         assert dict(os.environ) == environment and "litellm" in sys.modules
         import mlflow  # the user's own import (mlflow sets a telemetry variable of its own)
         before = state()
         gepa_jupyter.optimize, gepa_jupyter.StreamingGepaOptimizer, gepa_jupyter.compare
-        from gepa_jupyter.core.guards import guard_import_deadlock
+        from gepa_jupyter.core.runtime.guards import guard_import_deadlock
         guard_import_deadlock()
         same(before, state())
         assert all(module is not None for module in sys.modules.values()), "no module marked absent"

@@ -69,7 +69,7 @@ def tracking_server(tmp_path, monkeypatch):
         mlflow.set_tracking_uri(url)
         yield {"url": url, "artifacts": artifacts, "client_dir": client_dir, "log": log_path}
     finally:
-        from gepa_jupyter.core.run import current_optimization
+        from gepa_jupyter.core.runtime.run import current_optimization
 
         run = current_optimization()
         if run is not None:
@@ -169,7 +169,7 @@ def test_runs_against_the_server_under_load_never_hang(tracking_server, cpu_load
     import mlflow
 
     from gepa_jupyter import StreamingGepaOptimizer
-    from gepa_jupyter.core.scorers import builtin_scorer
+    from gepa_jupyter.core.inputs.scorers import builtin_scorer
     from gepa_jupyter.testing import answer
 
     register_fake_provider()

@@ -123,8 +123,8 @@ def test_a_candidate_that_fixes_row_3_and_breaks_row_5_shows_exactly_that(tracki
 
 def test_the_records_of_the_views_never_break_a_run():
     """They only watch: a malformed event is logged and dropped, not raised into gepa or the run."""
-    from gepa_jupyter.core.examples import ExampleLog
-    from gepa_jupyter.core.proposal_log import ProposalLog
+    from gepa_jupyter.core.insight.example_log import ExampleLog
+    from gepa_jupyter.core.insight.proposal_log import ProposalLog
 
     log = ExampleLog([{"inputs": {"review": "x"}, "expectations": {"expected_response": "positive"}}])
     log.add(0, [0], None, {})  # no score for the row: a KeyError inside, none outside

@@ -79,7 +79,7 @@ def test_a_sqlite_file_left_half_migrated_by_an_earlier_race_is_repaired(tmp_pat
     from mlflow.store.db.utils import _get_alembic_config, create_sqlalchemy_engine_with_retry
     from mlflow.store.tracking.dbmodels.initial_models import Base as InitialBase
 
-    from gepa_jupyter.core import stores
+    from gepa_jupyter.core.tracking import stores
 
     uri = f"sqlite:///{tmp_path}/raced.db"
     engine = create_sqlalchemy_engine_with_retry(uri)
@@ -134,7 +134,7 @@ def test_a_damaged_cache_file_is_moved_aside_and_the_run_goes_on(tracking, tmp_p
 def test_a_prompt_tag_raced_by_another_process_is_set_again(tracking):
     """Two processes tagging the same reused version at once: sqlite says UNIQUE constraint (seen in
     1 of 2 ten-round race runs); the tag is set again instead of failing the run."""
-    from gepa_jupyter.core import registry
+    from gepa_jupyter.core.tracking import registry
     from gepa_jupyter.core.events import CandidateEvent
 
     client = MlflowClient()

@@ -33,6 +33,32 @@ def test_layers_only_point_down():
     assert not wrong, wrong
 
 
+def test_core_is_rooms_named_for_what_they_hold():
+    """core's top holds only what every room shares; each room is a package that says what it holds."""
+    core = PACKAGE / "core"
+    assert {p.stem for p in core.glob("*.py")} == {"__init__", "errors", "events", "options", "upstream"}
+    rooms = {p.name for p in core.iterdir() if p.is_dir() and p.name != "__pycache__"}
+    assert rooms == {"inputs", "optimization", "evaluation", "insight", "tracking", "durability", "runtime"}
+    for room in rooms:
+        assert ast.get_docstring(ast.parse((core / room / "__init__.py").read_text())), room
+
+
+def test_module_paths_the_readme_names_import():
+    import importlib
+
+    text = "".join(page.read_text() for page in [ROOT / "README.md", *(ROOT / "docs").glob("*.md")])
+    for dotted in set(re.findall(r"gepa_jupyter\.(?:core|models|views|frontends)\.[\w.]+", text)):
+        parts = dotted.rstrip(".").split(".")
+        for cut in range(len(parts), 1, -1):  # the longest importable module, then attributes
+            try:
+                value = importlib.import_module(".".join(parts[:cut]))
+                break
+            except ImportError:
+                continue
+        for attribute in parts[cut:]:
+            value = getattr(value, attribute)  # AttributeError names what the docs get wrong
+
+
 def test_core_imports_no_ipython_or_widgets():
     for path in (PACKAGE / "core").rglob("*.py"):
         heads = {module.split(".")[0] for module in _imports(path)}

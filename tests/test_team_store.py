@@ -137,7 +137,7 @@ def _drain(job: subprocess.Popen) -> None:
 
 def _stored(client: MlflowClient, run_id: str) -> dict:
     """Each stored step's prompt text, and the eval_score steps as logged (repeats included)."""
-    from gepa_jupyter.core.artifacts import read_bytes
+    from gepa_jupyter.core.tracking.artifacts import read_bytes
 
     steps = [m.step for m in client.get_metric_history(run_id, "eval_score")]
     prompts = {}
@@ -216,14 +216,14 @@ def test_eight_jobs_two_watchers_two_killed_and_resumed_on_postgres(team_server,
 
 def _saved_calls(client: MlflowClient, run_id: str) -> int:
     """The metric calls in the run's saved state (0 before the first save)."""
-    from gepa_jupyter.core.artifacts import read_bytes
+    from gepa_jupyter.core.tracking.artifacts import read_bytes
 
     raw = read_bytes(client, run_id, "gepa_jupyter/state.json")
     return json.loads(raw)["metric_calls"] if raw is not None else 0
 
 
 def _artifact(client: MlflowClient, run_id: str, path: str) -> bytes:
-    from gepa_jupyter.core.artifacts import read_bytes
+    from gepa_jupyter.core.tracking.artifacts import read_bytes
 
     raw = read_bytes(client, run_id, path)
     assert raw is not None, f"{path} is missing"

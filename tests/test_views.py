@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from gepa_jupyter.core.events import CandidateEvent
-from gepa_jupyter.core.frame import candidates_frame
+from gepa_jupyter.core.insight.frame import candidates_frame
 from gepa_jupyter.views import (RunSnapshot, comparison_html, comparison_text, live_html, live_text,
                                 progress_text, score_chart_svg, scores_html)
 

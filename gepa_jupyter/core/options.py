@@ -161,7 +161,7 @@ def gepa_arguments(name: str, value: Any) -> dict | None:
 
 
 def scorer_list(name: str, value: Any) -> list:
-    from gepa_jupyter.core.scorers import BUILTIN
+    from gepa_jupyter.core.inputs.scorers import BUILTIN
 
     items = [value] if isinstance(value, str) or not isinstance(value, (list, tuple)) else list(value)
     if not items:
@@ -176,7 +176,7 @@ def scorer_list(name: str, value: Any) -> list:
 def prompt_name(name: str, value: Any) -> str | None:
     if value is None:
         return None
-    from gepa_jupyter.core.names import check_prompt_name
+    from gepa_jupyter.core.inputs.names import check_prompt_name
 
     return check_prompt_name(text(name, value))
 

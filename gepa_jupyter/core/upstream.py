@@ -157,7 +157,7 @@ USES: dict[str, Private] = {
                                 why="whether the tracking file is set up"),
     "initialize_tables": Private("mlflow.store.db.utils", "_initialize_tables", 1,
                                  why="sets up the tracking file"),
-    # mlflow: modules imported up front against the import-lock deadlock (core.guards)
+    # mlflow: modules imported up front against the import-lock deadlock (core.runtime.guards)
     "openai_autolog_module": Private("mlflow.openai.autolog", why="imported by mlflow's evaluation mid-run"),
     "spark_utils_module": Private("mlflow.utils._spark_utils", why="imported by mlflow's registry URI lookup"),
     # mlflow: the registry's limit on a prompt version's text, checked before a run starts

@@ -183,7 +183,7 @@ def callable_value(flag: str, name: str, namespace: dict):
 
 def scorer_values(flag: str, items: list[str], namespace: dict) -> list:
     """Built-in scorer names and variables holding MLflow scorer(s); comma-separated or repeated."""
-    from gepa_jupyter.core.scorers import BUILTIN
+    from gepa_jupyter.core.inputs.scorers import BUILTIN
 
     scorers: list = []
     for token in (t.strip() for item in items for t in str(item).split(",")):

@@ -197,7 +197,7 @@ def cli_value(option: Option, raw):
     if option.kind == "callable":
         return import_object(flag, raw)
     if option.kind == "scorers":
-        from gepa_jupyter.core.scorers import BUILTIN
+        from gepa_jupyter.core.inputs.scorers import BUILTIN
 
         names = [t.strip() for item in raw for t in item.split(",") if t.strip()]
         return [n if n in BUILTIN else import_object(flag, n) for n in names]

@@ -312,11 +312,11 @@ NOTE_AFTER = 0.5  # seconds of importing before the load_ext cell shows a note w
 
 
 def _import_dependencies(ipython) -> None:
-    """Import litellm, mlflow and gepa now (core.preload), so the first run's cell starts its model
+    """Import litellm, mlflow and gepa now (core.runtime.preload), so the first run's cell starts its model
     calls at once. The cell waits for it: an import on a thread while the user's next cell imports
     could meet it halfway (Python then hands one of them a partially initialised module). In a
     notebook, a wait of more than NOTE_AFTER seconds shows a line with a clock, removed at the end."""
-    from gepa_jupyter.core import preload
+    from gepa_jupyter.core.runtime import preload
 
     thread = preload.start()
     thread.join(NOTE_AFTER)

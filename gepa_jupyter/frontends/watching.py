@@ -7,7 +7,7 @@ gains rows as the run elsewhere scores candidates, and the comparison appears wh
 
 import sys
 
-from gepa_jupyter.core.watcher import WatchedRun
+from gepa_jupyter.core.durability.watched_run import WatchedRun
 from gepa_jupyter.frontends.live import HtmlLiveView, TextLiveView
 from gepa_jupyter.frontends.updates import LiveUpdater
 from gepa_jupyter.views import snapshot

@@ -10,7 +10,7 @@ A lookup with the provider prints nothing. litellm's own success handler prices 
 
 import functools
 
-from gepa_jupyter.core.guards import import_litellm
+from gepa_jupyter.core.runtime.guards import import_litellm
 
 
 def has_price(provider: str, model: str) -> bool:

@@ -14,8 +14,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 from gepa_jupyter.core.errors import InputError
 from gepa_jupyter.core.options import mention
-from gepa_jupyter.core.guards import import_litellm
-from gepa_jupyter.core.redact import REDACTED, SECRET_QUERY, redact
+from gepa_jupyter.core.runtime.guards import import_litellm
+from gepa_jupyter.core.runtime.redact import REDACTED, SECRET_QUERY, redact
 
 KWARG, GLOBAL, DEFAULT = "api_base", "litellm.api_base", "default"
 OPENAI_DEFAULT = "https://api.openai.com/v1"

@@ -14,7 +14,7 @@ module changes nothing. Judges without a model URI (Databricks' default judge) a
 import itertools
 import threading
 
-from gepa_jupyter.core.guards import import_litellm
+from gepa_jupyter.core.runtime.guards import import_litellm
 from gepa_jupyter.core.upstream import USES
 
 PROVIDER = "gepa_jupyter_judge"

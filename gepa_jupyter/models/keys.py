@@ -9,16 +9,16 @@
    whose host is not OpenAI's gets a placeholder, not OPENAI_API_KEY (the SDK insists on some key).
    A base URL from OPENAI_BASE_URL / OPENAI_API_BASE (or litellm.api_base) takes the OpenAI key
    along, as litellm does; with no key set, a non-OpenAI host gets the placeholder.
-Every key chosen is registered with core.redact, so error texts that echo it are redacted.
+Every key chosen is registered with core.runtime.redact, so error texts that echo it are redacted.
 """
 
 import os
 from dataclasses import dataclass
 
-from gepa_jupyter.core import redact
+from gepa_jupyter.core.runtime import redact
 from gepa_jupyter.core.errors import InputError
 from gepa_jupyter.core.options import mention
-from gepa_jupyter.core.guards import import_litellm
+from gepa_jupyter.core.runtime.guards import import_litellm
 from gepa_jupyter.models.endpoints import KWARG, Endpoint, host
 
 PLACEHOLDER = "not-needed"

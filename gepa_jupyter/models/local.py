@@ -26,7 +26,7 @@ import tempfile
 import threading
 
 from gepa_jupyter.core.errors import InputError, ModelProcessDied
-from gepa_jupyter.core.guards import import_litellm
+from gepa_jupyter.core.runtime.guards import import_litellm
 
 SMOLLM2 = "smollm2"
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"

@@ -4,10 +4,10 @@ import threading
 import time
 from typing import Any, Callable
 
-from gepa_jupyter.core import steps
+from gepa_jupyter.core.evaluation import steps
 from gepa_jupyter.core.errors import InputError
-from gepa_jupyter.core.guards import import_litellm
-from gepa_jupyter.core.redact import redact, redact_exception, register_credential, register_credentials
+from gepa_jupyter.core.runtime.guards import import_litellm
+from gepa_jupyter.core.runtime.redact import redact, redact_exception, register_credential, register_credentials
 from gepa_jupyter.models import cache as response_cache
 from gepa_jupyter.models import costs, endpoints, keys, retry
 from gepa_jupyter.models.uris import LOCAL_PROVIDER, parse_model_uri
@@ -141,7 +141,7 @@ class Model:
         uses it: the proposals of an iteration reflect in parallel)."""
         if len(messages_list) <= 1:
             return [self(messages) for messages in messages_list]
-        from gepa_jupyter.core.pool import DaemonPool, wait_all
+        from gepa_jupyter.core.evaluation.pool import DaemonPool, wait_all
 
         pool = DaemonPool(len(messages_list), f"{threading.current_thread().name}-batch")
         try:

@@ -1,7 +1,7 @@
 """Model URIs in MLflow's `provider:/model` form, checked before any call (keys: models/keys.py)."""
 
 from gepa_jupyter.core.errors import InputError
-from gepa_jupyter.core.guards import import_litellm
+from gepa_jupyter.core.runtime.guards import import_litellm
 
 LOCAL_PROVIDER = "local"
 

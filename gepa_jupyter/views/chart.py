@@ -4,7 +4,7 @@ and the best score so far; axis titles, ticks, a legend, and the candidate on ho
 import math
 from html import escape
 
-from gepa_jupyter.core.text import shorten
+from gepa_jupyter.core.insight.text import shorten
 from gepa_jupyter.views.state import RunSnapshot
 from gepa_jupyter.views.style import BLUE, GREEN
 

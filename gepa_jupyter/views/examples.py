@@ -4,7 +4,7 @@ those it fixed and those it broke (from the per-row results, `run.examples`)."""
 from dataclasses import dataclass, field
 from html import escape
 
-from gepa_jupyter.core.text import shorten
+from gepa_jupyter.core.insight.text import shorten
 from gepa_jupyter.views.state import RunSnapshot
 from gepa_jupyter.views.style import heading, note, table
 
@@ -14,9 +14,9 @@ CHARS = 160  # characters of an input or output shown in a cell
 
 @dataclass(frozen=True)
 class ExampleChange:
-    example: object  # core.examples.Example
-    seed: object  # core.examples.RowScore of the seed
-    best: object  # core.examples.RowScore of the best prompt
+    example: object  # core.insight.example_log.Example
+    seed: object  # core.insight.example_log.RowScore of the seed
+    best: object  # core.insight.example_log.RowScore of the best prompt
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ gets right are counted, not drawn), `PAGE_EXAMPLES` at a time: at most 30 x 40 c
 from dataclasses import dataclass, field
 from html import escape
 
-from gepa_jupyter.core.text import shorten
+from gepa_jupyter.core.insight.text import shorten
 from gepa_jupyter.views.examples import inputs_text
 from gepa_jupyter.views.state import RunSnapshot
 from gepa_jupyter.views.style import BORDER, PARTIAL_CELL, RIGHT_CELL, TINT_BEST, WRONG_CELL, heading, note
@@ -36,7 +36,7 @@ def pareto_front(snap: RunSnapshot) -> set[int]:
 @dataclass(frozen=True)
 class Grid:
     candidates: list  # candidate indices shown, in order
-    columns: list  # core.examples.Example shown on this page
+    columns: list  # core.insight.example_log.Example shown on this page
     page: int
     pages: int
     shown_examples: int  # examples some candidate gets wrong (drawn, over all pages)

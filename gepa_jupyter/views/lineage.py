@@ -6,8 +6,8 @@ from html import escape
 
 import pandas as pd
 
-from gepa_jupyter.core.proposal_log import ACCEPTED
-from gepa_jupyter.core.text import shorten
+from gepa_jupyter.core.insight.proposal_log import ACCEPTED
+from gepa_jupyter.core.insight.text import shorten
 from gepa_jupyter.views.diff import sentence_changes
 from gepa_jupyter.views.state import RunSnapshot
 from gepa_jupyter.views.style import column, heading, note, table

@@ -3,8 +3,8 @@
 from collections import Counter
 from html import escape
 
-from gepa_jupyter.core.proposal_log import ACCEPTED, DUPLICATE, NOT_BETTER, joined_text
-from gepa_jupyter.core.text import shorten
+from gepa_jupyter.core.insight.proposal_log import ACCEPTED, DUPLICATE, NOT_BETTER, joined_text
+from gepa_jupyter.core.insight.text import shorten
 from gepa_jupyter.views.state import RunSnapshot
 from gepa_jupyter.views.style import column, expandable, heading, note, table
 

@@ -5,8 +5,8 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from gepa_jupyter.core.events import best_candidate
-from gepa_jupyter.core.examples import ExampleTable
-from gepa_jupyter.core.frame import candidates_frame, scorer_columns, usage_totals
+from gepa_jupyter.core.insight.example_log import ExampleTable
+from gepa_jupyter.core.insight.frame import candidates_frame, scorer_columns, usage_totals
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ class RunSnapshot:
     activity: str = ""
     validation_size: int = 0
     examples: ExampleTable = field(default_factory=ExampleTable)  # per-row results (`run.examples`)
-    proposals: tuple = ()  # core.proposal_log.Proposal, oldest first (`run.proposals`)
+    proposals: tuple = ()  # core.insight.proposal_log.Proposal, oldest first (`run.proposals`)
     seed_prompts: dict = field(default_factory=dict)  # name -> seed text (one entry for one prompt)
     best_prompts: dict = field(default_factory=dict)  # name -> best text
     registered_prompt_uris: dict = field(default_factory=dict)  # name -> prompts:/name/version

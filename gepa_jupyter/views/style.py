@@ -8,7 +8,7 @@ colours, each with its own text colour.
 
 from html import escape
 
-from gepa_jupyter.core.text import cut, shorten
+from gepa_jupyter.core.insight.text import cut, shorten
 
 BORDER = "rgba(127,127,127,.35)"
 TRACK = "rgba(127,127,127,.25)"

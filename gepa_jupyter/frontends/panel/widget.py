@@ -16,7 +16,7 @@ import ipywidgets as widgets
 
 from gepa_jupyter.core.errors import InputError, RunConflictError, spelled
 from gepa_jupyter.core.options import BY_NAME, validate_options
-from gepa_jupyter.core.registry import OPTIMIZED_ALIAS
+from gepa_jupyter.core.tracking.registry import OPTIMIZED_ALIAS
 from gepa_jupyter.frontends.panel import inputs, namespace as notebook
 from gepa_jupyter.frontends.updates import LiveUpdater
 from gepa_jupyter.views import comparison_text, explain_text, live_text, progress_text, snapshot

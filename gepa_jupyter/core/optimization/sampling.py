@@ -6,7 +6,7 @@ minibatches together; `BudgetedSampling(n)` does that with at most `n` tasks, an
 budget left cannot pay for their two minibatches each.
 """
 
-from gepa_jupyter.core.budget import MINIBATCH
+from gepa_jupyter.core.inputs.budget import MINIBATCH
 
 
 def proposals_per_iteration(requested: int | None, workers: int, train_rows: int,

@@ -20,8 +20,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from gepa_jupyter.core import steps
-from gepa_jupyter.core.pool import DaemonPool, wait_all
+from gepa_jupyter.core.evaluation import steps
+from gepa_jupyter.core.evaluation.pool import DaemonPool, wait_all
 from gepa_jupyter.core.upstream import EvaluationResultRecord
 
 TRACES = ("off", "all")

@@ -8,9 +8,9 @@ runs several prompts in order, each output filling the later prompts' `{{name}}`
 
 from typing import Any, Callable
 
-from gepa_jupyter.core import steps
-from gepa_jupyter.core.prompt_swap import PromptSwap
-from gepa_jupyter.core.templates import fill
+from gepa_jupyter.core.evaluation import steps
+from gepa_jupyter.core.evaluation.prompt_swap import PromptSwap
+from gepa_jupyter.core.inputs.templates import fill
 
 
 class TemplateProgram:

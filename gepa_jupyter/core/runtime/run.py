@@ -16,12 +16,16 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from gepa_jupyter.core import claims, liveness, quiet, recipe, redact, registry
-from gepa_jupyter.core.checkpoint import BUDGET_TAG, Checkpoint
+from gepa_jupyter.core.durability import claims, liveness, recipe
+
+from gepa_jupyter.core.runtime import quiet, redact
+
+from gepa_jupyter.core.tracking import registry
+from gepa_jupyter.core.durability.checkpoint import BUDGET_TAG, Checkpoint
 from gepa_jupyter.core.errors import Halt, ModelProcessDied, RunConflictError, RunStopped
 from gepa_jupyter.core.events import EventHub, StatusEvent, best_candidate, prompts_of
-from gepa_jupyter.core.frame import candidates_frame
-from gepa_jupyter.core.prompts import join_sections
+from gepa_jupyter.core.insight.frame import candidates_frame
+from gepa_jupyter.core.inputs.prompts import join_sections
 
 OPTIMIZED_ALIAS = registry.OPTIMIZED_ALIAS
 MODEL_TAG_PREFIX = "gepa_jupyter.current."  # + model / reflection_model: the models of the newest start
@@ -44,7 +48,7 @@ class RunSpec:
     """
 
     seed_prompts: dict[str, str]  # prompt name -> seed template, in program order
-    program: Any  # core.programs: (candidate prompts, inputs) -> output
+    program: Any  # core.evaluation.programs: (candidate prompts, inputs) -> output
     train_records: list[dict]
     validation_records: list[dict]
     holdout_records: list[dict]
@@ -57,7 +61,7 @@ class RunSpec:
     read_usage: Callable[[], dict] | None = None  # model usage so far, by role
     on_open: Callable[[], None] | None = None  # when the run starts (before any model call)
     on_close: Callable[[], None] | None = None
-    resume: Any = None  # core.checkpoint.Restored: continue that MLflow run from its saved gepa state
+    resume: Any = None  # core.durability.checkpoint.Restored: continue that MLflow run from its saved gepa state
     notices: list = field(default_factory=list)  # what the checks found for the user (e.g. runs whose process died)
 
     @property
@@ -69,7 +73,7 @@ class OptimizationRun:
     """One optimization: watch `scores`, `status`, `activity` and events; `stop()` and `wait()` it."""
 
     def __init__(self, spec: RunSpec):
-        from gepa_jupyter.core.optimizer import StreamingGepaOptimizer
+        from gepa_jupyter.core.optimization.optimizer import StreamingGepaOptimizer
 
         self.spec = spec
         self.key = uuid.uuid4().hex[:8]  # names this run's threads: gepa-jupyter-<key>...
@@ -337,7 +341,7 @@ class OptimizationRun:
     def _prepare_mlflow(self) -> None:
         """Imports, the seed's registered version, the MLflow run and its params (this thread)."""
         self._set_phase("opening the MLflow store")  # imports (done already after %load_ext) and a new store's tables
-        from gepa_jupyter.core.guards import import_litellm
+        from gepa_jupyter.core.runtime.guards import import_litellm
 
         import_litellm()  # before gepa, which imports it: offline, with its bundled price map
         import mlflow
@@ -346,8 +350,8 @@ class OptimizationRun:
         import gepa  # noqa: F401 - imported here so the first iteration does not pay for it
 
         quiet.attach_filters()  # the handlers those imports added
-        from gepa_jupyter.core.stores import ready
-        from gepa_jupyter.core.tracking import registry_uri
+        from gepa_jupyter.core.tracking.stores import ready
+        from gepa_jupyter.core.tracking.candidates import registry_uri
 
         self.tracking_uri = ready(mlflow.get_tracking_uri())  # a new sqlite file: set up under a lock
         self.client = client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=registry_uri())
@@ -370,7 +374,7 @@ class OptimizationRun:
                                             f"{quiet.THREAD_PREFIX}{self.key}-heartbeat").start()
 
     def _create_mlflow_run(self, client) -> None:
-        """A new MLflow run with the options as params, and what a resume needs (core.recipe)."""
+        """A new MLflow run with the options as params, and what a resume needs (core.durability.recipe)."""
         from gepa_jupyter.core.upstream import active_experiment_id
 
         self._set_phase("creating the MLflow run")
@@ -401,7 +405,7 @@ class OptimizationRun:
             raise RunStopped()
 
     def _new_evaluator(self):
-        from gepa_jupyter.core.evaluation import Evaluator
+        from gepa_jupyter.core.evaluation.evaluator import Evaluator
 
         return Evaluator(self.spec.program, self.spec.scorers, workers=self.spec.options["workers"],
                          traces=self.spec.options["traces"], stop=self.optimizer.stop_event,
@@ -412,7 +416,7 @@ class OptimizationRun:
         the MLflow run prepared (seconds in a fresh kernel): the first candidate row comes that much
         sooner. Not with traces (they go to the run), a predict_fn (its prompts are swapped per batch) or
         judges (each is tried on one row before the seed's rows spend anything: _check_program)."""
-        from gepa_jupyter.core.scorers import may_call_a_model
+        from gepa_jupyter.core.inputs.scorers import may_call_a_model
 
         if (self.spec.options["traces"] != "off" or self.spec.resume is not None
                 or getattr(self.spec.program, "swap", None) is not None
@@ -460,8 +464,8 @@ class OptimizationRun:
     def _check_program(self) -> None:
         """One call on the first row with the seed, as mlflow does before optimizing: a model that
         fails from the start fails the run at once instead of scoring its error on every row."""
-        from gepa_jupyter.core.pool import call_abandonably, wait_all
-        from gepa_jupyter.core.scorers import check_judges, may_call_a_model
+        from gepa_jupyter.core.evaluation.pool import call_abandonably, wait_all
+        from gepa_jupyter.core.inputs.scorers import check_judges, may_call_a_model
 
         self._set_phase("checking the model on one row")
         record = self.spec.train_records[0]
@@ -502,7 +506,7 @@ class OptimizationRun:
 
     def _score_holdout(self) -> bool:
         """Score the seed and the best prompt on the held-out rows, log and keep both; True if stopped."""
-        from gepa_jupyter.core.tracking import summarize
+        from gepa_jupyter.core.tracking.candidates import summarize
 
         scores = {}
         try:
@@ -591,7 +595,7 @@ class OptimizationRun:
                 self.error, self.status = redact.redact(f"could not end the MLflow run: {e}"), "failed"
 
     def _release(self) -> None:
-        """End this resume's claim on the MLflow run (core.claims): another process may continue it now."""
+        """End this resume's claim on the MLflow run (core.durability.claims): another process may continue it now."""
         claim = getattr(self.spec.resume, "claim", None)
         if claim is not None:
             from mlflow import MlflowClient

@@ -22,17 +22,17 @@ from typing import Any, Callable
 from mlflow.exceptions import MlflowException
 from mlflow.genai.optimize import GepaPromptOptimizer
 
-from gepa_jupyter.core.adapter import RecordingAdapter
-from gepa_jupyter.core.budget import MINIBATCH, BudgetGuard
-from gepa_jupyter.core.callbacks import CandidateLogger
+from gepa_jupyter.core.optimization.adapter import RecordingAdapter
+from gepa_jupyter.core.inputs.budget import MINIBATCH, BudgetGuard
+from gepa_jupyter.core.optimization.callbacks import CandidateLogger
 from gepa_jupyter.core.errors import Halt
 from gepa_jupyter.core.events import EventHub, best_candidate
-from gepa_jupyter.core.examples import ExampleLog
-from gepa_jupyter.core.guards import guard_import_deadlock
-from gepa_jupyter.core.proposal_log import ProposalLog
-from gepa_jupyter.core.proposals import CustomProposer, VariableGuard
+from gepa_jupyter.core.insight.example_log import ExampleLog
+from gepa_jupyter.core.runtime.guards import guard_import_deadlock
+from gepa_jupyter.core.insight.proposal_log import ProposalLog
+from gepa_jupyter.core.optimization.proposer import CustomProposer, VariableGuard
 from gepa_jupyter.core.upstream import require_gepa
-from gepa_jupyter.core.writer import MlflowWriter
+from gepa_jupyter.core.tracking.writer import MlflowWriter
 
 _logger = logging.getLogger(__name__)
 FLUSH_TIMEOUT = 120.0  # seconds to wait for the MLflow writes of scored candidates
@@ -90,7 +90,7 @@ class StreamingGepaOptimizer(GepaPromptOptimizer):
         self.stop_event = threading.Event()
         self.writer: MlflowWriter | None = None
         self.client = None  # the MlflowClient candidates are written with (default: a new one)
-        self.checkpoint = None  # core.checkpoint.Checkpoint: gepa's state kept in MLflow, or resumed from it
+        self.checkpoint = None  # core.durability.checkpoint.Checkpoint: gepa's state kept in MLflow, or resumed from it
         self.thread_name = thread_name or f"gepa-jupyter-{uuid.uuid4().hex[:8]}"
 
     def subscribe(self, listener: Callable[[Any], None]) -> Callable[[], None]:

@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass, field
 
 from gepa_jupyter.core.errors import InputError
-from gepa_jupyter.core.templates import template_variables
+from gepa_jupyter.core.inputs.templates import template_variables
 
 SECTION = re.compile(r"^###[ \t]+(\S+)[ \t]*$", re.M)
 

@@ -6,7 +6,7 @@ iteration and gepa's trace (`state_to_json`); `state_from_json` checks every fie
 gepa 0.1.4's GEPAState from it (the Pareto fronts are replayed from the scores, by gepa's rule).
 Nothing read from a tracking store is ever unpickled: gepa gets no `run_dir` (it writes no pickle),
 and a run saved by an older version (`gepa_state.bin` only) is rebuilt from its candidates and
-their stored scores (core.salvage) without reading the pickle.
+their stored scores (core.durability.salvage) without reading the pickle.
 
 `Checkpoint` sees gepa's live state at each iteration's first stop check (before gepa's own save),
 writes the JSON after each new candidate is validated and at each iteration, and uploads the
@@ -68,7 +68,7 @@ class Restored:
     listed: int = 0  # candidates in the run's candidates.json
     resumes: int = 1  # this is the n-th resume of the run
     source: str = STATE_FILE  # where the state came from (a notice when it was rebuilt otherwise)
-    claim: object = None  # core.claims.Claim held for this resume (released when the run ends)
+    claim: object = None  # core.durability.claims.Claim held for this resume (released when the run ends)
     notices: list = dataclasses.field(default_factory=list)  # what the user should know (e.g. a rebuilt state)
 
 
@@ -340,7 +340,7 @@ class Checkpoint:
         """Mark the resumed MLflow run running again and write what a crash cut off (run's thread)."""
         from mlflow.entities import RunTag
 
-        from gepa_jupyter.core import liveness
+        from gepa_jupyter.core.durability import liveness
 
         resume = self.resume
         self.client, self.run_id = client, resume.run_id
@@ -439,9 +439,8 @@ def backfill(client, restored: Restored, validation: list[dict], complete: set[i
     """Write the candidates whose MLflow write a crash cut off (scores from the saved state); their steps.
 
     `complete`: steps with their metric and files; `with_metric`: steps whose metric was logged."""
-    from gepa_jupyter.core import tracking
-
-    from gepa_jupyter.core.artifacts import names
+    from gepa_jupyter.core.tracking import candidates
+    from gepa_jupyter.core.tracking.artifacts import names
 
     written = []
     for candidate in restored.candidates:
@@ -449,10 +448,10 @@ def backfill(client, restored: Restored, validation: list[dict], complete: set[i
             continue
         scores = restored.row_scores.get(candidate.index, {})
         rows = [_Row(record, scores.get(i)) for i, record in enumerate(validation)]
-        stored = names(client, restored.run_id, f"{tracking.PROMPT_CANDIDATES_DIR}/iteration_{candidate.step}")
-        tracking.log_candidate(candidate.step, candidate.prompts, rows, candidate.score, dict(candidate.scorer_scores),
-                               run_id=restored.run_id, client=client, metrics=candidate.step not in with_metric,
-                               table=tracking.EVAL_RESULTS_FILE not in stored)  # its outputs are kept
+        stored = names(client, restored.run_id, f"{candidates.PROMPT_CANDIDATES_DIR}/iteration_{candidate.step}")
+        candidates.log_candidate(candidate.step, candidate.prompts, rows, candidate.score, dict(candidate.scorer_scores),
+                                 run_id=restored.run_id, client=client, metrics=candidate.step not in with_metric,
+                                 table=candidates.EVAL_RESULTS_FILE not in stored)  # its outputs are kept
         written.append(candidate.step)
     return written
 

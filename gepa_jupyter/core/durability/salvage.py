@@ -1,6 +1,6 @@
 """What a resume starts from, read back from the tracking store: nothing lost, nothing executed.
 
-The saved state (`gepa_jupyter/state.json`, core.checkpoint) is the first source. Every candidate
+The saved state (`gepa_jupyter/state.json`, core.durability.checkpoint) is the first source. Every candidate
 the store holds beyond it, or all of them when the state is missing, damaged or of an older
 version (`gepa_state.bin`, a pickle: never read), is rebuilt from what MLflow keeps of each step:
 its prompt texts and per-row scores (`prompt_candidates/iteration_N/`), its parents and metric
@@ -11,9 +11,11 @@ that has candidates, and never numbers a new candidate over a stored one.
 
 import json
 
-from gepa_jupyter.core import artifacts, checkpoint, liveness
+from gepa_jupyter.core.tracking import artifacts
+
+from gepa_jupyter.core.durability import checkpoint, liveness
 from gepa_jupyter.core.errors import InputError
-from gepa_jupyter.core.tracking import EVAL_RESULTS_FILE, PROMPT_CANDIDATES_DIR, SCORES_FILE
+from gepa_jupyter.core.tracking.candidates import EVAL_RESULTS_FILE, PROMPT_CANDIDATES_DIR, SCORES_FILE
 
 STATE_PATH = f"{checkpoint.ARTIFACT_DIR}/{checkpoint.STATE_FILE}"
 LEGACY_PATH = f"{checkpoint.ARTIFACT_DIR}/{checkpoint.LEGACY_STATE_FILE}"

@@ -7,7 +7,7 @@ value gets an error, also when both insert at the same instant (the database ref
 row; mlflow then compares the values), and an `mlflow server` answers with that same store's
 error. So exactly one claimant of resume n wins, across processes and machines; the others get a
 one-line refusal naming the winner. A claim ends when its run ends (`release`: the tag
-`gepa_jupyter.released` = n), or when its process died, as core.liveness decides for a run's owner
+`gepa_jupyter.released` = n), or when its process died, as core.durability.liveness decides for a run's owner
 (the process is gone on this machine; no heartbeat for `STALE_AFTER` seconds from another one).
 """
 
@@ -15,7 +15,7 @@ import json
 import time
 from dataclasses import dataclass
 
-from gepa_jupyter.core import liveness
+from gepa_jupyter.core.durability import liveness
 from gepa_jupyter.core.errors import RunConflictError
 
 PREFIX = "gepa_jupyter.claim."

@@ -16,7 +16,7 @@ model cannot (it writes no usable instruction and drops `{{variables}}`). SmallM
 import re
 from collections import Counter
 
-from gepa_jupyter.core.templates import VARIABLE
+from gepa_jupyter.core.inputs.templates import VARIABLE
 
 SYSTEM = "You write short, clear instructions for AI assistants. Reply with the instruction only."
 ASK_FORMAT = ('Write one instruction sentence for an assistant. Its task: "{task}" '

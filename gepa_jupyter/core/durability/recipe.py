@@ -12,7 +12,7 @@ each candidate's `eval_results.json`. What cannot be stored is listed in `unstor
 be passed again to resume: Python callables (a model function, a predict_fn, a scorer object)
 and gepa_kwargs values that are not JSON.
 
-Credentials are never stored (core.redact.credentials: API keys, secret headers, extra_query
+Credentials are never stored (core.runtime.redact.credentials: API keys, secret headers, extra_query
 values, URLs with a password or a `?token=`). Each is replaced by a placeholder
 `{"$credential": "model_kwargs['api_key']", "env": "VAR", "prefix": "Bearer "}` naming the
 environment variable that held it when the run started (else one named after its place, e.g.
@@ -26,9 +26,9 @@ import re
 import tempfile
 from dataclasses import dataclass, field
 
-from gepa_jupyter.core.artifacts import read_json
+from gepa_jupyter.core.tracking.artifacts import read_json
 from gepa_jupyter.core.errors import InputError
-from gepa_jupyter.core.redact import MIN_LENGTH, credentials
+from gepa_jupyter.core.runtime.redact import MIN_LENGTH, credentials
 
 ARTIFACT_DIR = "gepa_jupyter"
 RUN_FILE = "run.json"

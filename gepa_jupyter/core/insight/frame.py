@@ -32,7 +32,7 @@ def candidates_frame(candidates: list[CandidateEvent], prompt_names=None):
     """
     import pandas as pd
 
-    from gepa_jupyter.core.prompts import join_sections
+    from gepa_jupyter.core.inputs.prompts import join_sections
 
     names = [prompt_names] if isinstance(prompt_names, str) else list(prompt_names or [])
     several = len(names) > 1

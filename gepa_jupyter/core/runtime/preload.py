@@ -12,10 +12,10 @@ the thread if it is still importing, so no two threads import the same modules a
 import importlib
 import threading
 
-from gepa_jupyter.core import quiet
+from gepa_jupyter.core.runtime import quiet
 
 LOG = quiet.RunLog(maxlen=200)  # what the imports printed, logged or warned
-MODULES = (  # in this order: litellm first, offline (core.guards.import_litellm), as a run does
+MODULES = (  # in this order: litellm first, offline (core.runtime.guards.import_litellm), as a run does
     "mlflow",
     "mlflow.genai.scorers",
     "mlflow.genai.optimize",
@@ -27,7 +27,7 @@ failed: dict[str, str] = {}  # module -> the error its import raised (the run's 
 
 
 def _import_all() -> None:
-    from gepa_jupyter.core.guards import import_litellm
+    from gepa_jupyter.core.runtime.guards import import_litellm
 
     for name in ("litellm", *MODULES):
         try:
@@ -36,7 +36,7 @@ def _import_all() -> None:
             failed[name] = f"{type(e).__name__}: {e}"
             LOG.add("preload", f"importing {name} failed: {failed[name]}")
     try:  # mlflow imports its server and SQL store on a scorer's first run (about 1 s): now, once
-        from gepa_jupyter.core.scorers import resolve_scorers
+        from gepa_jupyter.core.inputs.scorers import resolve_scorers
 
         resolve_scorers(["exact_match"])[0].run(inputs={"text": "a"}, outputs="a", expectations={"expected_response": "a"})
     except Exception as e:

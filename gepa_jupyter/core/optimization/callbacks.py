@@ -2,7 +2,7 @@
 
 import time
 
-from gepa_jupyter.core import tracking
+from gepa_jupyter.core.tracking import candidates
 from gepa_jupyter.core.events import BudgetEvent, CandidateEvent
 
 
@@ -34,13 +34,13 @@ class CandidateLogger:
 
     def on_valset_evaluated(self, event):
         opt = self.optimizer
-        checkpoint = getattr(opt, "checkpoint", None)  # core.checkpoint: a resumed run's known candidates
+        checkpoint = getattr(opt, "checkpoint", None)  # core.durability.checkpoint: a resumed run's known candidates
         if checkpoint is not None and checkpoint.known(event):
             return
         val_ids = sorted(event["scores_by_val_id"])
         records = self.adapter.results_for(event["candidate"], [self.valset[i] for i in val_ids])
         if records is not None:
-            aggregate, per_scorer = tracking.summarize(records)
+            aggregate, per_scorer = candidates.summarize(records)
         else:  # served from gepa's evaluation cache: only the scores are known
             aggregate, per_scorer = float(event["average_score"]), {}
         new_best = aggregate > self.best_score
@@ -71,7 +71,7 @@ class CandidateLogger:
         opt = self.optimizer
         if checkpoint is not None:
             checkpoint.before_write(candidate)
-        tracking.log_candidate(candidate.step, candidate.prompts, records, aggregate, per_scorer, run_id=opt.run_id,
+        candidates.log_candidate(candidate.step, candidate.prompts, records, aggregate, per_scorer, run_id=opt.run_id,
                                client=opt.client)
         if checkpoint is not None:
             checkpoint.after_write(opt.candidates[:candidate.step + 1])

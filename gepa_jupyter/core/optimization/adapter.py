@@ -4,15 +4,15 @@ import threading
 import time
 from typing import Any, Callable
 
-from gepa_jupyter.core.budget import BudgetGuard
-from gepa_jupyter.core.pool import call_abandonably
+from gepa_jupyter.core.inputs.budget import BudgetGuard
+from gepa_jupyter.core.evaluation.pool import call_abandonably
 
 
 class RecordingAdapter:
     """gepa adapter that remembers each row's result (for logging) and reports progress.
 
     An `eval_fn` of ours (`abandons_on_stop`) stops by itself; mlflow's runs on a daemon thread
-    of its own, holding `gate` (see core.writer), so a stop does not wait for it either.
+    of its own, holding `gate` (see core.tracking.writer), so a stop does not wait for it either.
     `on_progress(done_rows, total_rows, validation)` fires while an evaluation goes on.
     """
 

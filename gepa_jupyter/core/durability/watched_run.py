@@ -7,7 +7,7 @@ usage, the registered prompt. A daemon thread polls every `interval` seconds and
 what changed: the run (status, tags: the heartbeat carries the progress) and the `eval_score`
 history; new candidates come from `gepa_jupyter/candidates.json` (runs of gepa-jupyter), else
 from each step's `prompt_candidates/iteration_N/` files (runs of the drop-in optimizer).
-A RUNNING run whose process died is marked FAILED (core.liveness) and the watch ends.
+A RUNNING run whose process died is marked FAILED (core.durability.liveness) and the watch ends.
 """
 
 import threading
@@ -15,14 +15,18 @@ import time
 import uuid
 from typing import Any, Callable
 
-from gepa_jupyter.core import artifacts, liveness, quiet, recipe
-from gepa_jupyter.core.checkpoint import (ARTIFACT_DIR, BUDGET_TAG, CANDIDATES_FILE, CHECKPOINT_TAG,
+from gepa_jupyter.core.tracking import artifacts
+
+from gepa_jupyter.core.durability import liveness, recipe
+
+from gepa_jupyter.core.runtime import quiet
+from gepa_jupyter.core.durability.checkpoint import (ARTIFACT_DIR, BUDGET_TAG, CANDIDATES_FILE, CHECKPOINT_TAG,
                                           candidate_from_json)
 from gepa_jupyter.core.errors import InputError
 from gepa_jupyter.core.events import BudgetEvent, CandidateEvent, EventHub, StatusEvent, best_candidate, prompts_of
-from gepa_jupyter.core.frame import candidates_frame
-from gepa_jupyter.core.prompts import join_sections
-from gepa_jupyter.core.tracking import PROMPT_CANDIDATES_DIR, SCORES_FILE
+from gepa_jupyter.core.insight.frame import candidates_frame
+from gepa_jupyter.core.inputs.prompts import join_sections
+from gepa_jupyter.core.tracking.candidates import PROMPT_CANDIDATES_DIR, SCORES_FILE
 
 STATUSES = {"RUNNING": "running", "SCHEDULED": "running", "FINISHED": "finished", "KILLED": "stopped",
             "FAILED": "failed"}
@@ -30,9 +34,9 @@ DEFAULT_INTERVAL = 2.0
 
 
 def current_models(tags: dict, params: dict) -> dict[str, str]:
-    """The models of a run's newest start: the tags a resume rewrites (core.run.model_tags), else the
+    """The models of a run's newest start: the tags a resume rewrites (core.runtime.run.model_tags), else the
     params of its first start (MLflow params cannot change)."""
-    from gepa_jupyter.core.run import MODEL_TAG_PREFIX
+    from gepa_jupyter.core.runtime.run import MODEL_TAG_PREFIX
 
     found = {}
     for name in ("model", "reflection_model"):

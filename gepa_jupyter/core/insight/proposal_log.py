@@ -1,6 +1,6 @@
 """Every proposal of a run, accepted or not: what `run.proposals` shows.
 
-`ProposalLog` is fed by the reflection guard (core/proposals.py), which sees each reflection's
+`ProposalLog` is fed by the reflection guard (core/optimization/proposer.py), which sees each reflection's
 parent, feedback, proposed texts, dropped variables and origin. Then gepa tells what became of
 each proposal: its acceptance criterion, wrapped (`RecordingAcceptance`), gives the verdict and
 the minibatch scores of each evaluated proposal; as a gepa callback the log sees which became
@@ -15,8 +15,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from gepa_jupyter.core.events import observer
-from gepa_jupyter.core.prompts import join_sections
-from gepa_jupyter.core.text import shorten
+from gepa_jupyter.core.inputs.prompts import join_sections
+from gepa_jupyter.core.insight.text import shorten
 
 ACCEPTED = "accepted"
 NOT_BETTER = "not better on the minibatch"

@@ -1,8 +1,8 @@
 """Proposals from the reflection model: abandoned on stop, discarded when they change the `{{variables}}`."""
 
 from gepa_jupyter.core.events import ProposalEvent
-from gepa_jupyter.core.pool import call_abandonably
-from gepa_jupyter.core.templates import template_variables, variable_mismatch
+from gepa_jupyter.core.evaluation.pool import call_abandonably
+from gepa_jupyter.core.inputs.templates import template_variables, variable_mismatch
 
 
 class CustomProposer:

@@ -1,0 +1,1 @@
+"""The optimizer itself: gepa driven through our adapter, its callback, the reflection proposer and sampling."""

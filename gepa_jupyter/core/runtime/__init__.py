@@ -1,0 +1,1 @@
+"""One run's lifecycle in the process: the run thread, output capture, redaction, upstream guards, preloading."""
