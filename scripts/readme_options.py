@@ -1,4 +1,4 @@
-"""Rewrite the README's option table (between <!-- options:start --> and <!-- options:end -->)
+"""Rewrite the option table of docs/magic.md (between <!-- options:start --> and <!-- options:end -->)
 from the one declaration, gepa_jupyter.core.options. Run after adding or changing an option:
 
     .venv/bin/python scripts/readme_options.py
@@ -13,11 +13,11 @@ sys.path.insert(0, str(ROOT))  # this checkout's declaration, whatever is instal
 
 from gepa_jupyter.core.options import options_markdown  # noqa: E402
 
-README = ROOT / "README.md"
+PAGE = ROOT / "docs" / "magic.md"
 PATTERN = re.compile(r"(<!-- options:start -->\n).*?(\n<!-- options:end -->)", re.S)
 
 if __name__ == "__main__":
-    text = README.read_text()
+    text = PAGE.read_text()
     updated = PATTERN.sub(lambda m: m.group(1) + options_markdown() + m.group(2), text, count=1)
-    README.write_text(updated)
-    print("README option table:", "updated" if updated != text else "already up to date")
+    PAGE.write_text(updated)
+    print("docs/magic.md option table:", "updated" if updated != text else "already up to date")

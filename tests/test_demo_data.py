@@ -14,9 +14,11 @@ def test_the_fake_knows_every_demo_review():
     assert not any(seed), "the seed answers in sentences: exact_match scores it 0"
 
 
-def test_the_readme_uses_the_datas_columns():
+def test_the_readme_and_docs_use_the_datas_columns():
     from pathlib import Path
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    root = Path(__file__).resolve().parents[1]
     assert list(review_data(16).columns) == ["review", "target"]
-    assert "--target label" not in readme and "--target target" in readme
+    for page in [root / "README.md", root / "docs" / "magic.md"]:
+        text = page.read_text()
+        assert "--target label" not in text and "--target target" in text, page

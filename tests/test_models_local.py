@@ -4,7 +4,7 @@ What this shows and what it does not: SmolLM2 answers every row (every score is 
 score) and is asked to phrase each proposal; the gain over the seed comes from the sentence the
 small-model reflector adds, which is SmolLM2's own words or, when they fail the reflector's check,
 a fixed sentence. `origins` records which; the test asserts the gain and that it is attributed,
-not that SmolLM2 wrote it (it usually does not: README, "Reflection with a small model").
+not that SmolLM2 wrote it (it usually does not: docs/models.md, "Reflection with a small model").
 """
 
 import threading

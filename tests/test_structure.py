@@ -46,8 +46,8 @@ def test_core_is_rooms_named_for_what_they_hold():
 def test_module_paths_the_readme_names_import():
     import importlib
 
-    readme = (ROOT / "README.md").read_text()
-    for dotted in set(re.findall(r"gepa_jupyter\.(?:core|models|views|frontends)\.[\w.]+", readme)):
+    text = "".join(page.read_text() for page in [ROOT / "README.md", *(ROOT / "docs").glob("*.md")])
+    for dotted in set(re.findall(r"gepa_jupyter\.(?:core|models|views|frontends)\.[\w.]+", text)):
         parts = dotted.rstrip(".").split(".")
         for cut in range(len(parts), 1, -1):  # the longest importable module, then attributes
             try:
@@ -56,7 +56,7 @@ def test_module_paths_the_readme_names_import():
             except ImportError:
                 continue
         for attribute in parts[cut:]:
-            value = getattr(value, attribute)  # AttributeError names what the README gets wrong
+            value = getattr(value, attribute)  # AttributeError names what the docs get wrong
 
 
 def test_core_imports_no_ipython_or_widgets():
@@ -65,11 +65,11 @@ def test_core_imports_no_ipython_or_widgets():
         assert not heads & {"IPython", "ipywidgets", "traitlets"}, path
 
 
-def test_the_readme_option_table_is_the_declaration():
+def test_the_docs_option_table_is_the_declaration():
     from gepa_jupyter.core.options import options_markdown
 
-    readme = (ROOT / "README.md").read_text()
-    table = re.search(r"<!-- options:start -->\n(.*?)\n<!-- options:end -->", readme, re.S).group(1)
+    page = (ROOT / "docs" / "magic.md").read_text()
+    table = re.search(r"<!-- options:start -->\n(.*?)\n<!-- options:end -->", page, re.S).group(1)
     assert table == options_markdown(), "run: .venv/bin/python scripts/readme_options.py"
 
 

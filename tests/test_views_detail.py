@@ -110,7 +110,7 @@ def test_grid_is_bounded_and_pages_at_50_candidates_by_200_examples():
     snap = make_snap([f"{long} v{c}: {{{{review}}}}" for c in range(50)], [None] + list(range(49)), right,
                      inputs=["a rather long review text " * 8] * 200)
     grid = views.grid_html(snap)
-    assert len(grid) < 100_000, len(grid)  # the bound the README states
+    assert len(grid) < 100_000, len(grid)  # the bound docs/views.md states
     assert grid.count("<tr") == 30 + 2, "30 candidates + the header and the count row"
     assert "page 1 of 5" in grid and "gepa_jupyter.explain(run, page=2)" in grid
     assert "20 other candidates are not drawn" in grid
@@ -118,7 +118,7 @@ def test_grid_is_bounded_and_pages_at_50_candidates_by_200_examples():
     assert "page 3 of 5" in page3 and "Examples 81-120" in page3
     final = views.final_html(snap)
     print(f'grid {len(grid)} bytes, final view {len(final)} bytes')
-    assert len(final) < 450_000, len(final)  # the bound the README states
+    assert len(final) < 450_000, len(final)  # the bound docs/views.md states
 
 
 def test_chart_has_axis_titles_ticks_a_legend_and_the_candidate_on_hover():

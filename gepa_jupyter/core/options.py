@@ -1,7 +1,7 @@
 """The run options, declared once: name, kind, default, help, check.
 
 `gepa_jupyter.optimize`'s signature, docstring and validation, the magic's arguments and
-`%config GepaMagic` traits, `%optimize_panel`'s arguments, the panel's inputs and the README's
+`%config GepaMagic` traits, `%optimize_panel`'s arguments, the panel's inputs and docs/magic.md's
 option table are all derived from `OPTIONS`. To add an option, add one `Option` here.
 
 Kinds say how a front-end turns text into a value: `int`, `float`, `str`, `choice`, `bool`,
@@ -299,7 +299,7 @@ def validate_options(values: dict) -> dict:
 
 
 def options_markdown() -> str:
-    """The README's option table."""
+    """The option table of docs/magic.md."""
     rows = ["| option | magic | default | meaning |", "|---|---|---|---|"]
     for option in OPTIONS:
         flag = option.cli_flag
