@@ -340,6 +340,7 @@ class OptimizationRun:
 
     def _prepare_mlflow(self) -> None:
         """Imports, the seed's registered version, the MLflow run and its params (this thread)."""
+        self._halt_if_stopped()  # a run stopped while starting creates no store (nor tables) after its end
         self._set_phase("opening the MLflow store")  # imports (done already after %load_ext) and a new store's tables
         from gepa_jupyter.core.runtime.guards import import_litellm
 
