@@ -28,8 +28,8 @@ def prepare(prompt: str, data: Any, *, progress: Callable[[str], None] | None = 
     process imports them, which takes seconds).
     """
     from gepa_jupyter.core.inputs.budget import check_budget, sample_validation
-    from gepa_jupyter.core.inputs.records import prepare_records, split_holdout
     from gepa_jupyter.core.inputs.prompts import check_chain, check_length, check_variables
+    from gepa_jupyter.core.inputs.records import prepare_records, split_holdout
     from gepa_jupyter.core.optimization.sampling import BudgetedSampling, proposals_per_iteration
     say = progress or (lambda text: None)
     values = validate_options(options)

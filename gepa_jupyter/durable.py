@@ -13,6 +13,7 @@ from typing import Any, Callable
 from gepa_jupyter.core.durability import checkpoint, claims, liveness, recipe, salvage
 from gepa_jupyter.core.errors import InputError
 from gepa_jupyter.core.runtime.run import OptimizationRun, RunSpec, current_optimization
+from gepa_jupyter.core.tracking import schema
 
 RESUMABLE = ("stopped", "finished", "failed")
 
@@ -72,8 +73,8 @@ def prepare_resume(run: Any, *, max_metric_calls: int | None = None,
 def _respec(mlflow_run, stored, restored, notices, max_metric_calls, progress, options) -> RunSpec:
     """The RunSpec of a resume: the stored recipe, the options given, the restored state."""
     from gepa_jupyter.api import prepare
-    from gepa_jupyter.core.inputs.records import prepare_records
     from gepa_jupyter.core.inputs.prompts import PromptSet
+    from gepa_jupyter.core.inputs.records import prepare_records
 
     extra = _extra_budget(mlflow_run, restored, stored, max_metric_calls)
     values = _resume_options(stored, options)
@@ -106,8 +107,8 @@ def _client():
     from mlflow import MlflowClient
 
     from gepa_jupyter.core.runtime.quiet import call_quietly
-    from gepa_jupyter.core.tracking.stores import ready
     from gepa_jupyter.core.tracking.candidates import registry_uri
+    from gepa_jupyter.core.tracking.stores import ready
 
     uri = call_quietly(ready, mlflow.get_tracking_uri())
     return MlflowClient(tracking_uri=uri, registry_uri=registry_uri())
@@ -148,7 +149,7 @@ def _extra_budget(mlflow_run, restored: checkpoint.Restored, stored: recipe.Reci
     from gepa_jupyter.core.inputs.budget import MINIBATCH
     from gepa_jupyter.core.options import positive_int
 
-    budget = int(mlflow_run.data.tags.get(checkpoint.BUDGET_TAG) or stored.options.get("max_metric_calls") or 0)
+    budget = int(mlflow_run.data.tags.get(schema.BUDGET_TAG) or stored.options.get("max_metric_calls") or 0)
     gepa_kwargs = stored.options.get("gepa_kwargs") or {}
     rows = len(stored.validation_indices)
     needed = 2 * int(gepa_kwargs.get("reflection_minibatch_size") or MINIBATCH) + rows
@@ -257,7 +258,7 @@ def runs(experiment: str | None = None, max_results: int = 50):
     from gepa_jupyter.core.runtime.quiet import call_quietly
 
     call_quietly(liveness.sweep, client, [experiment_id])  # mlflow prints the links of each run it ends
-    found = client.search_runs([experiment_id], filter_string="tags.`gepa_jupyter.prompt` != ''",
+    found = client.search_runs([experiment_id], filter_string=f"tags.`{schema.PROMPT_TAG}` != ''",
                                max_results=max_results, order_by=["attributes.start_time DESC"])
     rows = [_row(run) for run in found]
     return pd.DataFrame(rows, columns=columns)
@@ -267,17 +268,17 @@ def _row(run) -> list:
     from gepa_jupyter.core.durability.watched_run import STATUSES, newest
 
     tags, metrics = run.data.tags, run.data.metrics
-    beat, mark = liveness.parse(tags, liveness.HEARTBEAT_TAG), liveness.parse(tags, checkpoint.CHECKPOINT_TAG)
+    beat, mark = liveness.parse(tags, schema.HEARTBEAT_TAG), liveness.parse(tags, schema.CHECKPOINT_TAG)
     status = STATUSES.get(run.info.status, run.info.status.lower())
-    if liveness.DIED_TAG in tags and status == "failed":
+    if schema.DIED_TAG in tags and status == "failed":
         status = "died"
-    resumable = status != "running" and checkpoint.CHECKPOINT_TAG in tags
-    owner = liveness.parse(tags, liveness.OWNER_TAG)
-    return [run.info.run_id, status, tags.get("gepa_jupyter.prompt"),
+    resumable = status != "running" and schema.CHECKPOINT_TAG in tags
+    owner = liveness.parse(tags, schema.OWNER_TAG)
+    return [run.info.run_id, status, tags.get(schema.PROMPT_TAG),
             newest(beat.get("candidates"), mark.get("candidates")),
             metrics.get("final_eval_score", metrics.get("eval_score")),
             newest(beat.get("calls"), mark.get("metric_calls")),
-            beat.get("budget", tags.get(checkpoint.BUDGET_TAG)), int(tags.get(checkpoint.RESUMES_TAG) or 0),
+            beat.get("budget", tags.get(schema.BUDGET_TAG)), int(tags.get(schema.RESUMES_TAG) or 0),
             _time(run.info.start_time), liveness.describe_owner(owner) if owner else None,
             f"gepa_jupyter.resume({run.info.run_id!r}, max_metric_calls=N)" if resumable else ""]
 

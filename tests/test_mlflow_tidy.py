@@ -7,9 +7,8 @@ import pytest
 from mlflow import MlflowClient
 
 import gepa_jupyter
-from gepa_jupyter.core.durability import checkpoint, liveness
-from gepa_jupyter.core.tracking import registry
 from gepa_jupyter.core.events import CandidateEvent
+from gepa_jupyter.core.tracking import registry, schema
 from gepa_jupyter.testing import SEED_PROMPT, FakeReflectionModel, FakeTaskModel, sentiment_data
 from gepa_jupyter.views import snapshot
 from gepa_jupyter.views.compare import comparison_html, mlflow_location
@@ -30,7 +29,7 @@ def _ui_hidden_prefixes() -> list[str]:
 def test_machine_only_tags_are_under_the_prefix_mlflows_ui_hides():
     hidden = _ui_hidden_prefixes()
     assert hidden == ["mlflow."], hidden
-    for tag in (liveness.OWNER_TAG, liveness.HEARTBEAT_TAG, checkpoint.CHECKPOINT_TAG, checkpoint.BUDGET_TAG):
+    for tag in (schema.OWNER_TAG, schema.HEARTBEAT_TAG, schema.CHECKPOINT_TAG, schema.BUDGET_TAG):
         assert tag.startswith(hidden[0]), tag
 
 

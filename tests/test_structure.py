@@ -93,3 +93,55 @@ def test_every_option_reaches_every_front_end():
             assert option.cli_flag in GepaMagic.optimize_prompt.__doc__, "%%optimize_prompt? shows it"
         assert (option.name in traits) == option.config, option.name
     assert {o.name for o in PANEL_OPTIONS} == {o.name for o in OPTIONS if o.panel}
+
+
+STORED = re.compile(r"(?:mlflow\.)?gepa_jupyter\.[\w.]*|prompt_candidates\b|iteration_")
+
+
+def _code_strings(tree: ast.AST):
+    """(line, text) of each string constant in code: docstrings left out, an f-string's literal parts in."""
+    docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                  if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+                  and node.body and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.JoinedStr):
+            for i, part in enumerate(node.values):
+                if isinstance(part, ast.Constant) and isinstance(part.value, str):
+                    follows = i + 1 < len(node.values)  # a formatted value follows: the text is a prefix
+                    yield node.lineno, part.value + ("{}" if follows else "")
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
+            yield node.lineno, node.value
+
+
+def _is_api_path(dotted: str) -> bool:
+    """`gepa_jupyter.watch`, `gepa_jupyter.core.options`: a name of the package, not a stored one."""
+    import importlib
+
+    parts = dotted.split(".")
+    value = importlib.import_module("gepa_jupyter")
+    for i, part in enumerate(parts[1:], start=2):
+        if hasattr(value, part):
+            value = getattr(value, part)
+            continue
+        try:
+            value = importlib.import_module(".".join(parts[:i]))
+        except ImportError:
+            return False
+    return True
+
+
+def test_every_stored_name_is_written_in_the_schema_alone():
+    """Tags, params and artifact paths are named in core/tracking/schema.py; nowhere else in the package."""
+    schema = PACKAGE / "core" / "tracking" / "schema.py"
+    found = []
+    for path in PACKAGE.rglob("*.py"):
+        if path == schema:
+            continue
+        for line, text in _code_strings(ast.parse(path.read_text())):
+            for match in STORED.finditer(text):
+                name, after = match.group(), text[match.end():match.end() + 2]
+                prefix = name.endswith(".") or after.startswith("{")
+                if name.startswith("gepa_jupyter.") and not prefix and _is_api_path(name):
+                    continue  # e.g. "gepa_jupyter.resume(...)" in a message
+                found.append(f"{path.relative_to(ROOT)}:{line}: {text!r}")
+    assert not found, "use gepa_jupyter.core.tracking.schema:\n" + "\n".join(sorted(set(found)))

@@ -4,8 +4,8 @@ import threading
 import time
 from typing import Any, Callable
 
-from gepa_jupyter.core.inputs.budget import BudgetGuard
 from gepa_jupyter.core.evaluation.pool import call_abandonably
+from gepa_jupyter.core.inputs.budget import BudgetGuard
 
 
 class RecordingAdapter:

@@ -2,8 +2,8 @@
 
 import time
 
-from gepa_jupyter.core.tracking import candidates
 from gepa_jupyter.core.events import BudgetEvent, CandidateEvent
+from gepa_jupyter.core.tracking import candidates
 
 
 class CandidateLogger:

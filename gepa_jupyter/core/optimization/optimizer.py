@@ -22,17 +22,17 @@ from typing import Any, Callable
 from mlflow.exceptions import MlflowException
 from mlflow.genai.optimize import GepaPromptOptimizer
 
-from gepa_jupyter.core.optimization.adapter import RecordingAdapter
-from gepa_jupyter.core.inputs.budget import MINIBATCH, BudgetGuard
-from gepa_jupyter.core.optimization.callbacks import CandidateLogger
 from gepa_jupyter.core.errors import Halt
 from gepa_jupyter.core.events import EventHub, best_candidate
+from gepa_jupyter.core.inputs.budget import MINIBATCH, BudgetGuard
 from gepa_jupyter.core.insight.example_log import ExampleLog
-from gepa_jupyter.core.runtime.guards import guard_import_deadlock
 from gepa_jupyter.core.insight.proposal_log import ProposalLog
+from gepa_jupyter.core.optimization.adapter import RecordingAdapter
+from gepa_jupyter.core.optimization.callbacks import CandidateLogger
 from gepa_jupyter.core.optimization.proposer import CustomProposer, VariableGuard
-from gepa_jupyter.core.upstream import require_gepa
+from gepa_jupyter.core.runtime.guards import guard_import_deadlock
 from gepa_jupyter.core.tracking.writer import MlflowWriter
+from gepa_jupyter.core.upstream import require_gepa
 
 _logger = logging.getLogger(__name__)
 FLUSH_TIMEOUT = 120.0  # seconds to wait for the MLflow writes of scored candidates

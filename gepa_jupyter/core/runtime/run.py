@@ -17,18 +17,15 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from gepa_jupyter.core.durability import claims, liveness, recipe
-
-from gepa_jupyter.core.runtime import quiet, redact
-
-from gepa_jupyter.core.tracking import registry
-from gepa_jupyter.core.durability.checkpoint import BUDGET_TAG, Checkpoint
+from gepa_jupyter.core.durability.checkpoint import Checkpoint
 from gepa_jupyter.core.errors import Halt, ModelProcessDied, RunConflictError, RunStopped
 from gepa_jupyter.core.events import EventHub, StatusEvent, best_candidate, prompts_of
-from gepa_jupyter.core.insight.frame import candidates_frame
 from gepa_jupyter.core.inputs.prompts import join_sections
+from gepa_jupyter.core.insight.frame import candidates_frame
+from gepa_jupyter.core.runtime import quiet, redact
+from gepa_jupyter.core.tracking import registry, schema
 
 OPTIMIZED_ALIAS = registry.OPTIMIZED_ALIAS
-MODEL_TAG_PREFIX = "gepa_jupyter.current."  # + model / reflection_model: the models of the newest start
 STATUSES = ("running", "finished", "stopped", "failed")
 STOP_GRACE = 1.5  # seconds a stopped run's thread gets to halt before the run is ended without it
 WAIT_SLICE = 0.2  # seconds wait() blocks at a time (Ctrl-C is seen between slices)
@@ -214,7 +211,7 @@ class OptimizationRun:
     @property
     def models(self) -> dict[str, str]:
         """model / reflection_model -> what this run (or resume) uses (as tagged on the MLflow run)."""
-        return {k[len(MODEL_TAG_PREFIX):]: v for k, v in model_tags(self.spec.options).items()}
+        return {k[len(schema.CURRENT_MODEL_PREFIX):]: v for k, v in model_tags(self.spec.options).items()}
 
     @property
     def registered_prompt_uri(self) -> str | None:
@@ -350,8 +347,8 @@ class OptimizationRun:
         import gepa  # noqa: F401 - imported here so the first iteration does not pay for it
 
         quiet.attach_filters()  # the handlers those imports added
-        from gepa_jupyter.core.tracking.stores import ready
         from gepa_jupyter.core.tracking.candidates import registry_uri
+        from gepa_jupyter.core.tracking.stores import ready
 
         self.tracking_uri = ready(mlflow.get_tracking_uri())  # a new sqlite file: set up under a lock
         self.client = client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=registry_uri())
@@ -380,8 +377,8 @@ class OptimizationRun:
         self._set_phase("creating the MLflow run")
         self.experiment_id = _experiment_id(client, self.spec.options["experiment"]) or active_experiment_id()
         run = client.create_run(self.experiment_id, run_name=run_name(self.prompt_names, self.spec.options),
-                                tags={"gepa_jupyter.prompt": self.prompt_name, "gepa_jupyter.status": "running",
-                                      BUDGET_TAG: str(self.max_metric_calls), **model_tags(self.spec.options)})
+                                tags={schema.PROMPT_TAG: self.prompt_name, schema.STATUS_TAG: "running",
+                                      schema.BUDGET_TAG: str(self.max_metric_calls), **model_tags(self.spec.options)})
         self.run_id = run.info.run_id
         params = {"optimizer": "StreamingGepaOptimizer", "num_prompts": len(self.prompt_names),
                   "num_training_samples": len(self.spec.train_records)}
@@ -390,7 +387,7 @@ class OptimizationRun:
                  "scorers": ",".join(s.name for s in self.spec.scorers),
                  "num_validation_rows": len(self.spec.validation_records),
                  "num_holdout_rows": len(self.spec.holdout_records)} | self.spec.params
-        params |= {f"gepa_jupyter.{k}": v for k, v in ours.items()}
+        params |= {schema.param(k): v for k, v in ours.items()}
         client.log_batch(self.run_id, params=[_param(k, v) for k, v in params.items()])
         recipe.save(client, self.run_id, self.spec)
 
@@ -568,20 +565,19 @@ class OptimizationRun:
         if self.client is None or self.run_id is None or self._mlflow_ended == self.run_id:
             return
         self._mlflow_ended = self.run_id
-        tags = {"gepa_jupyter.invalid_proposals": str(self.optimizer.invalid_proposals),
-                "gepa_jupyter.status": status}
+        tags = {schema.INVALID_PROPOSALS_TAG: str(self.optimizer.invalid_proposals), schema.STATUS_TAG: status}
         failures = {role: int(u.get("failures", 0)) for role, u in self._usage_safely().items()}
         if any(failures.values()):  # e.g. a reflection model down all run: gepa skips, the run "finishes"
-            tags["gepa_jupyter.model_failures"] = ", ".join(f"{r}: {n}" for r, n in failures.items() if n)
+            tags[schema.MODEL_FAILURES_TAG] = ", ".join(f"{r}: {n}" for r, n in failures.items() if n)
         if self.optimizer.logging_errors:
-            tags["gepa_jupyter.logging_errors"] = redact.redact("\n".join(self.optimizer.logging_errors))[:5000]
+            tags[schema.LOGGING_ERRORS_TAG] = redact.redact("\n".join(self.optimizer.logging_errors))[:5000]
         if self.error:
-            tags["gepa_jupyter.error"] = self.error[:5000]
+            tags[schema.ERROR_TAG] = self.error[:5000]
         if self.registered_prompt_uri:
-            tags["gepa_jupyter.registered_prompt"] = self.registered_prompt_uri
-            tags["gepa_jupyter.optimized_alias"] = str(self.optimized_alias).lower()
+            tags[schema.REGISTERED_PROMPT_TAG] = self.registered_prompt_uri
+            tags[schema.OPTIMIZED_ALIAS_TAG] = str(self.optimized_alias).lower()
         if len(self.registered_prompt_uris) > 1:
-            tags["gepa_jupyter.registered_prompts"] = ",".join(self.registered_prompt_uris.values())
+            tags[schema.REGISTERED_PROMPTS_TAG] = ",".join(self.registered_prompt_uris.values())
         try:
             from mlflow.entities import RunTag
 
@@ -634,7 +630,7 @@ def model_tags(options: dict) -> dict[str, str]:
         value = options.get(name)
         if value is not None:
             text = value if isinstance(value, str) else f"<{getattr(value, '__name__', type(value).__name__)}>"
-            tags[f"{MODEL_TAG_PREFIX}{name}"] = redact.redact(text)[:5000]
+            tags[schema.CURRENT_MODEL_PREFIX + name] = redact.redact(text)[:5000]
     return tags
 
 

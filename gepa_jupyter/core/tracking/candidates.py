@@ -9,9 +9,8 @@ import json
 import tempfile
 from pathlib import Path
 
-PROMPT_CANDIDATES_DIR = "prompt_candidates"
-EVAL_RESULTS_FILE = "eval_results.json"
-SCORES_FILE = "scores.json"
+from gepa_jupyter.core.tracking import schema
+
 
 
 def summarize(eval_results: list) -> tuple[float, dict[str, float]]:
@@ -35,7 +34,7 @@ def log_candidate(step: int, prompts: dict[str, str], eval_results: list, aggreg
 
     client = client or mlflow.MlflowClient()
     run_id = run_id or mlflow.active_run().info.run_id
-    directory = f"{PROMPT_CANDIDATES_DIR}/iteration_{step}"
+    directory = schema.iteration_dir(step)
     rows = {
         "inputs": [r.inputs for r in eval_results],
         "output": [r.outputs for r in eval_results],
@@ -45,13 +44,13 @@ def log_candidate(step: int, prompts: dict[str, str], eval_results: list, aggreg
     for name in per_scorer:
         rows[name] = [r.individual_scores.get(name) for r in eval_results]
     if table:
-        client.log_table(run_id, data=rows, artifact_file=f"{directory}/{EVAL_RESULTS_FILE}")
+        client.log_table(run_id, data=rows, artifact_file=f"{directory}/{schema.EVAL_RESULTS_FILE}")
     if metrics:
-        values = {"eval_score": aggregate} | {f"eval_score.{n}": s for n, s in per_scorer.items()}
+        values = {schema.EVAL_SCORE: aggregate} | {f"{schema.EVAL_SCORE}.{n}": s for n, s in per_scorer.items()}
         client.log_batch(run_id, metrics=[_metric(k, v, step) for k, v in values.items()])
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
-        (tmp_path / SCORES_FILE).write_text(json.dumps({"aggregate": aggregate, "per_scorer": per_scorer}, indent=2))
+        (tmp_path / schema.SCORES_FILE).write_text(json.dumps({"aggregate": aggregate, "per_scorer": per_scorer}, indent=2))
         for name, text in prompts.items():
             (tmp_path / f"{name}.txt").write_text(text)
         client.log_artifacts(run_id, tmp, artifact_path=directory)
