@@ -13,7 +13,7 @@ from typing import Any, Callable
 from gepa_jupyter.core.durability import checkpoint, claims, liveness, recipe, salvage
 from gepa_jupyter.core.errors import InputError
 from gepa_jupyter.core.runtime.run import OptimizationRun, RunSpec, current_optimization
-from gepa_jupyter.core.tracking import schema
+from gepa_jupyter.core.tracking import recorder, schema
 
 RESUMABLE = ("stopped", "finished", "failed")
 
@@ -107,8 +107,7 @@ def _client():
     from mlflow import MlflowClient
 
     from gepa_jupyter.core.runtime.quiet import call_quietly
-    from gepa_jupyter.core.tracking.candidates import registry_uri
-    from gepa_jupyter.core.tracking.stores import ready
+    from gepa_jupyter.core.tracking.stores import ready, registry_uri
 
     uri = call_quietly(ready, mlflow.get_tracking_uri())
     return MlflowClient(tracking_uri=uri, registry_uri=registry_uri())
@@ -203,16 +202,16 @@ def dead_run_notices(experiment: str | None = None) -> list[str]:
     from gepa_jupyter.core.runtime.quiet import call_quietly
 
     client = _client()
-    experiment_id = call_quietly(_experiment_id, client, experiment)
+    experiment_id = call_quietly(_named_or_active, client, experiment)
     if experiment_id is None:
         return []
     return [_notice(run) for run in call_quietly(liveness.sweep, client, [experiment_id])]
 
 
-def _experiment_id(client, experiment: str | None) -> str | None:
+def _named_or_active(client, experiment: str | None) -> str | None:
+    """The id of experiment `experiment` (None if there is none), or of the active one without a name."""
     if experiment:
-        found = client.get_experiment_by_name(experiment)
-        return found.experiment_id if found else None
+        return recorder.experiment_id(client, experiment)
     from gepa_jupyter.core.upstream import active_experiment_id
 
     return active_experiment_id()
@@ -250,7 +249,7 @@ def runs(experiment: str | None = None, max_results: int = 50):
     import pandas as pd
 
     client = _client()
-    experiment_id = _experiment_id(client, experiment)
+    experiment_id = _named_or_active(client, experiment)
     columns = ["run_id", "status", "prompt", "candidates", "best_score", "metric_calls", "budget", "resumes",
                "started", "owner", "resume"]
     if experiment_id is None:

@@ -94,3 +94,31 @@ def test_stored_names_never_change():
     assert schema.iteration_dir(3) == "prompt_candidates/iteration_3" and schema.step_of("prompt_candidates/iteration_3") == 3
     assert schema.param("max_metric_calls") == "gepa_jupyter.max_metric_calls"
     assert schema.holdout_score_tag("best") == "gepa_jupyter.holdout_best_score"
+
+
+def test_the_recorder_creates_tags_and_ends_a_run_once(tracking):
+    """Run bookkeeping in one place: a run in the named experiment with its tags and params, ended once
+    (the stop watchdog and the run's thread both end it), and a failed tag write told in the run's log."""
+    from gepa_jupyter.core.runtime.quiet import RunLog
+    from gepa_jupyter.core.tracking.recorder import RunRecorder, end_tags
+
+    recorder = RunRecorder()
+    client = recorder.connect()
+    run_id = recorder.create("recorded", "a run", {schema.PROMPT_TAG: "p"}, {schema.param("workers"): 4})
+    assert client.get_experiment(recorder.experiment_id).name == "recorded"
+    recorder.log_metrics({"initial_eval_score": 0.5})
+    log = RunLog()
+    assert recorder.end("stopped", end_tags("stopped", 2), log) is None
+    run = client.get_run(run_id)
+    assert run.info.status == "KILLED" and run.data.params[schema.param("workers")] == "4"
+    assert run.data.tags[schema.STATUS_TAG] == "stopped" and run.data.tags[schema.INVALID_PROPOSALS_TAG] == "2"
+    assert run.data.metrics["initial_eval_score"] == 0.5
+    assert not recorder.open and recorder.end("failed", end_tags("failed", 0), log) is None
+    assert client.get_run(run_id).info.status == "KILLED", "a second end changes nothing"
+
+    again = RunRecorder()
+    again.connect()
+    again.create("recorded", "another", {}, {})
+    assert again.end("finished", {"": "an empty tag name is refused"}, log) is None
+    assert client.get_run(again.run_id).info.status == "FINISHED"
+    assert any("could not tag the MLflow run" in line for line in log.lines), log.lines

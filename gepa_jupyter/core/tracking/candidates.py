@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 
 from gepa_jupyter.core.tracking import schema
+from gepa_jupyter.core.tracking.recorder import metric
 
 
 
@@ -47,7 +48,7 @@ def log_candidate(step: int, prompts: dict[str, str], eval_results: list, aggreg
         client.log_table(run_id, data=rows, artifact_file=f"{directory}/{schema.EVAL_RESULTS_FILE}")
     if metrics:
         values = {schema.EVAL_SCORE: aggregate} | {f"{schema.EVAL_SCORE}.{n}": s for n, s in per_scorer.items()}
-        client.log_batch(run_id, metrics=[_metric(k, v, step) for k, v in values.items()])
+        client.log_batch(run_id, metrics=[metric(k, v, step) for k, v in values.items()])
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
         (tmp_path / schema.SCORES_FILE).write_text(json.dumps({"aggregate": aggregate, "per_scorer": per_scorer}, indent=2))
@@ -55,32 +56,3 @@ def log_candidate(step: int, prompts: dict[str, str], eval_results: list, aggreg
             (tmp_path / f"{name}.txt").write_text(text)
         client.log_artifacts(run_id, tmp, artifact_path=directory)
 
-
-def _metric(key: str, value: float, step: int):
-    import time
-
-    from mlflow.entities import Metric
-
-    return Metric(key=key, value=float(value), timestamp=int(time.time() * 1000), step=step)
-
-
-def registry_uri() -> str:
-    """`mlflow.get_registry_uri()`, without its look for a Spark session when pyspark was never imported.
-
-    That look imports pyspark on every call; where it is absent, each call walks the import finders,
-    mlflow's import-hook finder among them, which can deadlock against another thread inside
-    mlflow's evaluation harness (a `StreamingGepaOptimizer` under `mlflow.genai.optimize_prompts`).
-    With no pyspark imported there is no Spark session, so the answer is the same.
-    """
-    import sys
-
-    import mlflow
-
-    if "pyspark" in sys.modules:
-        return mlflow.get_registry_uri()
-    from gepa_jupyter.core.upstream import registry_uri_without_spark
-
-    try:
-        return registry_uri_without_spark(mlflow.get_tracking_uri())
-    except ImportError:  # another mlflow version: its own answer
-        return mlflow.get_registry_uri()
