@@ -14,7 +14,7 @@ from gepa_jupyter.core.runtime.run import OptimizationRun, RunSpec, start_run
 
 
 def optimize(prompt: str, data: Any, **options: Any) -> OptimizationRun:
-    from gepa_jupyter.durable import warn_notices
+    from gepa_jupyter.core.durability.notices import warn_notices
 
     spec = prepare(prompt, data, **options)
     warn_notices(spec.notices)  # e.g. an earlier run whose process died, now FAILED and resumable
@@ -76,7 +76,7 @@ def prepare(prompt: str, data: Any, *, progress: Callable[[str], None] | None = 
     notices = []
     if _store_exists():  # a new sqlite file holds no unfinished run: the run creates it, while the seed is scored
         say("checking for unfinished runs")
-        from gepa_jupyter.durable import dead_run_notices
+        from gepa_jupyter.core.durability.notices import dead_run_notices
 
         notices = dead_run_notices(values["experiment"])
     return RunSpec(

@@ -1,5 +1,5 @@
-"""Durable runs: `resume` a stopped, finished, failed or crashed run, `watch` a run executing
-elsewhere, list the `runs` of an experiment (and end those whose process died).
+"""Durable runs: `resume` a stopped, finished, failed or crashed run, list the `runs` of an experiment
+(and end those whose process died). `watch` (a run executing elsewhere) is frontends.watching's.
 
 A run keeps what it needs to continue in its MLflow artifacts (core.durability.recipe: seed, options, data;
 core.durability.checkpoint: gepa's state), so it can be resumed from its id on any machine that reaches the
@@ -11,15 +11,13 @@ the registered prompt go on where they were; a `gepa_jupyter.resumes` tag counts
 from typing import Any, Callable
 
 from gepa_jupyter.core.durability import checkpoint, claims, liveness, recipe, salvage
+from gepa_jupyter.core.durability.notices import experiment_or_active, warn_notices
 from gepa_jupyter.core.errors import InputError
 from gepa_jupyter.core.runtime.run import OptimizationRun, RunSpec, current_optimization
-from gepa_jupyter.core.tracking import recorder, schema
+from gepa_jupyter.core.tracking import schema
+from gepa_jupyter.core.tracking.stores import quiet_client
 
 RESUMABLE = ("stopped", "finished", "failed")
-
-
-class DiedRunWarning(UserWarning):
-    """An earlier run in the experiment was left RUNNING by a process that died: it is now FAILED."""
 
 
 def resume(run: Any, max_metric_calls: int | None = None, **options: Any) -> OptimizationRun:
@@ -41,7 +39,7 @@ def prepare_resume(run: Any, *, max_metric_calls: int | None = None,
     say = progress or (lambda text: None)
     run_id = run_id_of(run)
     say("reading the run from the tracking store")
-    client = _client()
+    client = quiet_client()
     first = _get_run(client, run_id)
     live = current_optimization()
     if live is not None and live.run_id == run_id:
@@ -99,18 +97,6 @@ def run_id_of(run: Any) -> str:
     if not isinstance(run_id, str) or not run_id.strip():
         raise InputError(f"Give a run: an OptimizationRun, a WatchedRun or an MLflow run id, not {run!r}.")
     return run_id.strip()
-
-
-def _client():
-    """A tracking client; a new sqlite file is set up under a lock, quietly (mlflow logs its migrations)."""
-    import mlflow
-    from mlflow import MlflowClient
-
-    from gepa_jupyter.core.runtime.quiet import call_quietly
-    from gepa_jupyter.core.tracking.stores import ready, registry_uri
-
-    uri = call_quietly(ready, mlflow.get_tracking_uri())
-    return MlflowClient(tracking_uri=uri, registry_uri=registry_uri())
 
 
 def _get_run(client, run_id: str):
@@ -197,59 +183,13 @@ def _resume_options(stored: recipe.Recipe, given: dict) -> dict:
     return values | given
 
 
-def dead_run_notices(experiment: str | None = None) -> list[str]:
-    """End the runs of the experiment (default: the active one) whose process died; a line for each."""
-    from gepa_jupyter.core.runtime.quiet import call_quietly
-
-    client = _client()
-    experiment_id = call_quietly(_named_or_active, client, experiment)
-    if experiment_id is None:
-        return []
-    return [_notice(run) for run in call_quietly(liveness.sweep, client, [experiment_id])]
-
-
-def _named_or_active(client, experiment: str | None) -> str | None:
-    """The id of experiment `experiment` (None if there is none), or of the active one without a name."""
-    if experiment:
-        return recorder.experiment_id(client, experiment)
-    from gepa_jupyter.core.upstream import active_experiment_id
-
-    return active_experiment_id()
-
-
-def _notice(run) -> str:
-    from gepa_jupyter.core.durability.watched_run import describe
-
-    run_id = run.info.run_id
-    return (f"MLflow run {run_id} ({describe(run)}) was left RUNNING by a process that died; it is now FAILED. "
-            f"Continue it with gepa_jupyter.resume({run_id!r}, max_metric_calls=N) or "
-            f"%optimize_prompt --resume {run_id} --budget N.")
-
-
-def warn_notices(notices: list[str]) -> None:
-    """Each notice as a DiedRunWarning (shown in the cell that called optimize or resume)."""
-    import warnings
-
-    for notice in notices:
-        warnings.warn(DiedRunWarning(notice), stacklevel=3)
-
-
-def watch(run: Any, interval: float = 2.0):
-    """Follow a run executing elsewhere, read from the tracking store until it ends: a WatchedRun
-    (its `scores`, `status`, `wait()`); shown in a notebook, the live table, chart and comparison."""
-    from gepa_jupyter.frontends.watching import DisplayedWatch
-
-    client = _client()
-    return DisplayedWatch(run_id_of(run), client, interval=interval, tracking_uri=client.tracking_uri)
-
-
 def runs(experiment: str | None = None, max_results: int = 50):
     """The gepa-jupyter runs of the experiment (default: the active one), newest first, as a DataFrame;
     runs whose process died are marked FAILED first (their `resume` column says how to continue)."""
     import pandas as pd
 
-    client = _client()
-    experiment_id = _named_or_active(client, experiment)
+    client = quiet_client()
+    experiment_id = experiment_or_active(client, experiment)
     columns = ["run_id", "status", "prompt", "candidates", "best_score", "metric_calls", "budget", "resumes",
                "started", "owner", "resume"]
     if experiment_id is None:

@@ -18,7 +18,7 @@ import gepa_jupyter
 from gepa_jupyter import InputError
 from gepa_jupyter.core.durability import checkpoint
 from gepa_jupyter.core.tracking import schema
-from gepa_jupyter.durable import DiedRunWarning
+from gepa_jupyter.core.durability.notices import DiedRunWarning
 from gepa_jupyter.testing import SEED_PROMPT, FakeReflectionModel, FakeTaskModel, register_fake_provider, sentiment_data
 from tests.helpers import assert_scores_match_mlflow, candidate_dirs, candidate_files, eval_score_history
 

@@ -145,3 +145,79 @@ def test_every_stored_name_is_written_in_the_schema_alone():
                     continue  # e.g. "gepa_jupyter.resume(...)" in a message
                 found.append(f"{path.relative_to(ROOT)}:{line}: {text!r}")
     assert not found, "use gepa_jupyter.core.tracking.schema:\n" + "\n".join(sorted(set(found)))
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _import_graph() -> dict[str, set[str]]:
+    """gepa_jupyter module -> the gepa_jupyter modules it imports, at its top or inside a function.
+
+    `from package import submodule` is an import of the submodule (its package is imported first anyway)."""
+    modules = {_module_name(path): path for path in PACKAGE.rglob("*.py")}
+    graph = {}
+    for name, path in modules.items():
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                targets = [f"{node.module}.{alias.name}" if f"{node.module}.{alias.name}" in modules else node.module
+                           for alias in node.names]
+            else:
+                continue
+            for target in targets:
+                while target and target not in modules:
+                    target = target.rpartition(".")[0]
+                if target and target != name:
+                    found.add(target)
+        graph[name] = found
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected parts of more than one module (Tarjan), each as a list of modules."""
+    index, low, stack, on_stack, found = {}, {}, [], set(), []
+
+    def visit(module):
+        index[module] = low[module] = len(index)
+        stack.append(module)
+        on_stack.add(module)
+        for target in sorted(graph[module]):
+            if target not in index:
+                visit(target)
+                low[module] = min(low[module], low[target])
+            elif target in on_stack:
+                low[module] = min(low[module], index[target])
+        if low[module] == index[module]:
+            part = []
+            while not part or part[-1] != module:
+                part.append(stack.pop())
+                on_stack.discard(part[-1])
+            if len(part) > 1:
+                found.append(sorted(part))
+
+    for module in sorted(graph):
+        if module not in index:
+            visit(module)
+    return found
+
+
+def test_no_import_cycle_between_our_modules():
+    """Imports inside functions count: a cycle there still ties the modules together."""
+    graph = _import_graph()
+    cycles = [" -> ".join(f"{m} (imports {', '.join(sorted(graph[m] & set(part)))})" for m in part)
+              for part in _cycles(graph)]
+    assert not cycles, "import cycles:\n" + "\n".join(cycles)
+
+
+def test_the_cycle_check_sees_imports_inside_functions():
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert _cycles(graph) == [["a", "b", "c"]]
+    assert "gepa_jupyter.frontends.magic" in _import_graph()["gepa_jupyter"]  # imported in load_ipython_extension
+
+
+def test_durable_imports_no_front_end():
+    assert not {m for m in _import_graph()["gepa_jupyter.durable"] if m.startswith("gepa_jupyter.frontends")}

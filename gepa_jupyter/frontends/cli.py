@@ -70,7 +70,7 @@ def resume(args) -> int:
 
 
 def watch(args) -> int:
-    from gepa_jupyter.durable import watch as follow
+    from gepa_jupyter.frontends.watching import watch as follow
     from gepa_jupyter.frontends.watching import show, wait_watching
 
     watched = follow(args.run, interval=args.interval)

@@ -6,6 +6,7 @@ gains rows as the run elsewhere scores candidates, and the comparison appears wh
 """
 
 import sys
+from typing import Any
 
 from gepa_jupyter.core.durability.watched_run import WatchedRun
 from gepa_jupyter.frontends.live import HtmlLiveView, TextLiveView
@@ -66,3 +67,13 @@ class DisplayedWatch(WatchedRun):
         from IPython import get_ipython
 
         self.view, self.updater = show(self, view_mode(get_ipython()))
+
+
+def watch(run: Any, interval: float = 2.0):
+    """Follow a run executing elsewhere, read from the tracking store until it ends: a WatchedRun
+    (its `scores`, `status`, `wait()`); shown in a notebook, the live table, chart and comparison."""
+    from gepa_jupyter.core.tracking.stores import quiet_client
+    from gepa_jupyter.durable import run_id_of
+
+    client = quiet_client()
+    return DisplayedWatch(run_id_of(run), client, interval=interval, tracking_uri=client.tracking_uri)

@@ -141,3 +141,14 @@ def registry_uri() -> str:
         return registry_uri_without_spark(mlflow.get_tracking_uri())
     except ImportError:  # another mlflow version: its own answer
         return mlflow.get_registry_uri()
+
+
+def quiet_client():
+    """A tracking client; a new sqlite file is set up under a lock, quietly (mlflow logs its migrations)."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    from gepa_jupyter.core.runtime.quiet import call_quietly
+
+    uri = call_quietly(ready, mlflow.get_tracking_uri())
+    return MlflowClient(tracking_uri=uri, registry_uri=registry_uri())
