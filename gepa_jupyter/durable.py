@@ -17,8 +17,6 @@ from gepa_jupyter.core.runtime.run import OptimizationRun, RunSpec, current_opti
 from gepa_jupyter.core.tracking import schema
 from gepa_jupyter.core.tracking.stores import quiet_client
 
-RESUMABLE = ("stopped", "finished", "failed")
-
 
 def resume(run: Any, max_metric_calls: int | None = None, **options: Any) -> OptimizationRun:
     """Continue `run` (an OptimizationRun, a WatchedRun or an MLflow run id) from its saved state,

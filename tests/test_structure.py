@@ -221,3 +221,21 @@ def test_the_cycle_check_sees_imports_inside_functions():
 
 def test_durable_imports_no_front_end():
     assert not {m for m in _import_graph()["gepa_jupyter.durable"] if m.startswith("gepa_jupyter.frontends")}
+
+
+def test_no_exception_is_swallowed_silently():
+    """Each `except` that goes on logs what it caught (the run's log, or the module's logger at debug)."""
+    allowed = {("core/runtime/quiet.py", "filter")}  # inside the logging filter: logging there would recurse
+    silent = []
+    for path in PACKAGE.rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        inside = {}  # node -> the function it is in
+        for function in ast.walk(tree):
+            if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                inside |= {id(node): function.name for node in ast.walk(function)}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ExceptHandler) and all(isinstance(b, ast.Pass) for b in node.body):
+                where = (str(path.relative_to(PACKAGE)), inside.get(id(node), "<module>"))
+                if where not in allowed:
+                    silent.append(f"{where[0]}:{node.lineno} in {where[1]}")
+    assert not silent, sorted(set(silent))

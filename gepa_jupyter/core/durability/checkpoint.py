@@ -23,6 +23,7 @@ state: a resume seeds it from the run's seed and the resume count (not the same 
 
 import dataclasses
 import json
+import logging
 import math
 import os
 import shutil
@@ -32,6 +33,8 @@ import time
 
 from gepa_jupyter.core.events import CandidateEvent
 from gepa_jupyter.core.tracking import schema
+
+_logger = logging.getLogger(__name__)
 
 FORMAT = "gepa-jupyter-state"
 FORMAT_VERSION = 1
@@ -340,8 +343,8 @@ class Checkpoint:
         for tag in (schema.DIED_TAG, schema.ERROR_TAG):
             try:
                 client.delete_tag(resume.run_id, tag)
-            except Exception:  # not there
-                pass
+            except Exception as e:  # not there
+                _logger.debug("tag %s of run %s not deleted: %r", tag, resume.run_id, e)
         tags = {schema.STATUS_TAG: "running", schema.RESUMES_TAG: str(resume.resumes),
                 schema.BUDGET_TAG: str(spec.options["max_metric_calls"])}
         client.log_batch(resume.run_id, tags=[RunTag(k, v) for k, v in tags.items()])

@@ -12,6 +12,7 @@ one-line refusal naming the winner. A claim ends when its run ends (`release`: t
 """
 
 import json
+import logging
 import time
 from dataclasses import dataclass
 
@@ -19,6 +20,7 @@ from gepa_jupyter.core.durability import liveness
 from gepa_jupyter.core.errors import RunConflictError
 from gepa_jupyter.core.tracking import schema
 
+_logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -78,8 +80,8 @@ def take(client, run_id: str) -> Claim:
     key = f"{schema.CLAIM_PREFIX}{number}"
     try:
         client.log_param(run_id, key, value)
-    except Exception:  # noqa: BLE001 - the store refused: someone logged this key first (or the store is away)
-        pass
+    except Exception as e:  # noqa: BLE001 - the store refused: someone logged this key first (or the store is away)
+        _logger.debug("claim %s of run %s not logged: %r", key, run_id, e)
     stored = client.get_run(run_id).data.params.get(key)
     if stored != value:
         if stored is None:
@@ -100,8 +102,8 @@ def release(client, claim: Claim | None) -> None:
     try:
         if _number(client.get_run(claim.run_id).data.tags.get(schema.RELEASED_TAG)) < claim.number:
             client.set_tag(claim.run_id, schema.RELEASED_TAG, str(claim.number))
-    except Exception:  # noqa: BLE001 - the store may be away: the claim then ends with this process
-        pass
+    except Exception as e:  # noqa: BLE001 - the store may be away: the claim then ends with this process
+        _logger.debug("claim %s of run %s not released: %r", claim.number, claim.run_id, e)
 
 
 def _number(value) -> int:

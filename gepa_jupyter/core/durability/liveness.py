@@ -14,6 +14,7 @@ it starts, and `gepa_jupyter.heartbeat` (its clock, a beat counter and its progr
 """
 
 import json
+import logging
 import os
 import socket
 import threading
@@ -23,6 +24,8 @@ from dataclasses import dataclass
 from typing import Callable
 
 from gepa_jupyter.core.tracking import schema
+
+_logger = logging.getLogger(__name__)
 
 HEARTBEAT_EVERY = 5.0  # seconds between heartbeats
 STALE_AFTER = 90.0  # seconds without a heartbeat before a run of another machine counts as dead
@@ -79,8 +82,8 @@ def owner_alive(owner: dict) -> bool | None:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
-        pass
+    except PermissionError:  # it exists, owned by another user: its start time tells whether it is the owner
+        _logger.debug("pid %s belongs to another user", pid)
     started = owner.get("started")
     return not (started and process_start(pid) not in (None, started))
 
@@ -216,8 +219,8 @@ class Heartbeat:
         if self._lock.acquire(timeout=timeout):
             try:
                 self._write()
-            except Exception:
-                pass
+            except Exception as e:
+                _logger.debug("last heartbeat of run %s not written: %r", self.run_id, e)
             finally:
                 self._lock.release()
 

@@ -284,4 +284,3 @@ def newest(beat, saved) -> int | None:
     a run killed between two heartbeats has its saved state ahead of its last beat."""
     known = [int(v) for v in (beat, saved) if isinstance(v, (int, float))]
     return max(known) if known else None
-

@@ -558,8 +558,8 @@ class OptimizationRun:
         if self.spec.on_close:
             try:
                 self.spec.on_close()
-            except Exception:
-                pass
+            except Exception as e:
+                self.log.add("gepa-jupyter", f"closing the run's models failed: {type(e).__name__}: {e}")
         self._phase = status
         self._done.set()
         self.events.emit(StatusEvent(status, self.error))

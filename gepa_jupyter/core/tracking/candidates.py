@@ -13,7 +13,6 @@ from gepa_jupyter.core.tracking import schema
 from gepa_jupyter.core.tracking.recorder import metric
 
 
-
 def summarize(eval_results: list) -> tuple[float, dict[str, float]]:
     """(aggregate mean, per-scorer means) of a list of EvaluationResultRecord."""
     aggregate = sum(r.score for r in eval_results) / len(eval_results) if eval_results else 0.0
@@ -55,4 +54,3 @@ def log_candidate(step: int, prompts: dict[str, str], eval_results: list, aggreg
         for name, text in prompts.items():
             (tmp_path / f"{name}.txt").write_text(text)
         client.log_artifacts(run_id, tmp, artifact_path=directory)
-

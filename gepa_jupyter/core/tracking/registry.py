@@ -4,11 +4,14 @@ No version spam: a template already registered under the name (seed or optimized
 and a best prompt identical to the seed registers nothing new.
 """
 
+import logging
 import random
 import time
 
 from gepa_jupyter.core.events import CandidateEvent
 from gepa_jupyter.core.tracking import schema
+
+_logger = logging.getLogger(__name__)
 
 OPTIMIZED_ALIAS = "optimized"
 SEARCH_LIMIT = 200  # most recent versions looked at for an identical template
@@ -81,8 +84,8 @@ def register_best(client, name: str, template: str, *, run_id: str, best: Candid
         _raced(lambda key=key, value=value: client.set_prompt_version_tag(name, version, key, value))
     try:
         client.link_prompt_version_to_run(run_id, f"prompts:/{name}/{version}")
-    except Exception:
-        pass
+    except Exception as e:
+        _logger.debug("prompts:/%s/%s not linked to run %s: %r", name, version, run_id, e)
     aliased = (beat_seed or force) and not _better_aliased(client, name, run_id, best.score)
     if aliased:
         _raced(lambda: client.set_prompt_alias(name, OPTIMIZED_ALIAS, version))
