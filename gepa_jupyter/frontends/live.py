@@ -30,9 +30,10 @@ class HtmlLiveView:
     first render (or when the inputs are refused).
     """
 
-    def __init__(self, max_rows: int = 50, tick: float = 0.25):
+    def __init__(self, max_rows: int = 50, tick: float = 0.25, note_prefix: str = "starting"):
         self.max_rows = max_rows
         self.tick = tick
+        self.note_prefix = note_prefix
         self.updates = 0
         self.handle = None  # displayed at the first say() or render(): bad input shows nothing
         self._last: dict | None = None
@@ -43,7 +44,7 @@ class HtmlLiveView:
 
     def _note_bundle(self) -> dict:
         seconds = time.monotonic() - self._since
-        text = f"starting: {self._note} [{clock(seconds)}] {spinner(seconds)}"
+        text = f"{self.note_prefix}: {self._note} [{clock(seconds)}] {spinner(seconds)}"
         return {"text/html": note_html(text), "text/plain": text}
 
     def say(self, text: str) -> None:

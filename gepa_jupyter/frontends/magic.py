@@ -305,6 +305,31 @@ def load_ipython_extension(ipython) -> None:
     if configurables is not None:  # %reload_ext: keep one GepaMagic for %config
         configurables[:] = [c for c in configurables if not isinstance(c, GepaMagic)]
     ipython.register_magics(GepaMagic(shell=ipython))  # Magics.__init__ adds it to configurables
+    _import_dependencies(ipython)
+
+
+NOTE_AFTER = 0.5  # seconds of importing before the load_ext cell shows a note with a clock
+
+
+def _import_dependencies(ipython) -> None:
+    """Import litellm, mlflow and gepa now (core.runtime.preload), so the first run's cell starts its model
+    calls at once. The cell waits for it: an import on a thread while the user's next cell imports
+    could meet it halfway (Python then hands one of them a partially initialised module). In a
+    notebook, a wait of more than NOTE_AFTER seconds shows a line with a clock, removed at the end."""
     from gepa_jupyter.core.runtime import preload
 
-    preload.start()  # litellm, mlflow and gepa import while the user writes the next cell
+    thread = preload.start()
+    thread.join(NOTE_AFTER)
+    if not thread.is_alive():
+        return
+    view = None
+    if getattr(ipython, "kernel", None) is not None:  # a notebook's kernel: it can show the note
+        from gepa_jupyter.frontends.live import HtmlLiveView
+
+        view = HtmlLiveView(note_prefix="loading gepa-jupyter")
+        view.say("importing litellm, mlflow and gepa (once per kernel)")
+    try:
+        preload.wait()
+    finally:
+        if view is not None:
+            view.clear()

@@ -6,7 +6,7 @@ from typing import Callable
 from gepa_jupyter.core.events import StatusEvent
 from gepa_jupyter.views.state import RunSnapshot, snapshot
 
-TICK = 0.5  # seconds: the elapsed time on the progress line never stands still longer than a second
+TICK = 0.25  # seconds: with the redraw interval, the progress line changes about twice a second (spinner, clock)
 
 
 class LiveUpdater:
@@ -41,7 +41,9 @@ class LiveUpdater:
             self.redraw()
             if finished:
                 break
-            self._closed.wait(self.interval)  # the final redraw does not wait out the interval
+            # the final redraw does not wait out the interval; before the first candidate the view is a
+            # line whose spinner and clock turn: redrawn every TICK, so it never stands still a second
+            self._closed.wait(self.interval if len(self.run.candidates) else min(self.interval, TICK))
         self._unsubscribe()
 
     def redraw(self) -> None:

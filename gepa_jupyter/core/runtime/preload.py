@@ -2,11 +2,11 @@
 
 In a fresh process they take seconds (litellm about 2.7 s, mlflow and its scorers about 2 s on 2
 cores, and mlflow imports its server and SQL store on a scorer's first run: 1 s more), and a run's
-input checks need them before the first model call. `start()` imports
-them on a daemon thread, quietly (their output goes to `LOG`, not into a cell); `%load_ext
-gepa_jupyter` calls it, so the imports happen while the user writes the next cell. `wait()` is
-called before a run's checks: it joins the thread if it is still importing, so no two threads import
-the same modules at once. `import gepa_jupyter` alone starts nothing.
+input checks need them before the first model call. `start()` imports them on a daemon thread,
+quietly (their output goes to `LOG`, not into a cell); `%load_ext gepa_jupyter` starts it and waits
+for it, so the first run's cell starts at once. `wait()` is called before a run's checks: it joins
+the thread if it is still importing, so no two threads import the same modules at once.
+`import gepa_jupyter` alone starts nothing.
 """
 
 import importlib

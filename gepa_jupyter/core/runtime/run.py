@@ -352,7 +352,7 @@ class OptimizationRun:
 
     def _prepare_mlflow(self) -> None:
         """Imports, the seed's registered version, the MLflow run and its params (this thread)."""
-        self._set_phase("importing mlflow and gepa")
+        self._set_phase("opening the MLflow store")  # imports (done already after %load_ext) and a new store's tables
         from gepa_jupyter.core.runtime.guards import import_litellm
 
         import_litellm()  # before gepa, which imports it: offline, with its bundled price map
