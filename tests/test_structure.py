@@ -239,3 +239,36 @@ def test_no_exception_is_swallowed_silently():
                 if where not in allowed:
                     silent.append(f"{where[0]}:{node.lineno} in {where[1]}")
     assert not silent, sorted(set(silent))
+
+
+# The optimizer's state, its adapter's, its budget guard's and its callback's: each object changes its own
+# (`self.x = ...`, in its methods: set_activity, add_candidate, continue_from, write_to, answer_first, ...).
+OWNED = {"activity", "example_log", "log_lines", "completed", "reserved", "best_score", "evaluate"}
+OPTIMIZER_OWNED = {"candidates", "checkpoint", "run_id", "client", "metric_calls"}  # on anything named an optimizer
+OPTIMIZER_NAMES = {"opt", "optimizer"}
+
+
+def test_the_optimizer_and_its_parts_are_changed_only_by_their_own_methods():
+    """No module assigns another object's owned state (`x.activity = ...`), appends to another's candidates,
+    or sets the optimizer's run_id or client: the owner's methods do (set_activity, add_candidate, ...)."""
+    wrong = []
+    for path in PACKAGE.rglob("*.py"):
+        where = str(path.relative_to(PACKAGE))
+        for node in ast.walk(ast.parse(path.read_text())):
+            targets = []
+            if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
+                for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
+                    targets += [t for t in ast.walk(target) if isinstance(t, ast.Attribute)]
+            elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                  and node.func.attr in ("append", "extend") and isinstance(node.func.value, ast.Attribute)
+                  and node.func.value.attr == "candidates"):
+                targets.append(node.func.value)
+            for target in targets:
+                owner = ast.unparse(target.value)
+                appended = isinstance(node, ast.Call)
+                if owner == "self" or not (appended or isinstance(target.ctx, ast.Store)):
+                    continue
+                if (target.attr in OWNED or appended
+                        or (target.attr in OPTIMIZER_OWNED and owner.split(".")[-1] in OPTIMIZER_NAMES)):
+                    wrong.append(f"{where}:{node.lineno}: {ast.unparse(target)}")
+    assert not wrong, wrong

@@ -286,8 +286,7 @@ class Checkpoint:
     def prefill(self, optimizer) -> None:
         """Put the candidates already scored in the optimizer (the table shows them at once)."""
         if self.resume is not None:
-            optimizer.candidates.extend(self.resume.candidates)
-            optimizer.metric_calls = self.resume.metric_calls
+            optimizer.continue_from(self.resume.candidates, self.resume.metric_calls)
 
     def attach(self, optimizer, kwargs: dict, adapter, guard, listener) -> None:
         """Give gepa this callback and stop check; on resume, continue the counters."""
@@ -298,9 +297,9 @@ class Checkpoint:
         resume = self.resume
         if resume is None:
             return
-        adapter.completed = guard.reserved = resume.metric_calls
-        listener.best_score = max((c.score for c in resume.candidates), default=float("-inf"))
-        listener.started -= resume.elapsed
+        adapter.continue_from(resume.metric_calls)
+        guard.continue_from(resume.metric_calls)
+        listener.continue_from(max((c.score for c in resume.candidates), default=float("-inf")), resume.elapsed)
         if resume.state is not None:
             _answer_first_evaluation(adapter, resume)
 
@@ -416,10 +415,7 @@ class Checkpoint:
 def _answer_first_evaluation(adapter, resume: Restored) -> None:
     """gepa scores the seed on the validation set before its state is replaced by the rebuilt one:
     answer that evaluation from the stored scores (no model call, no metric call)."""
-    evaluate = adapter.evaluate
-
-    def first(batch, candidate, capture_traces=False):
-        adapter.evaluate = evaluate
+    def first(batch, candidate, capture_traces, evaluate):
         if dict(candidate) != resume.seed_prompts or len(batch) != len(resume.seed_scores):
             return evaluate(batch, candidate, capture_traces)
         import gepa
@@ -427,7 +423,7 @@ def _answer_first_evaluation(adapter, resume: Restored) -> None:
         scores = [float(resume.seed_scores.get(i, 0.0)) for i in range(len(batch))]
         return gepa.EvaluationBatch(outputs=[""] * len(batch), scores=scores, trajectories=None)
 
-    adapter.evaluate = first
+    adapter.answer_first(first)
 
 
 def backfill(client, restored: Restored, validation: list[dict], complete: set[int], with_metric: set[int]) -> list[int]:

@@ -99,9 +99,10 @@ class OptimizationRun:
             enforce_budget=True,
             thread_name=f"{quiet.THREAD_PREFIX}{self.key}",
         )
-        self.optimizer.log_lines = _GepaLines(self.log)
+        self.optimizer.log_to(_GepaLines(self.log))
         self.optimizer.subscribe(self.events.emit)
-        self.checkpoint = self.optimizer.checkpoint = Checkpoint(spec.resume)  # gepa's state, kept in MLflow
+        self.checkpoint = Checkpoint(spec.resume)  # gepa's state, kept in MLflow
+        self.optimizer.keep_state_in(self.checkpoint)
         self.checkpoint.prefill(self.optimizer)
         self.started_at -= spec.resume.elapsed if spec.resume else 0.0
         self.heartbeat: liveness.Heartbeat | None = None
@@ -348,7 +349,7 @@ class OptimizationRun:
 
     def _set_phase(self, phase: str) -> None:
         self._phase = phase
-        self.optimizer.activity = phase
+        self.optimizer.set_activity(phase)
 
     def _prepare_mlflow(self) -> None:
         """Imports, the seed's registered version, the MLflow run and its params (this thread)."""
@@ -375,7 +376,7 @@ class OptimizationRun:
             self.recorder.set_tags(model_tags(self.spec.options))  # the params keep the first start's
         else:
             self._create_mlflow_run()
-        self.optimizer.run_id, self.optimizer.client = self.run_id, client
+        self.optimizer.write_to(self.run_id, client)
         self.heartbeat = liveness.Heartbeat(client, self.run_id, self._progress,
                                             f"{quiet.THREAD_PREFIX}{self.key}-heartbeat").start()
 
