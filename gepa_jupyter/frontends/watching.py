@@ -32,12 +32,17 @@ def show(run, mode: str, max_rows: int = 50, interval: float = 0.5, heartbeat: f
     return view, LiveUpdater(run, view.render, interval=interval)
 
 
+def wait_in_slices(run, slice_seconds: float = 0.2) -> None:
+    """Block until `run` (live or watched) ends, in short waits: Ctrl-C reaches this thread between them."""
+    while not run.wait(slice_seconds):
+        pass
+
+
 def wait_watching(watched: WatchedRun, updater: LiveUpdater) -> bool:
     """Block until the watched run ends and its last state is drawn; False when interrupted
     (that stops watching; the run goes on where it runs)."""
     try:
-        while not watched.wait(0.2):
-            pass
+        wait_in_slices(watched)
     except KeyboardInterrupt:
         watched.stop()
         print(f"Stopped watching; MLflow run {watched.run_id} goes on where it runs.", file=sys.stderr)
