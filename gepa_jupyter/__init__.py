@@ -21,7 +21,7 @@ _LAZY: dict[str, str | tuple[str, str]] = {
     "InputError": "gepa_jupyter.core.errors",
     "OptimizerPanel": "gepa_jupyter.frontends.panel",
     "resume": "gepa_jupyter.durable",
-    "watch": "gepa_jupyter.durable",
+    "watch": "gepa_jupyter.frontends.watching",
     "runs": "gepa_jupyter.durable",
     "WatchedRun": "gepa_jupyter.core.durability.watched_run",
 }

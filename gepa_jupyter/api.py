@@ -18,7 +18,7 @@ Prompt = str | dict[str, str] | list[str] | tuple[str, ...]
 
 
 def optimize(prompt: Prompt, data: Any, **options: Unpack[RunOptions]) -> OptimizationRun:
-    from gepa_jupyter.durable import warn_notices
+    from gepa_jupyter.core.durability.notices import warn_notices
 
     spec = prepare(prompt, data, **options)
     warn_notices(spec.notices)  # e.g. an earlier run whose process died, now FAILED and resumable
@@ -32,8 +32,8 @@ def prepare(prompt: Prompt, data: Any, *, progress: Callable[[str], None] | None
     process imports them, which takes seconds).
     """
     from gepa_jupyter.core.inputs.budget import check_budget, sample_validation
-    from gepa_jupyter.core.inputs.records import prepare_records, split_holdout
     from gepa_jupyter.core.inputs.prompts import check_chain, check_length, check_variables
+    from gepa_jupyter.core.inputs.records import prepare_records, split_holdout
     from gepa_jupyter.core.optimization.sampling import BudgetedSampling, proposals_per_iteration
     say = progress or (lambda text: None)
     values = validate_options(options)
@@ -81,7 +81,7 @@ def prepare(prompt: Prompt, data: Any, *, progress: Callable[[str], None] | None
     notices = []
     if _store_exists():  # a new sqlite file holds no unfinished run: the run creates it, while the seed is scored
         say("checking for unfinished runs")
-        from gepa_jupyter.durable import dead_run_notices
+        from gepa_jupyter.core.durability.notices import dead_run_notices
 
         notices = dead_run_notices(values["experiment"])
     return RunSpec(

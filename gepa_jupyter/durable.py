@@ -1,5 +1,5 @@
-"""Durable runs: `resume` a stopped, finished, failed or crashed run, `watch` a run executing
-elsewhere, list the `runs` of an experiment (and end those whose process died).
+"""Durable runs: `resume` a stopped, finished, failed or crashed run, list the `runs` of an experiment
+(and end those whose process died). `watch` (a run executing elsewhere) is frontends.watching's.
 
 A run keeps what it needs to continue in its MLflow artifacts (core.durability.recipe: seed, options, data;
 core.durability.checkpoint: gepa's state), so it can be resumed from its id on any machine that reaches the
@@ -11,14 +11,11 @@ the registered prompt go on where they were; a `gepa_jupyter.resumes` tag counts
 from typing import Any, Callable
 
 from gepa_jupyter.core.durability import checkpoint, claims, liveness, recipe, salvage
+from gepa_jupyter.core.durability.notices import experiment_or_active, warn_notices
 from gepa_jupyter.core.errors import InputError
 from gepa_jupyter.core.runtime.run import OptimizationRun, RunSpec, current_optimization
-
-RESUMABLE = ("stopped", "finished", "failed")
-
-
-class DiedRunWarning(UserWarning):
-    """An earlier run in the experiment was left RUNNING by a process that died: it is now FAILED."""
+from gepa_jupyter.core.tracking import schema
+from gepa_jupyter.core.tracking.stores import quiet_client
 
 
 def resume(run: Any, max_metric_calls: int | None = None, **options: Any) -> OptimizationRun:
@@ -40,7 +37,7 @@ def prepare_resume(run: Any, *, max_metric_calls: int | None = None,
     say = progress or (lambda text: None)
     run_id = run_id_of(run)
     say("reading the run from the tracking store")
-    client = _client()
+    client = quiet_client()
     first = _get_run(client, run_id)
     live = current_optimization()
     if live is not None and live.run_id == run_id:
@@ -72,8 +69,8 @@ def prepare_resume(run: Any, *, max_metric_calls: int | None = None,
 def _respec(mlflow_run, stored, restored, notices, max_metric_calls, progress, options) -> RunSpec:
     """The RunSpec of a resume: the stored recipe, the options given, the restored state."""
     from gepa_jupyter.api import prepare
-    from gepa_jupyter.core.inputs.records import prepare_records
     from gepa_jupyter.core.inputs.prompts import PromptSet
+    from gepa_jupyter.core.inputs.records import prepare_records
 
     extra = _extra_budget(mlflow_run, restored, stored, max_metric_calls)
     values = _resume_options(stored, options)
@@ -98,19 +95,6 @@ def run_id_of(run: Any) -> str:
     if not isinstance(run_id, str) or not run_id.strip():
         raise InputError(f"Give a run: an OptimizationRun, a WatchedRun or an MLflow run id, not {run!r}.")
     return run_id.strip()
-
-
-def _client():
-    """A tracking client; a new sqlite file is set up under a lock, quietly (mlflow logs its migrations)."""
-    import mlflow
-    from mlflow import MlflowClient
-
-    from gepa_jupyter.core.runtime.quiet import call_quietly
-    from gepa_jupyter.core.tracking.stores import ready
-    from gepa_jupyter.core.tracking.candidates import registry_uri
-
-    uri = call_quietly(ready, mlflow.get_tracking_uri())
-    return MlflowClient(tracking_uri=uri, registry_uri=registry_uri())
 
 
 def _get_run(client, run_id: str):
@@ -148,7 +132,7 @@ def _extra_budget(mlflow_run, restored: checkpoint.Restored, stored: recipe.Reci
     from gepa_jupyter.core.inputs.budget import MINIBATCH
     from gepa_jupyter.core.options import positive_int
 
-    budget = int(mlflow_run.data.tags.get(checkpoint.BUDGET_TAG) or stored.options.get("max_metric_calls") or 0)
+    budget = int(mlflow_run.data.tags.get(schema.BUDGET_TAG) or stored.options.get("max_metric_calls") or 0)
     gepa_kwargs = stored.options.get("gepa_kwargs") or {}
     rows = len(stored.validation_indices)
     needed = 2 * int(gepa_kwargs.get("reflection_minibatch_size") or MINIBATCH) + rows
@@ -197,59 +181,13 @@ def _resume_options(stored: recipe.Recipe, given: dict) -> dict:
     return values | given
 
 
-def dead_run_notices(experiment: str | None = None) -> list[str]:
-    """End the runs of the experiment (default: the active one) whose process died; a line for each."""
-    from gepa_jupyter.core.runtime.quiet import call_quietly
-
-    client = _client()
-    experiment_id = call_quietly(_experiment_id, client, experiment)
-    if experiment_id is None:
-        return []
-    return [_notice(run) for run in call_quietly(liveness.sweep, client, [experiment_id])]
-
-
-def _experiment_id(client, experiment: str | None) -> str | None:
-    if experiment:
-        found = client.get_experiment_by_name(experiment)
-        return found.experiment_id if found else None
-    from gepa_jupyter.core.upstream import active_experiment_id
-
-    return active_experiment_id()
-
-
-def _notice(run) -> str:
-    from gepa_jupyter.core.durability.watched_run import describe
-
-    run_id = run.info.run_id
-    return (f"MLflow run {run_id} ({describe(run)}) was left RUNNING by a process that died; it is now FAILED. "
-            f"Continue it with gepa_jupyter.resume({run_id!r}, max_metric_calls=N) or "
-            f"%optimize_prompt --resume {run_id} --budget N.")
-
-
-def warn_notices(notices: list[str]) -> None:
-    """Each notice as a DiedRunWarning (shown in the cell that called optimize or resume)."""
-    import warnings
-
-    for notice in notices:
-        warnings.warn(DiedRunWarning(notice), stacklevel=3)
-
-
-def watch(run: Any, interval: float = 2.0):
-    """Follow a run executing elsewhere, read from the tracking store until it ends: a WatchedRun
-    (its `scores`, `status`, `wait()`); shown in a notebook, the live table, chart and comparison."""
-    from gepa_jupyter.frontends.watching import DisplayedWatch
-
-    client = _client()
-    return DisplayedWatch(run_id_of(run), client, interval=interval, tracking_uri=client.tracking_uri)
-
-
 def runs(experiment: str | None = None, max_results: int = 50):
     """The gepa-jupyter runs of the experiment (default: the active one), newest first, as a DataFrame;
     runs whose process died are marked FAILED first (their `resume` column says how to continue)."""
     import pandas as pd
 
-    client = _client()
-    experiment_id = _experiment_id(client, experiment)
+    client = quiet_client()
+    experiment_id = experiment_or_active(client, experiment)
     columns = ["run_id", "status", "prompt", "candidates", "best_score", "metric_calls", "budget", "resumes",
                "started", "owner", "resume"]
     if experiment_id is None:
@@ -257,7 +195,7 @@ def runs(experiment: str | None = None, max_results: int = 50):
     from gepa_jupyter.core.runtime.quiet import call_quietly
 
     call_quietly(liveness.sweep, client, [experiment_id])  # mlflow prints the links of each run it ends
-    found = client.search_runs([experiment_id], filter_string="tags.`gepa_jupyter.prompt` != ''",
+    found = client.search_runs([experiment_id], filter_string=f"tags.`{schema.PROMPT_TAG}` != ''",
                                max_results=max_results, order_by=["attributes.start_time DESC"])
     rows = [_row(run) for run in found]
     return pd.DataFrame(rows, columns=columns)
@@ -267,17 +205,17 @@ def _row(run) -> list:
     from gepa_jupyter.core.durability.watched_run import STATUSES, newest
 
     tags, metrics = run.data.tags, run.data.metrics
-    beat, mark = liveness.parse(tags, liveness.HEARTBEAT_TAG), liveness.parse(tags, checkpoint.CHECKPOINT_TAG)
+    beat, mark = liveness.parse(tags, schema.HEARTBEAT_TAG), liveness.parse(tags, schema.CHECKPOINT_TAG)
     status = STATUSES.get(run.info.status, run.info.status.lower())
-    if liveness.DIED_TAG in tags and status == "failed":
+    if schema.DIED_TAG in tags and status == "failed":
         status = "died"
-    resumable = status != "running" and checkpoint.CHECKPOINT_TAG in tags
-    owner = liveness.parse(tags, liveness.OWNER_TAG)
-    return [run.info.run_id, status, tags.get("gepa_jupyter.prompt"),
+    resumable = status != "running" and schema.CHECKPOINT_TAG in tags
+    owner = liveness.parse(tags, schema.OWNER_TAG)
+    return [run.info.run_id, status, tags.get(schema.PROMPT_TAG),
             newest(beat.get("candidates"), mark.get("candidates")),
             metrics.get("final_eval_score", metrics.get("eval_score")),
             newest(beat.get("calls"), mark.get("metric_calls")),
-            beat.get("budget", tags.get(checkpoint.BUDGET_TAG)), int(tags.get(checkpoint.RESUMES_TAG) or 0),
+            beat.get("budget", tags.get(schema.BUDGET_TAG)), int(tags.get(schema.RESUMES_TAG) or 0),
             _time(run.info.start_time), liveness.describe_owner(owner) if owner else None,
             f"gepa_jupyter.resume({run.info.run_id!r}, max_metric_calls=N)" if resumable else ""]
 

@@ -37,7 +37,7 @@ def reviews():
 @pytest.fixture
 def openai_server():
     """A real OpenAI-compatible server on 127.0.0.1 with model names litellm does not know."""
-    from tests.openai_server import FakeOpenAIServer
+    from gepa_jupyter.testing import FakeOpenAIServer
 
     with FakeOpenAIServer() as server:
         yield server

@@ -17,7 +17,8 @@ from mlflow import MlflowClient
 import gepa_jupyter
 from gepa_jupyter import InputError
 from gepa_jupyter.core.durability import checkpoint
-from gepa_jupyter.durable import DiedRunWarning
+from gepa_jupyter.core.tracking import schema
+from gepa_jupyter.core.durability.notices import DiedRunWarning
 from gepa_jupyter.testing import SEED_PROMPT, FakeReflectionModel, FakeTaskModel, register_fake_provider, sentiment_data
 from tests.helpers import assert_scores_match_mlflow, candidate_dirs, candidate_files, eval_score_history
 
@@ -98,7 +99,7 @@ def _kill_mid_run(uri: str, tmp_path: Path, candidates: int = 2, block_at: int =
 def _saved_state(run_id: str):
     from gepa_jupyter.core.tracking.artifacts import read_bytes
 
-    raw = read_bytes(MlflowClient(), run_id, f"{checkpoint.ARTIFACT_DIR}/{checkpoint.STATE_FILE}")
+    raw = read_bytes(MlflowClient(), run_id, f"{schema.ARTIFACT_DIR}/{schema.STATE_FILE}")
     assert raw is not None, "the run saved its gepa state in its artifacts"
     data = json.loads(raw)
     rows = len(data["val_scores"][0])
@@ -125,7 +126,7 @@ def test_a_killed_run_is_recognised_and_resumed_to_the_end_in_a_new_process(trac
     in_mlflow = len(eval_score_history(run_id))
     from gepa_jupyter.core.tracking.artifacts import read_json
 
-    listed = read_json(client, run_id, f"{checkpoint.ARTIFACT_DIR}/{checkpoint.CANDIDATES_FILE}") or []
+    listed = read_json(client, run_id, f"{schema.ARTIFACT_DIR}/{schema.CANDIDATES_FILE}") or []
 
     result = _next_process(tracking, run_id, 60, tmp_path)
 
@@ -280,11 +281,11 @@ def test_a_heartbeat_from_another_machine_is_judged_by_its_age_and_confirmed_wit
     client = MlflowClient()
     run = client.create_run(client.get_experiment_by_name("Default").experiment_id)
     other = {"host": "another-machine", "pid": 1, "token": "x"}
-    client.set_tag(run.info.run_id, liveness.OWNER_TAG, json.dumps(other))
-    client.set_tag(run.info.run_id, liveness.HEARTBEAT_TAG, json.dumps({"t": time.time() - 10, "beat": 7}))
+    client.set_tag(run.info.run_id, schema.OWNER_TAG, json.dumps(other))
+    client.set_tag(run.info.run_id, schema.HEARTBEAT_TAG, json.dumps({"t": time.time() - 10, "beat": 7}))
     verdict = liveness.judge(client.get_run(run.info.run_id))
     assert not verdict.dead and not verdict.certain
-    client.set_tag(run.info.run_id, liveness.HEARTBEAT_TAG, json.dumps({"t": time.time() - 600, "beat": 7}))
+    client.set_tag(run.info.run_id, schema.HEARTBEAT_TAG, json.dumps({"t": time.time() - 600, "beat": 7}))
     verdict = liveness.judge(client.get_run(run.info.run_id))
     assert verdict.dead and not verdict.certain and "no heartbeat for 10 min" in verdict.reason
     assert liveness.confirm_stale(client, run.info.run_id, wait=0.2), "the counter did not move"

@@ -22,6 +22,7 @@ from gepa_jupyter.core.durability import checkpoint, claims
 from gepa_jupyter.core.errors import RunConflictError
 from gepa_jupyter.durable import prepare_resume
 from gepa_jupyter.testing import SEED_PROMPT, FakeReflectionModel, FakeTaskModel, register_fake_provider
+from gepa_jupyter.core.tracking import schema
 from tests.test_durable import _stopped_run
 from tests.helpers import assert_scores_match_mlflow, candidate_dirs, candidate_files, eval_score_history
 from tests.test_remote_tracking import tracking_server  # noqa: F401 - the fixture
@@ -75,23 +76,23 @@ def _assert_kept(before: dict, resumed) -> None:
 
 def test_the_state_is_stored_as_json_and_a_planted_pickle_is_never_loaded(tracking, reviews, tmp_path):
     run = _stopped(reviews)
-    folder = _artifacts(run.run_id) / checkpoint.ARTIFACT_DIR
-    assert not (folder / checkpoint.LEGACY_STATE_FILE).exists(), "no pickle is written"
-    state = json.loads((folder / checkpoint.STATE_FILE).read_text())
+    folder = _artifacts(run.run_id) / schema.ARTIFACT_DIR
+    assert not (folder / schema.LEGACY_STATE_FILE).exists(), "no pickle is written"
+    state = json.loads((folder / schema.STATE_FILE).read_text())
     assert state["format"] == checkpoint.FORMAT and len(state["candidates"]) == len(run.candidates)
     assert [c["durable"] for c in state["candidates"]] == list(run.scores.prompt)
     assert set(state) >= {"val_scores", "parents", "pareto_front", "metric_calls", "iteration"}
     before = _stored(run.run_id)
     marker = tmp_path / "pwned"
-    (folder / checkpoint.LEGACY_STATE_FILE).write_bytes(pickle.dumps(Boom(str(marker))))
-    (folder / checkpoint.STATE_FILE).write_bytes(pickle.dumps(Boom(str(marker))))  # even in the JSON's place
+    (folder / schema.LEGACY_STATE_FILE).write_bytes(pickle.dumps(Boom(str(marker))))
+    (folder / schema.STATE_FILE).write_bytes(pickle.dumps(Boom(str(marker))))  # even in the JSON's place
 
     with pytest.warns(UserWarning, match=r"damaged.*rebuilt from its \d+ stored candidates"):
         resumed = _resume_to_the_end(run.run_id)
 
     assert not marker.exists(), "the planted pickle ran code"
     _assert_kept(before, resumed)
-    assert json.loads((folder / checkpoint.STATE_FILE).read_text())["format"] == checkpoint.FORMAT, \
+    assert json.loads((folder / schema.STATE_FILE).read_text())["format"] == checkpoint.FORMAT, \
         "the rebuilt state replaced the planted file"
 
 
@@ -106,10 +107,10 @@ def test_no_code_of_ours_unpickles_anything():
 def test_a_run_saved_in_the_previous_format_resumes_from_its_candidates_without_reading_the_pickle(
         tracking, reviews, tmp_path):
     run = _stopped(reviews)
-    folder = _artifacts(run.run_id) / checkpoint.ARTIFACT_DIR
+    folder = _artifacts(run.run_id) / schema.ARTIFACT_DIR
     marker = tmp_path / "pwned"
-    (folder / checkpoint.STATE_FILE).unlink()
-    (folder / checkpoint.LEGACY_STATE_FILE).write_bytes(pickle.dumps(Boom(str(marker))))
+    (folder / schema.STATE_FILE).unlink()
+    (folder / schema.LEGACY_STATE_FILE).write_bytes(pickle.dumps(Boom(str(marker))))
     before = _stored(run.run_id)
 
     with pytest.warns(UserWarning, match=r"older gepa-jupyter \(gepa_jupyter/gepa_state.bin, a pickle, which is "
@@ -124,8 +125,8 @@ def test_a_run_saved_in_the_previous_format_resumes_from_its_candidates_without_
 @pytest.mark.parametrize("damage", ["missing", "truncated", "malformed", "missing, candidates.json too"])
 def test_a_missing_or_damaged_state_is_rebuilt_from_the_stored_candidates(tracking, reviews, damage):
     run = _stopped(reviews)
-    folder = _artifacts(run.run_id) / checkpoint.ARTIFACT_DIR
-    state = folder / checkpoint.STATE_FILE
+    folder = _artifacts(run.run_id) / schema.ARTIFACT_DIR
+    state = folder / schema.STATE_FILE
     if damage.startswith("missing"):
         state.unlink()
     elif damage == "truncated":
@@ -135,7 +136,7 @@ def test_a_missing_or_damaged_state_is_rebuilt_from_the_stored_candidates(tracki
         data["val_scores"][1] = {"0": "high"}
         state.write_text(json.dumps(data))
     if "candidates.json" in damage:
-        (folder / checkpoint.CANDIDATES_FILE).unlink()
+        (folder / schema.CANDIDATES_FILE).unlink()
     before = _stored(run.run_id)
 
     with pytest.warns(UserWarning, match=r"rebuilt from its \d+ stored candidates"):
@@ -149,7 +150,7 @@ def test_a_missing_or_damaged_state_is_rebuilt_from_the_stored_candidates(tracki
 def test_a_candidate_that_cannot_be_rebuilt_refuses_in_one_line_and_changes_nothing(tracking, reviews, tmp_path):
     run = _stopped(reviews)
     artifacts = _artifacts(run.run_id)
-    (artifacts / checkpoint.ARTIFACT_DIR / checkpoint.STATE_FILE).unlink()
+    (artifacts / schema.ARTIFACT_DIR / schema.STATE_FILE).unlink()
     (artifacts / "prompt_candidates" / "iteration_2" / "eval_results.json").unlink()
     before = _stored(run.run_id)
     info = MlflowClient().get_run(run.run_id)
@@ -168,12 +169,12 @@ def test_a_candidate_that_cannot_be_rebuilt_refuses_in_one_line_and_changes_noth
     after = MlflowClient().get_run(run.run_id)
     assert _stored(run.run_id)["steps"] == before["steps"] and after.info.status == info.info.status
     assert after.data.tags.get("gepa_jupyter.resumes") == info.data.tags.get("gepa_jupyter.resumes")
-    assert not claims.claims(after) or after.data.tags.get(claims.RELEASED_TAG), "a refused resume holds no claim"
+    assert not claims.claims(after) or after.data.tags.get(schema.RELEASED_TAG), "a refused resume holds no claim"
 
 
 def test_the_optimized_alias_never_moves_to_a_worse_prompt_of_the_same_run(tracking, reviews):
-    from gepa_jupyter.core.tracking import registry
     from gepa_jupyter.core.events import CandidateEvent
+    from gepa_jupyter.core.tracking import registry
 
     client = MlflowClient()
     run = client.create_run(client.get_experiment_by_name("Default").experiment_id).info.run_id
@@ -318,14 +319,14 @@ def test_a_dead_claimant_expires_and_a_live_one_refuses(tracking, reviews):
     from gepa_jupyter.core.durability import liveness
 
     dead |= {k: liveness.this_process()[k] for k in ("boot", "pidns")}
-    client.log_param(run.run_id, f"{claims.PREFIX}1", json.dumps(dead))
+    client.log_param(run.run_id, f"{schema.CLAIM_PREFIX}1", json.dumps(dead))
     spec = prepare_resume(run.run_id, max_metric_calls=40)
     assert spec.resume.claim.number == 2, "the dead process's claim expired"
     with pytest.raises(RunConflictError, match=rf"being resumed by process {os.getpid()} on "):
         prepare_resume(run.run_id, max_metric_calls=40)
     claims.release(client, spec.resume.claim)
     far = {"host": "another-machine", "pid": 1, "token": "far", "since": time.time() - 10}
-    client.log_param(run.run_id, f"{claims.PREFIX}3", json.dumps(far))
+    client.log_param(run.run_id, f"{schema.CLAIM_PREFIX}3", json.dumps(far))
     with pytest.raises(RunConflictError, match="process 1 on another-machine since"):
         prepare_resume(run.run_id, max_metric_calls=40)
 

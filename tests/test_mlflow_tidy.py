@@ -7,9 +7,8 @@ import pytest
 from mlflow import MlflowClient
 
 import gepa_jupyter
-from gepa_jupyter.core.durability import checkpoint, liveness
-from gepa_jupyter.core.tracking import registry
 from gepa_jupyter.core.events import CandidateEvent
+from gepa_jupyter.core.tracking import registry, schema
 from gepa_jupyter.testing import SEED_PROMPT, FakeReflectionModel, FakeTaskModel, sentiment_data
 from gepa_jupyter.views import snapshot
 from gepa_jupyter.views.compare import comparison_html, mlflow_location
@@ -30,7 +29,7 @@ def _ui_hidden_prefixes() -> list[str]:
 def test_machine_only_tags_are_under_the_prefix_mlflows_ui_hides():
     hidden = _ui_hidden_prefixes()
     assert hidden == ["mlflow."], hidden
-    for tag in (liveness.OWNER_TAG, liveness.HEARTBEAT_TAG, checkpoint.CHECKPOINT_TAG, checkpoint.BUDGET_TAG):
+    for tag in (schema.OWNER_TAG, schema.HEARTBEAT_TAG, schema.CHECKPOINT_TAG, schema.BUDGET_TAG):
         assert tag.startswith(hidden[0]), tag
 
 
@@ -71,3 +70,55 @@ def test_a_best_that_did_not_beat_the_seed_is_registered_only_when_asked(trackin
     assert not aliased
     assert len(list(client.search_prompt_versions("tied"))) == versions
     assert version == versions
+
+
+def test_stored_names_never_change():
+    """Runs already in a tracking store are read with these names: the schema must keep them."""
+    assert {name: getattr(schema, name) for name in dir(schema) if name.isupper()} == {
+        "PREFIX": "gepa_jupyter.", "HIDDEN_PREFIX": "mlflow.gepa_jupyter.", "PROMPT_TAG": "gepa_jupyter.prompt",
+        "STATUS_TAG": "gepa_jupyter.status", "ERROR_TAG": "gepa_jupyter.error", "DIED_TAG": "gepa_jupyter.died",
+        "RESUMES_TAG": "gepa_jupyter.resumes", "RELEASED_TAG": "gepa_jupyter.released",
+        "INVALID_PROPOSALS_TAG": "gepa_jupyter.invalid_proposals", "MODEL_FAILURES_TAG": "gepa_jupyter.model_failures",
+        "LOGGING_ERRORS_TAG": "gepa_jupyter.logging_errors", "REGISTERED_PROMPT_TAG": "gepa_jupyter.registered_prompt",
+        "REGISTERED_PROMPTS_TAG": "gepa_jupyter.registered_prompts", "OPTIMIZED_ALIAS_TAG": "gepa_jupyter.optimized_alias",
+        "CURRENT_MODEL_PREFIX": "gepa_jupyter.current.", "OWNER_TAG": "mlflow.gepa_jupyter.owner",
+        "HEARTBEAT_TAG": "mlflow.gepa_jupyter.heartbeat", "CHECKPOINT_TAG": "mlflow.gepa_jupyter.checkpoint",
+        "BUDGET_TAG": "mlflow.gepa_jupyter.budget", "CLAIM_PREFIX": "gepa_jupyter.claim.",
+        "RUN_ID_TAG": "gepa_jupyter.run_id", "ROLE_TAG": "gepa_jupyter.role", "SCORE_TAG": "gepa_jupyter.score",
+        "SCORER_SCORE_PREFIX": "gepa_jupyter.score.", "SEED_SCORE_TAG": "gepa_jupyter.seed_score",
+        "CANDIDATE_TAG": "gepa_jupyter.candidate", "REGISTERED_BY_TAG": "gepa_jupyter.registered_by",
+        "EVAL_SCORE": "eval_score", "PROMPT_CANDIDATES_DIR": "prompt_candidates", "EVAL_RESULTS_FILE": "eval_results.json",
+        "SCORES_FILE": "scores.json", "ARTIFACT_DIR": "gepa_jupyter", "RUN_FILE": "run.json", "DATA_FILE": "data.json",
+        "STATE_FILE": "state.json", "LEGACY_STATE_FILE": "gepa_state.bin", "CANDIDATES_FILE": "candidates.json",
+        "ITERATION_PREFIX": "iteration_"}
+    assert schema.iteration_dir(3) == "prompt_candidates/iteration_3" and schema.step_of("prompt_candidates/iteration_3") == 3
+    assert schema.param("max_metric_calls") == "gepa_jupyter.max_metric_calls"
+    assert schema.holdout_score_tag("best") == "gepa_jupyter.holdout_best_score"
+
+
+def test_the_recorder_creates_tags_and_ends_a_run_once(tracking):
+    """Run bookkeeping in one place: a run in the named experiment with its tags and params, ended once
+    (the stop watchdog and the run's thread both end it), and a failed tag write told in the run's log."""
+    from gepa_jupyter.core.runtime.quiet import RunLog
+    from gepa_jupyter.core.tracking.recorder import RunRecorder, end_tags
+
+    recorder = RunRecorder()
+    client = recorder.connect()
+    run_id = recorder.create("recorded", "a run", {schema.PROMPT_TAG: "p"}, {schema.param("workers"): 4})
+    assert client.get_experiment(recorder.experiment_id).name == "recorded"
+    recorder.log_metrics({"initial_eval_score": 0.5})
+    log = RunLog()
+    assert recorder.end("stopped", end_tags("stopped", 2), log) is None
+    run = client.get_run(run_id)
+    assert run.info.status == "KILLED" and run.data.params[schema.param("workers")] == "4"
+    assert run.data.tags[schema.STATUS_TAG] == "stopped" and run.data.tags[schema.INVALID_PROPOSALS_TAG] == "2"
+    assert run.data.metrics["initial_eval_score"] == 0.5
+    assert not recorder.open and recorder.end("failed", end_tags("failed", 0), log) is None
+    assert client.get_run(run_id).info.status == "KILLED", "a second end changes nothing"
+
+    again = RunRecorder()
+    again.connect()
+    again.create("recorded", "another", {}, {})
+    assert again.end("finished", {"": "an empty tag name is refused"}, log) is None
+    assert client.get_run(again.run_id).info.status == "FINISHED"
+    assert any("could not tag the MLflow run" in line for line in log.lines), log.lines

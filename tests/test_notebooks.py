@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.openai_server import REFLECTION_MODEL
+from gepa_jupyter.testing import REFLECTION_MODEL
 from tests.helpers import skip_without_llama_server
 
 ROOT = Path(__file__).resolve().parent.parent

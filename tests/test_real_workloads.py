@@ -15,9 +15,9 @@ from mlflow import MlflowClient
 import gepa_jupyter
 from gepa_jupyter import InputError, views
 from gepa_jupyter.core.inputs.budget import MINIBATCH
-from gepa_jupyter.testing import SEED_PROMPT, FakeReflectionModel, FakeTaskModel, sentiment_data
+from gepa_jupyter.testing import (REFLECTION_MODEL, SEED_PROMPT, TASK_MODEL, FakeReflectionModel, FakeTaskModel,
+                                  sentiment_data)
 from tests.helpers import assert_scores_match_mlflow
-from tests.openai_server import REFLECTION_MODEL, TASK_MODEL
 
 
 def start(data, **kwargs):

@@ -134,8 +134,8 @@ def test_a_damaged_cache_file_is_moved_aside_and_the_run_goes_on(tracking, tmp_p
 def test_a_prompt_tag_raced_by_another_process_is_set_again(tracking):
     """Two processes tagging the same reused version at once: sqlite says UNIQUE constraint (seen in
     1 of 2 ten-round race runs); the tag is set again instead of failing the run."""
-    from gepa_jupyter.core.tracking import registry
     from gepa_jupyter.core.events import CandidateEvent
+    from gepa_jupyter.core.tracking import registry
 
     client = MlflowClient()
     registry.register_seed(client, "raced", "Classify: {{review}}")

@@ -5,11 +5,11 @@ import re
 
 import pytest
 
+from gepa_jupyter import views
 from gepa_jupyter.core.events import CandidateEvent
 from gepa_jupyter.core.insight.example_log import Example, ExampleTable, RowScore
 from gepa_jupyter.core.insight.frame import candidates_frame
 from gepa_jupyter.core.insight.proposal_log import ACCEPTED, DROPPED, NOT_BETTER, Proposal
-from gepa_jupyter import views
 from gepa_jupyter.views import RunSnapshot
 
 SCRIPT = "<script>alert(1)</script>"

@@ -71,7 +71,7 @@ def resume(args) -> int:
 
 
 def watch(args) -> int:
-    from gepa_jupyter.durable import watch as follow
+    from gepa_jupyter.frontends.watching import watch as follow
     from gepa_jupyter.frontends.watching import show, wait_watching
 
     watched = follow(args.run, interval=args.interval)
@@ -91,7 +91,7 @@ def runs(args) -> int:
 
 def _follow(run, notices: list[str], heartbeat: float) -> int:
     """Print progress until the run ends; SIGINT/SIGTERM stop it (KILLED, resumable)."""
-    from gepa_jupyter.frontends.watching import show
+    from gepa_jupyter.frontends.watching import show, wait_in_slices
 
     for notice in notices:
         print(notice, flush=True)
@@ -105,8 +105,7 @@ def _follow(run, notices: list[str], heartbeat: float) -> int:
     try:
         _, updater = show(run, "text", interval=0.5, heartbeat=heartbeat)
         _announce(run)
-        while not run.wait(0.2):
-            pass
+        wait_in_slices(run)
         updater.join(30)
     finally:
         for number, handler in previous.items():

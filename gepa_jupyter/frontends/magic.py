@@ -117,11 +117,10 @@ class GepaMagic(Magics, _Config):
     def _run(self, request: "OptimizeRequest"):
         import gepa_jupyter.api as api
         from gepa_jupyter.core.errors import InputError, RunConflictError
-        from gepa_jupyter.frontends.live import HtmlLiveView, TextLiveView
         from gepa_jupyter.frontends.updates import LiveUpdater
+        from gepa_jupyter.frontends.watching import live_view, wait_in_slices
 
-        mode = self._view_mode()
-        view = HtmlLiveView(self.max_rows) if mode == "html" else TextLiveView(heartbeat=self.text_heartbeat)
+        view = live_view(self._view_mode(), self.max_rows, self.text_heartbeat)
         try:
             spec = request.prepare(view.say)
             run = api.start(spec)
@@ -142,14 +141,12 @@ class GepaMagic(Magics, _Config):
             return run
         interrupted = False
         try:
-            while not run.wait(0.2):
-                pass
+            wait_in_slices(run)
         except KeyboardInterrupt:
             interrupted = True
             run.stop()
             try:
-                while not run.wait(0.2):
-                    pass
+                wait_in_slices(run)
             except KeyboardInterrupt:
                 print(f"Still stopping in the background: {request.out or 'run'}.wait() waits for it.",
                       file=sys.stderr)

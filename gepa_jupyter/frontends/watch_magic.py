@@ -52,7 +52,7 @@ def watch(magic, line: str, namespace: dict):
     """Run `%optimize_watch`: show the live view of the run; wait for its end unless --no-block."""
     from gepa_jupyter.core.errors import InputError
     from gepa_jupyter.durable import run_id_of
-    from gepa_jupyter.durable import watch as follow
+    from gepa_jupyter.frontends.watching import watch as follow
     from gepa_jupyter.frontends.watching import show, wait_watching
 
     try:

@@ -6,6 +6,7 @@ gains rows as the run elsewhere scores candidates, and the comparison appears wh
 """
 
 import sys
+from typing import Any
 
 from gepa_jupyter.core.durability.watched_run import WatchedRun
 from gepa_jupyter.frontends.live import HtmlLiveView, TextLiveView
@@ -31,12 +32,17 @@ def show(run, mode: str, max_rows: int = 50, interval: float = 0.5, heartbeat: f
     return view, LiveUpdater(run, view.render, interval=interval)
 
 
+def wait_in_slices(run, slice_seconds: float = 0.2) -> None:
+    """Block until `run` (live or watched) ends, in short waits: Ctrl-C reaches this thread between them."""
+    while not run.wait(slice_seconds):
+        pass
+
+
 def wait_watching(watched: WatchedRun, updater: LiveUpdater) -> bool:
     """Block until the watched run ends and its last state is drawn; False when interrupted
     (that stops watching; the run goes on where it runs)."""
     try:
-        while not watched.wait(0.2):
-            pass
+        wait_in_slices(watched)
     except KeyboardInterrupt:
         watched.stop()
         print(f"Stopped watching; MLflow run {watched.run_id} goes on where it runs.", file=sys.stderr)
@@ -66,3 +72,13 @@ class DisplayedWatch(WatchedRun):
         from IPython import get_ipython
 
         self.view, self.updater = show(self, view_mode(get_ipython()))
+
+
+def watch(run: Any, interval: float = 2.0):
+    """Follow a run executing elsewhere, read from the tracking store until it ends: a WatchedRun
+    (its `scores`, `status`, `wait()`); shown in a notebook, the live table, chart and comparison."""
+    from gepa_jupyter.core.tracking.stores import quiet_client
+    from gepa_jupyter.durable import run_id_of
+
+    client = quiet_client()
+    return DisplayedWatch(run_id_of(run), client, interval=interval, tracking_uri=client.tracking_uri)

@@ -17,6 +17,7 @@ Runs with the standard library alone; the check starts the model as users do (mo
 
 import argparse
 import hashlib
+import logging
 import os
 import platform
 import re
@@ -24,6 +25,8 @@ import shutil
 import subprocess
 import sys
 import zipfile
+
+_logger = logging.getLogger(__name__)
 
 PACKAGE = "llama-cpp-python"
 DEFAULT_REQUIREMENT = "llama-cpp-python>=0.3.16,<0.4"
@@ -53,8 +56,8 @@ def requirement() -> str:
         for req in requires("gepa-jupyter") or []:
             if req.startswith(PACKAGE) and "local" in req.partition(";")[2]:
                 return req.partition(";")[0].strip()
-    except PackageNotFoundError:
-        pass
+    except PackageNotFoundError as e:
+        _logger.debug("gepa-jupyter's metadata not found: %r", e)
     pyproject = os.path.join(os.path.dirname(__file__), "..", "..", "pyproject.toml")
     if os.path.isfile(pyproject):
         with open(pyproject, encoding="utf-8") as f:

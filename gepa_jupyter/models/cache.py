@@ -9,11 +9,14 @@ A damaged file (truncated, not sqlite, a folder in its place) is moved aside wit
 
 import hashlib
 import json
+import logging
 import os
 import sqlite3
 import threading
 import time
 import warnings
+
+_logger = logging.getLogger(__name__)
 
 CACHE_ENV = "GEPA_JUPYTER_CACHE_DIR"
 CACHE_FILE = "responses.sqlite"
@@ -119,8 +122,8 @@ class ResponseCache:
             return
         try:
             self._db.close()
-        except sqlite3.Error:
-            pass
+        except sqlite3.Error as e:
+            _logger.debug("the response cache did not close: %r", e)
         self._db = None
 
     def __len__(self) -> int:

@@ -15,9 +15,9 @@ Every key chosen is registered with core.runtime.redact, so error texts that ech
 import os
 from dataclasses import dataclass
 
-from gepa_jupyter.core.runtime import redact
 from gepa_jupyter.core.errors import InputError
 from gepa_jupyter.core.options import mention
+from gepa_jupyter.core.runtime import redact
 from gepa_jupyter.core.runtime.guards import import_litellm
 from gepa_jupyter.models.endpoints import KWARG, Endpoint, host
 

@@ -17,6 +17,7 @@ however it ends (their standard input closes). `respond` is the models layer's w
 import atexit
 import importlib.util
 import json
+import logging
 import os
 import select
 import signal
@@ -27,6 +28,8 @@ import threading
 
 from gepa_jupyter.core.errors import InputError, ModelProcessDied
 from gepa_jupyter.core.runtime.guards import import_litellm
+
+_logger = logging.getLogger(__name__)
 
 SMOLLM2 = "smollm2"
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -190,8 +193,8 @@ class _Worker:
             self.proc.kill()
         try:
             self.log.close()
-        except OSError:
-            pass
+        except OSError as e:
+            _logger.debug("the model process's log did not close: %r", e)
 
 
 class LocalModel:

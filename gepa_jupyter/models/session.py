@@ -4,8 +4,8 @@ import threading
 import time
 from typing import Any, Callable
 
-from gepa_jupyter.core.evaluation import steps
 from gepa_jupyter.core.errors import InputError
+from gepa_jupyter.core.evaluation import steps
 from gepa_jupyter.core.runtime.guards import import_litellm
 from gepa_jupyter.core.runtime.redact import redact, redact_exception, register_credential, register_credentials
 from gepa_jupyter.models import cache as response_cache

@@ -3,8 +3,8 @@
 import difflib
 from html import escape
 
-from gepa_jupyter.views.diff import word_diff
 from gepa_jupyter.core.insight.text import shorten
+from gepa_jupyter.views.diff import word_diff
 from gepa_jupyter.views.examples import changes_html, changes_text, example_changes
 from gepa_jupyter.views.lineage import lineage, lineage_html, lineage_text
 from gepa_jupyter.views.state import RunSnapshot

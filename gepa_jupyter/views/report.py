@@ -4,9 +4,9 @@ proposals (`gepa_jupyter.explain(run)`), and the whole final view the front-ends
 from gepa_jupyter.views.compare import comparison_text, side_by_side_html
 from gepa_jupyter.views.grid import grid_html, grid_text
 from gepa_jupyter.views.progress import candidates_html, live_text, progress_html
-from gepa_jupyter.views.style import fold
 from gepa_jupyter.views.proposals import proposals_html, proposals_text
 from gepa_jupyter.views.state import RunSnapshot
+from gepa_jupyter.views.style import fold
 
 
 def explain_html(snap: RunSnapshot, page: int = 1) -> str:

@@ -23,6 +23,7 @@ state: a resume seeds it from the run's seed and the resume count (not the same 
 
 import dataclasses
 import json
+import logging
 import math
 import os
 import shutil
@@ -32,16 +33,12 @@ import time
 from typing import Any
 
 from gepa_jupyter.core.events import CandidateEvent
+from gepa_jupyter.core.tracking import schema
 
-ARTIFACT_DIR = "gepa_jupyter"
-STATE_FILE = "state.json"
-LEGACY_STATE_FILE = "gepa_state.bin"  # gepa's pickle, written by older versions: never read
+_logger = logging.getLogger(__name__)
+
 FORMAT = "gepa-jupyter-state"
 FORMAT_VERSION = 1
-CANDIDATES_FILE = "candidates.json"
-CHECKPOINT_TAG = "mlflow.gepa_jupyter.checkpoint"  # machine-only state: MLflow's UI hides `mlflow.` tags
-RESUMES_TAG = "gepa_jupyter.resumes"
-BUDGET_TAG = "mlflow.gepa_jupyter.budget"
 STATE_WAIT = 10.0  # seconds a candidate's write waits for a state holding it (then goes ahead)
 FRONTIERS = ("instance", "objective", "hybrid")  # gepa frontier types a state can be rebuilt for
 
@@ -68,7 +65,7 @@ class Restored:
     metric_steps: set = dataclasses.field(default_factory=set)  # MLflow steps whose metric was logged
     listed: int = 0  # candidates in the run's candidates.json
     resumes: int = 1  # this is the n-th resume of the run
-    source: str = STATE_FILE  # where the state came from (a notice when it was rebuilt otherwise)
+    source: str = schema.STATE_FILE  # where the state came from (a notice when it was rebuilt otherwise)
     claim: object = None  # core.durability.claims.Claim held for this resume (released when the run ends)
     notices: list = dataclasses.field(default_factory=list)  # what the user should know (e.g. a rebuilt state)
 
@@ -214,7 +211,7 @@ def build_state(records: list[StoredCandidate], *, iteration: int, metric_calls:
 
 def write_state(state, folder: str) -> str:
     """Write the state's JSON to `folder` (atomically); its path."""
-    path = os.path.join(folder, STATE_FILE)
+    path = os.path.join(folder, schema.STATE_FILE)
     with open(path + ".tmp", "w") as handle:
         json.dump(state_to_json(state), handle)
     os.replace(path + ".tmp", path)
@@ -291,8 +288,7 @@ class Checkpoint:
     def prefill(self, optimizer) -> None:
         """Put the candidates already scored in the optimizer (the table shows them at once)."""
         if self.resume is not None:
-            optimizer.candidates.extend(self.resume.candidates)
-            optimizer.metric_calls = self.resume.metric_calls
+            optimizer.continue_from(self.resume.candidates, self.resume.metric_calls)
 
     def attach(self, optimizer, kwargs: dict, adapter, guard, listener) -> None:
         """Give gepa this callback and stop check; on resume, continue the counters."""
@@ -303,9 +299,9 @@ class Checkpoint:
         resume = self.resume
         if resume is None:
             return
-        adapter.completed = guard.reserved = resume.metric_calls
-        listener.best_score = max((c.score for c in resume.candidates), default=float("-inf"))
-        listener.started -= resume.elapsed
+        adapter.continue_from(resume.metric_calls)
+        guard.continue_from(resume.metric_calls)
+        listener.continue_from(max((c.score for c in resume.candidates), default=float("-inf")), resume.elapsed)
         if resume.state is not None:
             _answer_first_evaluation(adapter, resume)
 
@@ -333,30 +329,28 @@ class Checkpoint:
 
     def after_write(self, candidates: list) -> None:
         """After a candidate's MLflow write: the scores table for watchers and resumes."""
-        path = os.path.join(self._upload_dir, CANDIDATES_FILE)
+        path = os.path.join(self._upload_dir, schema.CANDIDATES_FILE)
         with open(path, "w") as handle:
             json.dump([candidate_to_json(c) for c in candidates], handle, default=str)
-        self.client.log_artifact(self.run_id, path, ARTIFACT_DIR)
+        self.client.log_artifact(self.run_id, path, schema.ARTIFACT_DIR)
 
     def reopen(self, client, spec) -> None:
         """Mark the resumed MLflow run running again and write what a crash cut off (run's thread)."""
         from mlflow.entities import RunTag
 
-        from gepa_jupyter.core.durability import liveness
-
         resume = self.resume
         assert resume is not None, "reopen() is for a checkpoint made to resume"
         self.client, self.run_id = client, resume.run_id
         client.update_run(resume.run_id, status="RUNNING")
-        for tag in (liveness.DIED_TAG, liveness.ERROR_TAG):
+        for tag in (schema.DIED_TAG, schema.ERROR_TAG):
             try:
                 client.delete_tag(resume.run_id, tag)
-            except Exception:  # not there
-                pass
-        tags = {liveness.STATUS_TAG: "running", RESUMES_TAG: str(resume.resumes),
-                BUDGET_TAG: str(spec.options["max_metric_calls"])}
+            except Exception as e:  # not there
+                _logger.debug("tag %s of run %s not deleted: %r", tag, resume.run_id, e)
+        tags = {schema.STATUS_TAG: "running", schema.RESUMES_TAG: str(resume.resumes),
+                schema.BUDGET_TAG: str(spec.options["max_metric_calls"])}
         client.log_batch(resume.run_id, tags=[RunTag(k, v) for k, v in tags.items()])
-        if resume.state is not None and resume.source != STATE_FILE:  # rebuilt: store it as JSON at once
+        if resume.state is not None and resume.source != schema.STATE_FILE:  # rebuilt: store it as JSON at once
             self.state = resume.state
             self._saved_now(len(resume.state.program_candidates), write=True)
             self._upload()
@@ -403,16 +397,16 @@ class Checkpoint:
             count, version = self._saved, self._version
         if version == self._uploaded_version or self.client is None:
             return
-        source = os.path.join(self.run_dir, STATE_FILE)
+        source = os.path.join(self.run_dir, schema.STATE_FILE)
         if not os.path.exists(source):
             return
-        copy = os.path.join(self._upload_dir, STATE_FILE)
+        copy = os.path.join(self._upload_dir, schema.STATE_FILE)
         shutil.copyfile(source, copy)
         with open(copy) as handle:
             mark = json.load(handle)
-        self.client.log_artifact(self.run_id, copy, ARTIFACT_DIR)
+        self.client.log_artifact(self.run_id, copy, schema.ARTIFACT_DIR)
         self._uploaded, self._uploaded_version = max(self._uploaded, count), version
-        self.client.set_tag(self.run_id, CHECKPOINT_TAG, json.dumps(
+        self.client.set_tag(self.run_id, schema.CHECKPOINT_TAG, json.dumps(
             {"candidates": len(mark["candidates"]), "saved_at": round(time.time(), 3),
              "metric_calls": mark["metric_calls"], "iteration": mark["iteration"] + 1}))
 
@@ -424,10 +418,7 @@ class Checkpoint:
 def _answer_first_evaluation(adapter, resume: Restored) -> None:
     """gepa scores the seed on the validation set before its state is replaced by the rebuilt one:
     answer that evaluation from the stored scores (no model call, no metric call)."""
-    evaluate = adapter.evaluate
-
-    def first(batch, candidate, capture_traces=False):
-        adapter.evaluate = evaluate
+    def first(batch, candidate, capture_traces, evaluate):
         if dict(candidate) != resume.seed_prompts or len(batch) != len(resume.seed_scores):
             return evaluate(batch, candidate, capture_traces)
         import gepa
@@ -435,7 +426,7 @@ def _answer_first_evaluation(adapter, resume: Restored) -> None:
         scores = [float(resume.seed_scores.get(i, 0.0)) for i in range(len(batch))]
         return gepa.EvaluationBatch(outputs=[""] * len(batch), scores=scores, trajectories=None)
 
-    adapter.evaluate = first
+    adapter.answer_first(first)
 
 
 def backfill(client, restored: Restored, validation: list[dict], complete: set[int],
@@ -452,11 +443,11 @@ def backfill(client, restored: Restored, validation: list[dict], complete: set[i
             continue
         scores = restored.row_scores.get(candidate.index, {})
         rows = [_Row(record, scores.get(i)) for i, record in enumerate(validation)]
-        stored = names(client, restored.run_id, f"{candidates.PROMPT_CANDIDATES_DIR}/iteration_{candidate.step}")
+        stored = names(client, restored.run_id, schema.iteration_dir(candidate.step))
         candidates.log_candidate(candidate.step, candidate.prompts, rows, candidate.score,
                                  dict(candidate.scorer_scores), run_id=restored.run_id, client=client,
                                  metrics=candidate.step not in with_metric,
-                                 table=candidates.EVAL_RESULTS_FILE not in stored)  # its outputs are kept
+                                 table=schema.EVAL_RESULTS_FILE not in stored)  # its outputs are kept
         written.append(candidate.step)
     return written
 

@@ -12,14 +12,15 @@ one-line refusal naming the winner. A claim ends when its run ends (`release`: t
 """
 
 import json
+import logging
 import time
 from dataclasses import dataclass
 
 from gepa_jupyter.core.durability import liveness
 from gepa_jupyter.core.errors import RunConflictError
+from gepa_jupyter.core.tracking import schema
 
-PREFIX = "gepa_jupyter.claim."
-RELEASED_TAG = "gepa_jupyter.released"
+_logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -33,12 +34,12 @@ def claims(run) -> dict[int, dict]:
     """The run's claims by number (their holders)."""
     found = {}
     for key, value in run.data.params.items():
-        if key.startswith(PREFIX) and key[len(PREFIX):].isdigit():
+        if key.startswith(schema.CLAIM_PREFIX) and key[len(schema.CLAIM_PREFIX):].isdigit():
             try:
                 holder = json.loads(value)
             except ValueError:
                 holder = {}
-            found[int(key[len(PREFIX):])] = holder if isinstance(holder, dict) else {}
+            found[int(key[len(schema.CLAIM_PREFIX):])] = holder if isinstance(holder, dict) else {}
     return found
 
 
@@ -55,8 +56,8 @@ def holder_alive(run, holder: dict, now: float | None = None) -> bool:
         return alive
     tags = run.data.tags
     last = float(holder.get("since") or 0)
-    if liveness.parse(tags, liveness.OWNER_TAG).get("token") == holder.get("token"):
-        last = max(last, float(liveness.parse(tags, liveness.HEARTBEAT_TAG).get("t") or 0))
+    if liveness.parse(tags, schema.OWNER_TAG).get("token") == holder.get("token"):
+        last = max(last, float(liveness.parse(tags, schema.HEARTBEAT_TAG).get("t") or 0))
     return (now or time.time()) - last <= liveness.STALE_AFTER
 
 
@@ -70,17 +71,17 @@ def take(client, run_id: str) -> Claim:
     run = client.get_run(run_id)
     held = claims(run)
     latest = max(held, default=0)
-    released = _number(run.data.tags.get(RELEASED_TAG))
+    released = _number(run.data.tags.get(schema.RELEASED_TAG))
     if latest > released and holder_alive(run, held[latest]):
         raise _refuse(run_id, held[latest])
     number = latest + 1
     holder = liveness.this_process() | {"since": round(time.time(), 3)}
     value = json.dumps(holder, sort_keys=True)
-    key = f"{PREFIX}{number}"
+    key = f"{schema.CLAIM_PREFIX}{number}"
     try:
         client.log_param(run_id, key, value)
-    except Exception:  # noqa: BLE001 - the store refused: someone logged this key first (or the store is away)
-        pass
+    except Exception as e:  # noqa: BLE001 - the store refused: someone logged this key first (or the store is away)
+        _logger.debug("claim %s of run %s not logged: %r", key, run_id, e)
     stored = client.get_run(run_id).data.params.get(key)
     if stored != value:
         if stored is None:
@@ -99,10 +100,10 @@ def release(client, claim: Claim | None) -> None:
     if claim is None:
         return
     try:
-        if _number(client.get_run(claim.run_id).data.tags.get(RELEASED_TAG)) < claim.number:
-            client.set_tag(claim.run_id, RELEASED_TAG, str(claim.number))
-    except Exception:  # noqa: BLE001 - the store may be away: the claim then ends with this process
-        pass
+        if _number(client.get_run(claim.run_id).data.tags.get(schema.RELEASED_TAG)) < claim.number:
+            client.set_tag(claim.run_id, schema.RELEASED_TAG, str(claim.number))
+    except Exception as e:  # noqa: BLE001 - the store may be away: the claim then ends with this process
+        _logger.debug("claim %s of run %s not released: %r", claim.number, claim.run_id, e)
 
 
 def _number(value) -> int:

@@ -14,6 +14,7 @@ it starts, and `gepa_jupyter.heartbeat` (its clock, a beat counter and its progr
 """
 
 import json
+import logging
 import os
 import socket
 import threading
@@ -22,11 +23,10 @@ import uuid
 from dataclasses import dataclass
 from typing import Callable
 
-OWNER_TAG = "mlflow.gepa_jupyter.owner"  # machine-only state: MLflow's UI hides `mlflow.` tags
-HEARTBEAT_TAG = "mlflow.gepa_jupyter.heartbeat"
-DIED_TAG = "gepa_jupyter.died"
-STATUS_TAG = "gepa_jupyter.status"
-ERROR_TAG = "gepa_jupyter.error"
+from gepa_jupyter.core.tracking import schema
+
+_logger = logging.getLogger(__name__)
+
 HEARTBEAT_EVERY = 5.0  # seconds between heartbeats
 STALE_AFTER = 90.0  # seconds without a heartbeat before a run of another machine counts as dead
 HEAL_EVERY = 6  # beats between checks that nobody marked the run dead while it was alive
@@ -82,8 +82,8 @@ def owner_alive(owner: dict) -> bool | None:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
-        pass
+    except PermissionError:  # it exists, owned by another user: its start time tells whether it is the owner
+        _logger.debug("pid %s belongs to another user", pid)
     started = owner.get("started")
     return not (started and process_start(pid) not in (None, started))
 
@@ -110,9 +110,9 @@ class Verdict:
 def judge(run, now: float | None = None) -> Verdict | None:
     """Whether a RUNNING run of ours is dead; None for other runs (not ours, or not RUNNING)."""
     tags = run.data.tags
-    if run.info.status != "RUNNING" or OWNER_TAG not in tags:
+    if run.info.status != "RUNNING" or schema.OWNER_TAG not in tags:
         return None
-    owner, beat = parse(tags, OWNER_TAG), parse(tags, HEARTBEAT_TAG)
+    owner, beat = parse(tags, schema.OWNER_TAG), parse(tags, schema.HEARTBEAT_TAG)
     who = describe_owner(owner)
     alive = owner_alive(owner)
     if alive is not None:
@@ -127,7 +127,7 @@ def judge(run, now: float | None = None) -> Verdict | None:
 def confirm_stale(client, run_id: str, wait: float | None = None) -> bool:
     """True when the heartbeat counter of `run_id` does not move for two beats (clock-free)."""
     def counter():
-        return parse(client.get_run(run_id).data.tags, HEARTBEAT_TAG).get("beat")
+        return parse(client.get_run(run_id).data.tags, schema.HEARTBEAT_TAG).get("beat")
 
     before = counter()
     time.sleep(2 * HEARTBEAT_EVERY + 1 if wait is None else wait)
@@ -140,7 +140,7 @@ def mark_dead(client, run, verdict: Verdict) -> str:
 
     message = (f"The process running this optimization died ({verdict.reason}); "
                f"marked FAILED on {time.strftime('%Y-%m-%d %H:%M:%S')} by {describe_owner(this_process())}.")
-    tags = {DIED_TAG: message, STATUS_TAG: "failed", ERROR_TAG: message}
+    tags = {schema.DIED_TAG: message, schema.STATUS_TAG: "failed", schema.ERROR_TAG: message}
     client.log_batch(run.info.run_id, tags=[RunTag(k, v) for k, v in tags.items()])
     client.set_terminated(run.info.run_id, status="FAILED")
     return message
@@ -180,7 +180,7 @@ class Heartbeat:
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
 
     def start(self) -> "Heartbeat":
-        self.client.set_tag(self.run_id, OWNER_TAG, json.dumps(this_process()))
+        self.client.set_tag(self.run_id, schema.OWNER_TAG, json.dumps(this_process()))
         self.beat()
         self._thread.start()
         return self
@@ -202,15 +202,15 @@ class Heartbeat:
     def _write(self) -> None:
         self.beats += 1
         value = {"t": round(time.time(), 3), "beat": self.beats, "every": self.every} | _safe(self.progress)
-        self.client.set_tag(self.run_id, HEARTBEAT_TAG, json.dumps(value, default=str)[:5000])
+        self.client.set_tag(self.run_id, schema.HEARTBEAT_TAG, json.dumps(value, default=str)[:5000])
 
     def _heal(self) -> None:
         run = self.client.get_run(self.run_id)
-        if run.info.status == "FAILED" and DIED_TAG in run.data.tags:
+        if run.info.status == "FAILED" and schema.DIED_TAG in run.data.tags:
             self.client.update_run(self.run_id, status="RUNNING")
-            self.client.delete_tag(self.run_id, DIED_TAG)
-            self.client.set_tag(self.run_id, STATUS_TAG, "running")
-            self.client.delete_tag(self.run_id, ERROR_TAG)
+            self.client.delete_tag(self.run_id, schema.DIED_TAG)
+            self.client.set_tag(self.run_id, schema.STATUS_TAG, "running")
+            self.client.delete_tag(self.run_id, schema.ERROR_TAG)
 
     def stop(self, timeout: float = 5.0) -> None:
         """A last beat (the final progress, for watchers); none after this returns (a beat in
@@ -219,8 +219,8 @@ class Heartbeat:
         if self._lock.acquire(timeout=timeout):
             try:
                 self._write()
-            except Exception:
-                pass
+            except Exception as e:
+                _logger.debug("last heartbeat of run %s not written: %r", self.run_id, e)
             finally:
                 self._lock.release()
 

@@ -26,13 +26,11 @@ import re
 import tempfile
 from dataclasses import dataclass, field
 
-from gepa_jupyter.core.tracking.artifacts import read_json
 from gepa_jupyter.core.errors import InputError
 from gepa_jupyter.core.runtime.redact import MIN_LENGTH, credentials
+from gepa_jupyter.core.tracking import schema
+from gepa_jupyter.core.tracking.artifacts import read_json
 
-ARTIFACT_DIR = "gepa_jupyter"
-RUN_FILE = "run.json"
-DATA_FILE = "data.json"
 VERSION = 1
 LOCAL_ONLY = ("cache",)  # options that describe this machine: a resume uses its own
 CREDENTIAL = "$credential"  # the key of a placeholder for a credential that is not stored
@@ -181,18 +179,18 @@ def save(client, run_id: str, spec) -> None:
     """Write run.json and data.json to the run's artifacts."""
     run, data = build(spec)
     with tempfile.TemporaryDirectory(prefix="gepa-jupyter-recipe-") as folder:
-        for name, content in ((RUN_FILE, run), (DATA_FILE, data)):
+        for name, content in ((schema.RUN_FILE, run), (schema.DATA_FILE, data)):
             with open(os.path.join(folder, name), "w") as handle:
                 json.dump(content, handle)
-        client.log_artifacts(run_id, folder, ARTIFACT_DIR)
+        client.log_artifacts(run_id, folder, schema.ARTIFACT_DIR)
 
 
 def load(client, run_id: str) -> Recipe | None:
     """The run's recipe, or None when it has none (not a gepa-jupyter run, or an older one)."""
-    run = read_json(client, run_id, f"{ARTIFACT_DIR}/{RUN_FILE}")
+    run = read_json(client, run_id, schema.stored(schema.RUN_FILE))
     if run is None:
         return None
-    data = read_json(client, run_id, f"{ARTIFACT_DIR}/{DATA_FILE}") or {}
+    data = read_json(client, run_id, schema.stored(schema.DATA_FILE)) or {}
     if "seed_prompts" not in run:  # written before several prompts: one template and its name
         run["seed_prompts"] = {run["prompt_name"]: run["seed_template"]}
         run["seed_prompt_uris"] = {run["prompt_name"]: run["seed_prompt_uri"]} if run.get("seed_prompt_uri") else {}

@@ -11,15 +11,13 @@ that has candidates, and never numbers a new candidate over a stored one.
 
 import json
 
-from gepa_jupyter.core.tracking import artifacts
-
 from gepa_jupyter.core.durability import checkpoint, liveness
 from gepa_jupyter.core.errors import InputError
-from gepa_jupyter.core.tracking.candidates import EVAL_RESULTS_FILE, PROMPT_CANDIDATES_DIR, SCORES_FILE
+from gepa_jupyter.core.tracking import artifacts, schema
 
-STATE_PATH = f"{checkpoint.ARTIFACT_DIR}/{checkpoint.STATE_FILE}"
-LEGACY_PATH = f"{checkpoint.ARTIFACT_DIR}/{checkpoint.LEGACY_STATE_FILE}"
-CANDIDATES_PATH = f"{checkpoint.ARTIFACT_DIR}/{checkpoint.CANDIDATES_FILE}"
+STATE_PATH = schema.stored(schema.STATE_FILE)
+LEGACY_PATH = schema.stored(schema.LEGACY_STATE_FILE)
+CANDIDATES_PATH = schema.stored(schema.CANDIDATES_FILE)
 
 
 def restore(client, mlflow_run, seed_prompts: dict, rows: int) -> checkpoint.Restored:
@@ -28,12 +26,12 @@ def restore(client, mlflow_run, seed_prompts: dict, rows: int) -> checkpoint.Res
     run_id = mlflow_run.info.run_id
     tags = mlflow_run.data.tags
     known = _listed(client, run_id)
-    beat = liveness.parse(tags, liveness.HEARTBEAT_TAG)
-    mark = liveness.parse(tags, checkpoint.CHECKPOINT_TAG)
+    beat = liveness.parse(tags, schema.HEARTBEAT_TAG)
+    mark = liveness.parse(tags, schema.CHECKPOINT_TAG)
     restored = checkpoint.Restored(
         run_id=run_id, experiment_id=mlflow_run.info.experiment_id, state=None, candidates=[], listed=len(known),
         usage=beat.get("usage") or {}, elapsed=max(_float(beat.get("elapsed")), known[-1].elapsed if known else 0.0),
-        resumes=_int(tags.get(checkpoint.RESUMES_TAG)) + 1)
+        resumes=_int(tags.get(schema.RESUMES_TAG)) + 1)
     metric_steps = {m.step for m in client.get_metric_history(run_id, "eval_score")}
     folders = _step_folders(client, run_id)
     stored = metric_steps | folders | {c.step for c in known}
@@ -77,7 +75,7 @@ def _saved_state(client, run_id: str, seed_prompts: dict, rows: int):
     """(GEPAState or None, why not: None when it was read)."""
     raw = artifacts.read_bytes(client, run_id, STATE_PATH)
     if raw is None:
-        legacy = checkpoint.LEGACY_STATE_FILE in artifacts.names(client, run_id, checkpoint.ARTIFACT_DIR)
+        legacy = schema.LEGACY_STATE_FILE in artifacts.names(client, run_id, schema.ARTIFACT_DIR)
         return None, (f"it was saved by an older gepa-jupyter ({LEGACY_PATH}, a pickle, which is never read: "
                       "loading one can run code)" if legacy else f"its saved state ({STATE_PATH}) is missing")
     try:
@@ -97,7 +95,7 @@ def _records(state) -> list:
 
 def _stored_candidate(client, run_id: str, step: int, listed, seed_prompts: dict, rows: int):
     """(StoredCandidate, None) from MLflow's files of `step`, or (None, what is missing)."""
-    folder = f"{PROMPT_CANDIDATES_DIR}/iteration_{step}"
+    folder = schema.iteration_dir(step)
     prompts = dict(listed.prompts) if listed is not None and set(listed.prompts) == set(seed_prompts) else {}
     for name in seed_prompts:
         if name not in prompts:
@@ -107,12 +105,12 @@ def _stored_candidate(client, run_id: str, step: int, listed, seed_prompts: dict
             prompts[name] = raw.decode("utf-8", "replace")
     if step == 0 and prompts != dict(seed_prompts):
         return None, f"its first candidate ({folder}) is not the run's seed"
-    scores = _row_scores(client, run_id, f"{folder}/{EVAL_RESULTS_FILE}", rows)
+    scores = _row_scores(client, run_id, f"{folder}/{schema.EVAL_RESULTS_FILE}", rows)
     if scores is None:
-        return None, f"its scores by row ({folder}/{EVAL_RESULTS_FILE}) are missing or damaged"
+        return None, f"its scores by row ({folder}/{schema.EVAL_RESULTS_FILE}) are missing or damaged"
     objective = dict(listed.scorer_scores) if listed is not None else {}
     if not objective:
-        summary = _json(client, run_id, f"{folder}/{SCORES_FILE}")
+        summary = _json(client, run_id, f"{folder}/{schema.SCORES_FILE}")
         per = summary.get("per_scorer") if isinstance(summary, dict) else None
         per = per if isinstance(per, dict) else {}
         objective = {str(k): float(v) for k, v in per.items() if isinstance(v, (int, float))}
@@ -162,14 +160,14 @@ def _listed(client, run_id: str) -> list:
 
 def _step_folders(client, run_id: str) -> set[int]:
     try:
-        found = client.list_artifacts(run_id, PROMPT_CANDIDATES_DIR)
+        found = client.list_artifacts(run_id, schema.PROMPT_CANDIDATES_DIR)
     except Exception:
         return set()
     steps = set()
     for entry in found:
-        tail = entry.path.rsplit("/", 1)[-1]
-        if entry.is_dir and tail.startswith("iteration_") and tail[len("iteration_"):].isdigit():
-            steps.add(int(tail[len("iteration_"):]))
+        step = schema.step_of(entry.path)
+        if entry.is_dir and step is not None:
+            steps.add(step)
     return steps
 
 
@@ -177,8 +175,8 @@ def _complete(client, run_id: str, steps: set, prompt_names: list[str], recent: 
     """The steps with an eval_score whose files are there too (the last `recent` checked)."""
     complete = set(steps)
     for step in sorted(steps)[-recent:]:
-        names = set(artifacts.names(client, run_id, f"{PROMPT_CANDIDATES_DIR}/iteration_{step}"))
-        if not {SCORES_FILE, EVAL_RESULTS_FILE, *(f"{name}.txt" for name in prompt_names)} <= names:
+        names = set(artifacts.names(client, run_id, schema.iteration_dir(step)))
+        if not {schema.SCORES_FILE, schema.EVAL_RESULTS_FILE, *(f"{name}.txt" for name in prompt_names)} <= names:
             complete.discard(step)
     return complete
 

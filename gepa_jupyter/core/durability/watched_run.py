@@ -15,18 +15,14 @@ import time
 import uuid
 from typing import Any, Callable
 
-from gepa_jupyter.core.tracking import artifacts
-
-from gepa_jupyter.core.durability import liveness, recipe
-
-from gepa_jupyter.core.runtime import quiet
-from gepa_jupyter.core.durability.checkpoint import (ARTIFACT_DIR, BUDGET_TAG, CANDIDATES_FILE, CHECKPOINT_TAG,
-                                          candidate_from_json)
+from gepa_jupyter.core.durability import liveness
+from gepa_jupyter.core.durability.checkpoint import candidate_from_json
 from gepa_jupyter.core.errors import InputError
 from gepa_jupyter.core.events import BudgetEvent, CandidateEvent, EventHub, StatusEvent, best_candidate, prompts_of
-from gepa_jupyter.core.insight.frame import candidates_frame
 from gepa_jupyter.core.inputs.prompts import join_sections
-from gepa_jupyter.core.tracking.candidates import PROMPT_CANDIDATES_DIR, SCORES_FILE
+from gepa_jupyter.core.insight.frame import candidates_frame
+from gepa_jupyter.core.runtime import quiet
+from gepa_jupyter.core.tracking import artifacts, schema
 
 STATUSES = {"RUNNING": "running", "SCHEDULED": "running", "FINISHED": "finished", "KILLED": "stopped",
             "FAILED": "failed"}
@@ -36,11 +32,9 @@ DEFAULT_INTERVAL = 2.0
 def current_models(tags: dict, params: dict) -> dict[str, str]:
     """The models of a run's newest start: the tags a resume rewrites (core.runtime.run.model_tags), else the
     params of its first start (MLflow params cannot change)."""
-    from gepa_jupyter.core.runtime.run import MODEL_TAG_PREFIX
-
     found = {}
     for name in ("model", "reflection_model"):
-        value = tags.get(f"{MODEL_TAG_PREFIX}{name}") or params.get(f"gepa_jupyter.{name}")
+        value = tags.get(schema.CURRENT_MODEL_PREFIX + name) or params.get(schema.param(name))
         if value:
             found[name] = value
     return found
@@ -194,7 +188,7 @@ class WatchedRun:
         status = STATUSES.get(run.info.status, "running")
         if status != "running":  # only now: a view drawn meanwhile must not show the end without its last rows
             self._ended_elapsed = self._final_elapsed(run)
-            self.error = run.data.tags.get(liveness.ERROR_TAG) if status == "failed" else None
+            self.error = run.data.tags.get(schema.ERROR_TAG) if status == "failed" else None
             self.status = status
             self._done.set()
             self.events.emit(StatusEvent(self.status, self.error))
@@ -203,25 +197,25 @@ class WatchedRun:
         """The run's progress and tags (its end is taken by `poll`, once the candidates are read)."""
         tags, params, metrics = run.data.tags, run.data.params, run.data.metrics
         self.experiment_id = run.info.experiment_id
-        beat = liveness.parse(tags, liveness.HEARTBEAT_TAG)
+        beat = liveness.parse(tags, schema.HEARTBEAT_TAG)
         if beat != self._beat:
             self._beat, self._beat_seen = beat, time.monotonic()
             self.events.emit(BudgetEvent(self.metric_calls, self.max_metric_calls, self.elapsed, self.activity))
-        budget = beat.get("budget") or tags.get(BUDGET_TAG) or params.get("gepa_jupyter.max_metric_calls")
+        budget = beat.get("budget") or tags.get(schema.BUDGET_TAG) or params.get(schema.param("max_metric_calls"))
         self.max_metric_calls = int(budget or 0)
-        self.validation_size = int(beat.get("validation") or params.get("gepa_jupyter.num_validation_rows") or 0)
-        self._tagged_name = tags.get("gepa_jupyter.prompt", self._tagged_name)
-        self.invalid_proposals = int(tags.get("gepa_jupyter.invalid_proposals") or 0)
-        self.registered_prompt_uri = tags.get("gepa_jupyter.registered_prompt")
-        several = [u for u in tags.get("gepa_jupyter.registered_prompts", "").split(",") if u]
+        self.validation_size = int(beat.get("validation") or params.get(schema.param("num_validation_rows")) or 0)
+        self._tagged_name = tags.get(schema.PROMPT_TAG, self._tagged_name)
+        self.invalid_proposals = int(tags.get(schema.INVALID_PROPOSALS_TAG) or 0)
+        self.registered_prompt_uri = tags.get(schema.REGISTERED_PROMPT_TAG)
+        several = [u for u in tags.get(schema.REGISTERED_PROMPTS_TAG, "").split(",") if u]
         self.registered_prompt_uris = {u.split("/")[1]: u for u in several}
-        self.optimized_alias = tags.get("gepa_jupyter.optimized_alias") == "true"
+        self.optimized_alias = tags.get(schema.OPTIMIZED_ALIAS_TAG) == "true"
         self.models = current_models(tags, params)
         self.holdout_scores = _holdout(metrics)
 
     def _read_recipe(self, run) -> None:
         self._recipe_read = True
-        found = artifacts.read_json(self.client, self.run_id, f"{recipe.ARTIFACT_DIR}/{recipe.RUN_FILE}")
+        found = artifacts.read_json(self.client, self.run_id, schema.stored(schema.RUN_FILE))
         if found:
             self.seed_prompts = dict(found.get("seed_prompts") or {found["prompt_name"]: found["seed_template"]})
             self.validation_size = self.validation_size or len(found.get("validation_indices", []))
@@ -230,7 +224,7 @@ class WatchedRun:
         steps = sorted({m.step for m in self.client.get_metric_history(self.run_id, "eval_score")})
         if len(steps) <= len(self._candidates):
             return
-        listed = artifacts.read_json(self.client, self.run_id, f"{ARTIFACT_DIR}/{CANDIDATES_FILE}") or []
+        listed = artifacts.read_json(self.client, self.run_id, schema.stored(schema.CANDIDATES_FILE)) or []
         new = [candidate_from_json(c) for c in listed[len(self._candidates):]]
         if not listed:  # a run of the drop-in optimizer: each step's files
             new = [c for c in (self._from_files(step) for step in steps[len(self._candidates):]) if c is not None]
@@ -242,11 +236,11 @@ class WatchedRun:
 
     def _from_files(self, step: int) -> CandidateEvent | None:
         """A candidate from `prompt_candidates/iteration_<step>/`: its prompt files and scores.json."""
-        folder = f"{PROMPT_CANDIDATES_DIR}/iteration_{step}"
+        folder = schema.iteration_dir(step)
         names = artifacts.names(self.client, self.run_id, folder)
-        if SCORES_FILE not in names:
+        if schema.SCORES_FILE not in names:
             return None  # not written yet
-        scores = artifacts.read_json(self.client, self.run_id, f"{folder}/{SCORES_FILE}")
+        scores = artifacts.read_json(self.client, self.run_id, f"{folder}/{schema.SCORES_FILE}")
         prompts = {}
         for name in names:
             if name.endswith(".txt"):
@@ -280,11 +274,11 @@ def _holdout(metrics: dict) -> dict:
 def describe(run) -> str:
     """One line about a run: for messages that offer to watch or resume it."""
     tags = run.data.tags
-    beat, mark = liveness.parse(tags, liveness.HEARTBEAT_TAG), liveness.parse(tags, CHECKPOINT_TAG)
+    beat, mark = liveness.parse(tags, schema.HEARTBEAT_TAG), liveness.parse(tags, schema.CHECKPOINT_TAG)
     candidates = newest(beat.get("candidates"), mark.get("candidates"))
     calls = newest(beat.get("calls"), mark.get("metric_calls"))
-    budget = beat.get("budget", tags.get(BUDGET_TAG, "?"))
-    return (f"prompt {tags.get('gepa_jupyter.prompt', '?')!r}, {'?' if candidates is None else candidates} "
+    budget = beat.get("budget", tags.get(schema.BUDGET_TAG, "?"))
+    return (f"prompt {tags.get(schema.PROMPT_TAG, '?')!r}, {'?' if candidates is None else candidates} "
             f"candidates, {'?' if calls is None else calls}/{budget} metric calls")
 
 
@@ -293,4 +287,3 @@ def newest(beat, saved) -> int | None:
     a run killed between two heartbeats has its saved state ahead of its last beat."""
     known = [int(v) for v in (beat, saved) if isinstance(v, (int, float))]
     return max(known) if known else None
-

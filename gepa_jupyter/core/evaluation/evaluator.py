@@ -22,6 +22,7 @@ from typing import Any, Callable
 
 from gepa_jupyter.core.evaluation import steps
 from gepa_jupyter.core.evaluation.pool import DaemonPool, wait_all
+from gepa_jupyter.core.tracking import schema
 from gepa_jupyter.core.upstream import EvaluationResultRecord
 
 TRACES = ("off", "all")
@@ -125,7 +126,7 @@ class Evaluator:
         @mlflow.trace(name="predict_fn")
         def predict_fn(**kwargs):
             if self.run_id:
-                mlflow.update_current_trace(tags={"gepa_jupyter.run_id": self.run_id})
+                mlflow.update_current_trace(tags={schema.RUN_ID_TAG: self.run_id})
             with steps.traced():
                 return self._call(candidate, kwargs)
 

@@ -31,23 +31,12 @@ class Job:
         if self.cancel.is_set():
             self.done.set()
             return
-        _current.job = self
         try:
             self.result = self.fn(*self.args)
         except BaseException as e:  # noqa: BLE001 - handed to the waiting thread
             self.error = e
         finally:
-            _current.job = None
             self.done.set()
-
-
-_current = threading.local()
-
-
-def current_cancel_event() -> threading.Event | None:
-    """The cancel event of the job this worker thread runs, if any (a model call can check it)."""
-    job = getattr(_current, "job", None)
-    return job.cancel if job is not None else None
 
 
 class DaemonPool:

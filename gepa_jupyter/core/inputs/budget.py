@@ -68,6 +68,11 @@ class BudgetGuard:
         self.reserved = 0  # calls of evaluations started
         self._lock = threading.Lock()
 
+    def continue_from(self, reserved: int) -> None:
+        """A resumed run: the calls its earlier starts spent."""
+        with self._lock:
+            self.reserved = reserved
+
     def reserve(self, calls: int) -> None:
         with self._lock:
             if self.limit is not None and self.reserved and self.reserved + calls > self.limit + self.slack:

@@ -45,10 +45,6 @@ class PromptSet:
         found = [v for text in self.templates.values() for v in template_variables(text) if v not in self.templates]
         return list(dict.fromkeys(found))
 
-    def as_text(self) -> str:
-        """One prompt's text, or the `### name` sections of several (what the magic's cell body holds)."""
-        return join_sections(self.templates)
-
 
 def join_sections(templates: dict[str, str]) -> str:
     if len(templates) == 1:

@@ -17,6 +17,7 @@ from typing import Any
 from gepa_jupyter.core.events import observer
 from gepa_jupyter.core.inputs.prompts import join_sections
 from gepa_jupyter.core.insight.text import shorten
+from gepa_jupyter.core.tracking import schema
 
 ACCEPTED = "accepted"
 NOT_BETTER = "not better on the minibatch"
@@ -251,7 +252,7 @@ def origin(metadata: dict, proposed: dict) -> str:
     """Where the proposed text came from: the small reflector says which need and which source."""
     parts = []
     for name in proposed:
-        meta = (metadata or {}).get(f"gepa_jupyter.{name}")
+        meta = (metadata or {}).get(schema.proposal_metadata(name))
         if isinstance(meta, dict) and meta.get("source"):
             source = ORIGIN_SOURCES.get(meta["source"], meta["source"])
             need = meta.get("need") or ""

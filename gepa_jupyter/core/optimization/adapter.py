@@ -4,8 +4,8 @@ import threading
 import time
 from typing import Any, Callable
 
-from gepa_jupyter.core.inputs.budget import BudgetGuard
 from gepa_jupyter.core.evaluation.pool import call_abandonably
+from gepa_jupyter.core.inputs.budget import BudgetGuard
 
 
 class RecordingAdapter:
@@ -34,12 +34,28 @@ class RecordingAdapter:
         self.finished: dict[tuple, float] = {}  # candidate key -> time.time() its last evaluation returned
         self._lock = threading.Lock()
         self._ours = getattr(eval_fn, "abandons_on_stop", False)
+        self._first: Callable | None = None  # answers the next evaluate() (a resume's first, see answer_first)
 
     @staticmethod
     def key(prompts: dict[str, str]) -> tuple:
         return tuple(sorted(prompts.items()))
 
+    def continue_from(self, completed: int) -> None:
+        """A resumed run: the metric calls its earlier starts spent."""
+        with self._lock:
+            self.completed = completed
+
+    def answer_first(self, answer: Callable) -> None:
+        """Have `answer(batch, candidate, capture_traces, evaluate)` serve the next `evaluate` call, once."""
+        self._first = answer
+
     def evaluate(self, batch, candidate, capture_traces=False):
+        first, self._first = self._first, None
+        if first is not None:
+            return first(batch, candidate, capture_traces, self._evaluate)
+        return self._evaluate(batch, candidate, capture_traces)
+
+    def _evaluate(self, batch, candidate, capture_traces=False):
         return self.batch_evaluate([(candidate, batch)], capture_traces)[0]
 
     def batch_evaluate(self, items, capture_traces=True):

@@ -2,8 +2,8 @@
 
 import time
 
-from gepa_jupyter.core.tracking import candidates
 from gepa_jupyter.core.events import BudgetEvent, CandidateEvent
+from gepa_jupyter.core.tracking import candidates
 
 
 class CandidateLogger:
@@ -18,12 +18,17 @@ class CandidateLogger:
         self.best_score = float("-inf")
         self.iteration = 0
 
+    def continue_from(self, best_score: float, elapsed: float) -> None:
+        """A resumed run: the best score so far, and the time already spent on it."""
+        self.best_score = best_score
+        self.started -= elapsed
+
     def elapsed(self) -> float:
         return time.monotonic() - self.started
 
     def progress(self, activity: str, done: int = 0, total: int = 0) -> None:
         opt = self.optimizer
-        opt.activity = f"{activity} ({done}/{total} rows)" if total else activity
+        opt.set_activity(f"{activity} ({done}/{total} rows)" if total else activity)
         opt.events.emit(BudgetEvent(opt.metric_calls, opt.max_metric_calls, self.elapsed(), activity, done, total))
 
     def on_iteration_start(self, event):
@@ -59,10 +64,7 @@ class CandidateLogger:
             usage=opt.usage() if opt.usage else {},
             validated_at=self.adapter.finished_at(event["candidate"]) or time.time(),
         )
-        opt.example_log.add(candidate.index, val_ids, records, event["scores_by_val_id"],
-                            event.get("outputs_by_val_id"))
-        opt.candidates.append(candidate)
-        opt.events.emit(candidate)
+        opt.add_candidate(candidate, val_ids, records, event["scores_by_val_id"], event.get("outputs_by_val_id"))
         if self.writer is not None:
             self.writer.submit(f"candidate {candidate.index}",
                                lambda: self._write(candidate, records or [], aggregate, per_scorer, checkpoint))

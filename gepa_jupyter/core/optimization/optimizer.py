@@ -22,17 +22,17 @@ from typing import TYPE_CHECKING, Any, Callable, Protocol
 from mlflow.exceptions import MlflowException
 from mlflow.genai.optimize import GepaPromptOptimizer
 
-from gepa_jupyter.core.optimization.adapter import RecordingAdapter
-from gepa_jupyter.core.inputs.budget import MINIBATCH, BudgetGuard
-from gepa_jupyter.core.optimization.callbacks import CandidateLogger
 from gepa_jupyter.core.errors import Halt
 from gepa_jupyter.core.events import EventHub, best_candidate
+from gepa_jupyter.core.inputs.budget import MINIBATCH, BudgetGuard
 from gepa_jupyter.core.insight.example_log import ExampleLog
-from gepa_jupyter.core.runtime.guards import guard_import_deadlock
 from gepa_jupyter.core.insight.proposal_log import ProposalLog
+from gepa_jupyter.core.optimization.adapter import RecordingAdapter
+from gepa_jupyter.core.optimization.callbacks import CandidateLogger
 from gepa_jupyter.core.optimization.proposer import CustomProposer, VariableGuard
-from gepa_jupyter.core.upstream import require_gepa
+from gepa_jupyter.core.runtime.guards import guard_import_deadlock
 from gepa_jupyter.core.tracking.writer import MlflowWriter
+from gepa_jupyter.core.upstream import require_gepa
 
 if TYPE_CHECKING:
     from gepa_jupyter.core.durability.checkpoint import Checkpoint
@@ -107,6 +107,34 @@ class StreamingGepaOptimizer(GepaPromptOptimizer):
     def subscribe(self, listener: Callable[[Any], None]) -> Callable[[], None]:
         """Call `listener(event)` for every CandidateEvent, BudgetEvent and ProposalEvent."""
         return self.events.subscribe(listener)
+
+    # ----- its state, changed here alone (the run, the callback and the checkpoint call these) -------------
+    def set_activity(self, activity: str) -> None:
+        """What the optimization is doing now ('scoring the seed (3/8 rows)', ...)."""
+        self.activity = activity
+
+    def add_candidate(self, candidate, val_ids: list[int], records, scores: dict, outputs: dict | None) -> None:
+        """A validation candidate scored: its rows to the example log, the candidate to the list, then its event."""
+        self.example_log.add(candidate.index, val_ids, records, scores, outputs)
+        self.candidates.append(candidate)
+        self.events.emit(candidate)
+
+    def continue_from(self, candidates: list, metric_calls: int) -> None:
+        """A resumed run's candidates already scored and metric calls already spent."""
+        self.candidates.extend(candidates)
+        self.metric_calls = metric_calls
+
+    def write_to(self, run_id: str | None, client) -> None:
+        """The MLflow run (and client) candidates are written to."""
+        self.run_id, self.client = run_id, client
+
+    def keep_state_in(self, checkpoint) -> None:
+        """Keep gepa's state in `checkpoint` (core.durability.checkpoint) while optimizing, or resume from it."""
+        self.checkpoint = checkpoint
+
+    def log_to(self, lines) -> None:
+        """Where gepa's log lines go (anything with `append(line)`)."""
+        self.log_lines = lines
 
     def stop(self) -> None:
         """Stop now: the evaluation or reflection in flight is abandoned; thread-safe."""

@@ -1,7 +1,7 @@
 """Proposals from the reflection model: abandoned on stop, discarded when they change the `{{variables}}`."""
 
-from gepa_jupyter.core.events import ProposalEvent
 from gepa_jupyter.core.evaluation.pool import call_abandonably
+from gepa_jupyter.core.events import ProposalEvent
 from gepa_jupyter.core.inputs.templates import template_variables, variable_mismatch
 
 

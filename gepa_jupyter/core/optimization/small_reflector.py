@@ -17,6 +17,7 @@ import re
 from collections import Counter
 
 from gepa_jupyter.core.inputs.templates import VARIABLE
+from gepa_jupyter.core.tracking import schema
 
 SYSTEM = "You write short, clear instructions for AI assistants. Reply with the instruction only."
 ASK_FORMAT = ('Write one instruction sentence for an assistant. Its task: "{task}" '
@@ -95,7 +96,7 @@ class SmallModelReflector:
                 proposal.new_texts[name] = text
                 proposal.prompts[name] = asked
                 proposal.raw_lm_outputs[name] = raw
-                proposal.metadata[f"gepa_jupyter.{name}"] = meta
+                proposal.metadata[schema.proposal_metadata(name)] = meta
             results.append((proposal, self))
         return results
 

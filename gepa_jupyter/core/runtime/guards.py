@@ -1,10 +1,13 @@
 """Guards against known upstream hazards, each scoped so the user's process is left as it was."""
 
 import importlib
+import logging
 import os
 import threading
 
 from gepa_jupyter.core.upstream import PREIMPORTED
+
+_logger = logging.getLogger(__name__)
 
 _guarded = threading.Event()
 _lock = threading.Lock()
@@ -68,8 +71,8 @@ def guard_import_deadlock() -> None:
         for module in PREIMPORT:
             try:
                 importlib.import_module(module)
-            except Exception:
-                pass
+            except Exception as e:
+                _logger.debug("%s not imported ahead: %r", module, e)
         _warm_pandas_rendering()
         _guarded.set()
 
@@ -83,6 +86,5 @@ def _warm_pandas_rendering() -> None:
         frame.to_string(index=False, float_format=lambda v: f"{v:.3f}")
         frame.to_html()
         repr(frame)
-    except Exception:
-        pass
-
+    except Exception as e:
+        _logger.debug("pandas formatting not warmed up: %r", e)

@@ -98,7 +98,7 @@ class _RunThreadFilter(logging.Filter):
             return True
         try:
             log.add(record.name, f"{record.levelname}: {record.getMessage()}")
-        except Exception:
+        except Exception:  # a record that cannot be formatted: logging it here would come back to this filter
             pass
         return False
 

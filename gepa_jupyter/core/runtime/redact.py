@@ -17,10 +17,13 @@ is redacted. Standard library only; safe from any thread.
 """
 
 import base64
+import logging
 import os
 import re
 import threading
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
+
+_logger = logging.getLogger(__name__)
 
 REDACTED = "[REDACTED]"
 MIN_LENGTH = 8
@@ -184,8 +187,8 @@ def redact_exception(error: BaseException, depth: int = 5) -> BaseException:
                     setattr(current, name, redact(value))
                 elif isinstance(value, dict):
                     setattr(current, name, _redact_mapping(value))
-        except Exception:  # noqa: BLE001 - an exception type that refuses new attributes
-            pass
+        except Exception as e:  # noqa: BLE001 - an exception type that refuses new attributes
+            _logger.debug("%s not redacted in place: %r", type(current).__name__, e)
         current, depth = current.__cause__ or current.__context__, depth - 1
     return error
 

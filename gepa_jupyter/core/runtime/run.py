@@ -17,18 +17,16 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from gepa_jupyter.core.durability import claims, liveness, recipe
-
-from gepa_jupyter.core.runtime import quiet, redact
-
-from gepa_jupyter.core.tracking import registry
-from gepa_jupyter.core.durability.checkpoint import BUDGET_TAG, Checkpoint
+from gepa_jupyter.core.durability.checkpoint import Checkpoint
 from gepa_jupyter.core.errors import Halt, ModelProcessDied, RunConflictError, RunStopped
 from gepa_jupyter.core.events import EventHub, StatusEvent, best_candidate, prompts_of
-from gepa_jupyter.core.insight.frame import candidates_frame
 from gepa_jupyter.core.inputs.prompts import join_sections
+from gepa_jupyter.core.insight.frame import candidates_frame
+from gepa_jupyter.core.runtime import quiet, redact
+from gepa_jupyter.core.tracking import registry, schema
+from gepa_jupyter.core.tracking.recorder import RunRecorder, end_tags
 
 OPTIMIZED_ALIAS = registry.OPTIMIZED_ALIAS
-MODEL_TAG_PREFIX = "gepa_jupyter.current."  # + model / reflection_model: the models of the newest start
 STATUSES = ("running", "finished", "stopped", "failed")
 STOP_GRACE = 1.5  # seconds a stopped run's thread gets to halt before the run is ended without it
 WAIT_SLICE = 0.2  # seconds wait() blocks at a time (Ctrl-C is seen between slices)
@@ -101,25 +99,40 @@ class OptimizationRun:
             enforce_budget=True,
             thread_name=f"{quiet.THREAD_PREFIX}{self.key}",
         )
-        self.optimizer.log_lines = _GepaLines(self.log)
+        self.optimizer.log_to(_GepaLines(self.log))
         self.optimizer.subscribe(self.events.emit)
-        self.checkpoint = self.optimizer.checkpoint = Checkpoint(spec.resume)  # gepa's state, kept in MLflow
+        self.checkpoint = Checkpoint(spec.resume)  # gepa's state, kept in MLflow
+        self.optimizer.keep_state_in(self.checkpoint)
         self.checkpoint.prefill(self.optimizer)
         self.started_at -= spec.resume.elapsed if spec.resume else 0.0
         self.heartbeat: liveness.Heartbeat | None = None
-        self.experiment_id: str | None = spec.resume.experiment_id if spec.resume else None
-        self.run_id: str | None = spec.resume.run_id if spec.resume else None  # a resumed run is known at once
-        self.tracking_uri: str | None = None
+        resumed = (spec.resume.run_id, spec.resume.experiment_id) if spec.resume else (None, None)
+        self.recorder = RunRecorder(*resumed)  # the MLflow run's bookkeeping; a resumed run is known at once
         self.seed_prompt_uris: dict[str, str] = dict(spec.seed_prompt_uris)
         self.registered_versions: dict[str, int] = {}  # prompt name -> version of its best text
-        self.client: Any = None  # mlflow's MlflowClient, once the run opened
         self._phase = "starting"
         self._done = threading.Event()
         self._finished = threading.Lock()  # _finish runs once
         self._thread: threading.Thread | None = None
-        self._mlflow_ended: str | None = None
 
     # ----- what users read -------------------------------------------------------------
+    @property
+    def run_id(self) -> str | None:
+        return self.recorder.run_id
+
+    @property
+    def experiment_id(self) -> str | None:
+        return self.recorder.experiment_id
+
+    @property
+    def tracking_uri(self) -> str | None:
+        return self.recorder.tracking_uri
+
+    @property
+    def client(self):
+        """The MlflowClient the run writes with (None until its thread connected)."""
+        return self.recorder.client
+
     @property
     def scores(self):
         """A DataFrame, one row per validation candidate scored so far."""
@@ -214,7 +227,7 @@ class OptimizationRun:
     @property
     def models(self) -> dict[str, str]:
         """model / reflection_model -> what this run (or resume) uses (as tagged on the MLflow run)."""
-        return {k[len(MODEL_TAG_PREFIX):]: v for k, v in model_tags(self.spec.options).items()}
+        return {k[len(schema.CURRENT_MODEL_PREFIX):]: v for k, v in model_tags(self.spec.options).items()}
 
     @property
     def registered_prompt_uri(self) -> str | None:
@@ -336,7 +349,7 @@ class OptimizationRun:
 
     def _set_phase(self, phase: str) -> None:
         self._phase = phase
-        self.optimizer.activity = phase
+        self.optimizer.set_activity(phase)
 
     def _prepare_mlflow(self) -> None:
         """Imports, the seed's registered version, the MLflow run and its params (this thread)."""
@@ -345,17 +358,13 @@ class OptimizationRun:
         from gepa_jupyter.core.runtime.guards import import_litellm
 
         import_litellm()  # before gepa, which imports it: offline, with its bundled price map
-        import mlflow
-        from mlflow import MlflowClient
+        import mlflow  # noqa: F401
+        from mlflow import MlflowClient  # noqa: F401
 
         import gepa  # noqa: F401 - imported here so the first iteration does not pay for it
 
         quiet.attach_filters()  # the handlers those imports added
-        from gepa_jupyter.core.tracking.stores import ready
-        from gepa_jupyter.core.tracking.candidates import registry_uri
-
-        self.tracking_uri = ready(mlflow.get_tracking_uri())  # a new sqlite file: set up under a lock
-        self.client = client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=registry_uri())
+        client = self.recorder.connect()  # a new sqlite file: set up under a lock
         self._halt_if_stopped()
         self._set_phase("registering the seed prompt")
         for name, template in self.seed_prompts.items():
@@ -364,27 +373,20 @@ class OptimizationRun:
         self._halt_if_stopped()
         if self.spec.resume is not None:
             self._set_phase("reopening the MLflow run")
-            self.run_id, self.experiment_id = self.spec.resume.run_id, self.spec.resume.experiment_id
             self.checkpoint.reopen(client, self.spec)
-            for key, value in model_tags(self.spec.options).items():  # the params keep the first start's
-                client.set_tag(self.run_id, key, value)
+            self.recorder.set_tags(model_tags(self.spec.options))  # the params keep the first start's
         else:
-            self._create_mlflow_run(client)
-        self.optimizer.run_id, self.optimizer.client = self.run_id, client
+            self._create_mlflow_run()
+        self.optimizer.write_to(self.run_id, client)
         assert self.run_id is not None  # reopened or created just above
         self.heartbeat = liveness.Heartbeat(client, self.run_id, self._progress,
                                             f"{quiet.THREAD_PREFIX}{self.key}-heartbeat").start()
 
-    def _create_mlflow_run(self, client) -> None:
+    def _create_mlflow_run(self) -> None:
         """A new MLflow run with the options as params, and what a resume needs (core.durability.recipe)."""
-        from gepa_jupyter.core.upstream import active_experiment_id
-
         self._set_phase("creating the MLflow run")
-        self.experiment_id = _experiment_id(client, self.spec.options["experiment"]) or active_experiment_id()
-        run = client.create_run(self.experiment_id, run_name=run_name(self.prompt_names, self.spec.options),
-                                tags={"gepa_jupyter.prompt": self.prompt_name, "gepa_jupyter.status": "running",
-                                      BUDGET_TAG: str(self.max_metric_calls), **model_tags(self.spec.options)})
-        self.run_id = run.info.run_id
+        tags = {schema.PROMPT_TAG: self.prompt_name, schema.STATUS_TAG: "running",
+                schema.BUDGET_TAG: str(self.max_metric_calls), **model_tags(self.spec.options)}
         params = {"optimizer": "StreamingGepaOptimizer", "num_prompts": len(self.prompt_names),
                   "num_training_samples": len(self.spec.train_records)}
         ours = {k: v for k, v in self.spec.options.items() if v is None or isinstance(v, (bool, int, float, str))}
@@ -392,9 +394,9 @@ class OptimizationRun:
                  "scorers": ",".join(s.name for s in self.spec.scorers),
                  "num_validation_rows": len(self.spec.validation_records),
                  "num_holdout_rows": len(self.spec.holdout_records)} | self.spec.params
-        params |= {f"gepa_jupyter.{k}": v for k, v in ours.items()}
-        client.log_batch(self.run_id, params=[_param(k, v) for k, v in params.items()])
-        recipe.save(client, self.run_id, self.spec)
+        params |= {schema.param(k): v for k, v in ours.items()}
+        self.recorder.create(self.spec.options["experiment"], run_name(self.prompt_names, self.spec.options), tags, params)
+        recipe.save(self.client, self.run_id, self.spec)
 
     def _progress(self) -> dict:
         """What the heartbeat tells watchers between candidates."""
@@ -504,8 +506,7 @@ class OptimizationRun:
             if score is not None:
                 metrics[f"{label}_eval_score"] = score
             metrics |= {f"{label}_eval_score.{k}": v for k, v in (per or {}).items()}
-        if metrics:
-            self.client.log_batch(self.run_id, metrics=[_metric(k, v) for k, v in metrics.items()])
+        self.recorder.log_metrics(metrics)
 
     def _score_holdout(self) -> bool:
         """Score the seed and the best prompt on the held-out rows, log and keep both; True if stopped."""
@@ -522,7 +523,7 @@ class OptimizationRun:
         metrics = {f"holdout_{label}_score": s["score"] for label, s in scores.items()}
         metrics |= {f"holdout_{label}_score.{k}": v
                     for label, s in scores.items() for k, v in s.items() if k != "score"}
-        self.client.log_batch(self.run_id, metrics=[_metric(k, v) for k, v in metrics.items()])
+        self.recorder.log_metrics(metrics)
         return False
 
     def _watch_stop(self) -> None:
@@ -562,42 +563,32 @@ class OptimizationRun:
         if self.spec.on_close:
             try:
                 self.spec.on_close()
-            except Exception:
-                pass
+            except Exception as e:
+                self.log.add("gepa-jupyter", f"closing the run's models failed: {type(e).__name__}: {e}")
         self._phase = status
         self._done.set()
         self.events.emit(StatusEvent(status, self.error))
 
     def _end_mlflow_run(self, status: str) -> None:
-        if self.client is None or self.run_id is None or self._mlflow_ended == self.run_id:
+        """Tag the MLflow run with how it ended and end it (once: see RunRecorder.end)."""
+        if not self.recorder.open:
             return
-        self._mlflow_ended = self.run_id
-        tags = {"gepa_jupyter.invalid_proposals": str(self.optimizer.invalid_proposals),
-                "gepa_jupyter.status": status}
+        tags = end_tags(status, self.optimizer.invalid_proposals)
         failures = {role: int(u.get("failures", 0)) for role, u in self._usage_safely().items()}
         if any(failures.values()):  # e.g. a reflection model down all run: gepa skips, the run "finishes"
-            tags["gepa_jupyter.model_failures"] = ", ".join(f"{r}: {n}" for r, n in failures.items() if n)
+            tags[schema.MODEL_FAILURES_TAG] = ", ".join(f"{r}: {n}" for r, n in failures.items() if n)
         if self.optimizer.logging_errors:
-            tags["gepa_jupyter.logging_errors"] = redact.redact("\n".join(self.optimizer.logging_errors))[:5000]
+            tags[schema.LOGGING_ERRORS_TAG] = redact.redact("\n".join(self.optimizer.logging_errors))[:5000]
         if self.error:
-            tags["gepa_jupyter.error"] = self.error[:5000]
+            tags[schema.ERROR_TAG] = self.error[:5000]
         if self.registered_prompt_uri:
-            tags["gepa_jupyter.registered_prompt"] = self.registered_prompt_uri
-            tags["gepa_jupyter.optimized_alias"] = str(self.optimized_alias).lower()
+            tags[schema.REGISTERED_PROMPT_TAG] = self.registered_prompt_uri
+            tags[schema.OPTIMIZED_ALIAS_TAG] = str(self.optimized_alias).lower()
         if len(self.registered_prompt_uris) > 1:
-            tags["gepa_jupyter.registered_prompts"] = ",".join(self.registered_prompt_uris.values())
-        try:
-            from mlflow.entities import RunTag
-
-            self.client.log_batch(self.run_id, tags=[RunTag(k, v) for k, v in tags.items()])
-        except Exception:  # the store may be the thing that failed
-            pass
-        try:
-            ended = {"finished": "FINISHED", "stopped": "KILLED"}.get(status, "FAILED")
-            self.client.set_terminated(self.run_id, status=ended)
-        except Exception as e:
-            if self.error is None:
-                self.error, self.status = redact.redact(f"could not end the MLflow run: {e}"), "failed"
+            tags[schema.REGISTERED_PROMPTS_TAG] = ",".join(self.registered_prompt_uris.values())
+        problem = self.recorder.end(status, tags, self.log)
+        if problem and self.error is None:
+            self.error, self.status = redact.redact(problem), "failed"
 
     def _release(self) -> None:
         """End this resume's claim on the MLflow run (core.durability.claims): another process may continue it now."""
@@ -639,24 +630,8 @@ def model_tags(options: dict) -> dict[str, str]:
         value = options.get(name)
         if value is not None:
             text = value if isinstance(value, str) else f"<{getattr(value, '__name__', type(value).__name__)}>"
-            tags[f"{MODEL_TAG_PREFIX}{name}"] = redact.redact(text)[:5000]
+            tags[schema.CURRENT_MODEL_PREFIX + name] = redact.redact(text)[:5000]
     return tags
-
-
-def _experiment_id(client, name: str | None) -> str | None:
-    """The id of experiment `name`, created if needed (another process may create it at once)."""
-    if not name:
-        return None
-    found = client.get_experiment_by_name(name)
-    if found is not None:
-        return found.experiment_id
-    try:
-        return client.create_experiment(name)
-    except Exception:
-        found = client.get_experiment_by_name(name)
-        if found is None:
-            raise
-        return found.experiment_id
 
 
 def _version_of(uri: str | None) -> int | None:
@@ -664,18 +639,6 @@ def _version_of(uri: str | None) -> int | None:
         return int(uri.rsplit("/", 1)[1]) if uri else None
     except ValueError:
         return None
-
-
-def _param(key: str, value):
-    from mlflow.entities import Param
-
-    return Param(key, str(value)[:6000])
-
-
-def _metric(key: str, value: float, step: int = 0):
-    from mlflow.entities import Metric
-
-    return Metric(key=key, value=float(value), timestamp=int(time.time() * 1000), step=step)
 
 
 def start_run(spec: RunSpec) -> OptimizationRun:

@@ -9,9 +9,8 @@ import json
 import tempfile
 from pathlib import Path
 
-PROMPT_CANDIDATES_DIR = "prompt_candidates"
-EVAL_RESULTS_FILE = "eval_results.json"
-SCORES_FILE = "scores.json"
+from gepa_jupyter.core.tracking import schema
+from gepa_jupyter.core.tracking.recorder import metric
 
 
 def summarize(eval_results: list) -> tuple[float, dict[str, float]]:
@@ -39,7 +38,7 @@ def log_candidate(step: int, prompts: dict[str, str], eval_results: list, aggreg
         if active is None:
             raise RuntimeError("log_candidate needs a run_id or an active MLflow run.")
         run_id = active.info.run_id
-    directory = f"{PROMPT_CANDIDATES_DIR}/iteration_{step}"
+    directory = schema.iteration_dir(step)
     rows = {
         "inputs": [r.inputs for r in eval_results],
         "output": [r.outputs for r in eval_results],
@@ -49,43 +48,13 @@ def log_candidate(step: int, prompts: dict[str, str], eval_results: list, aggreg
     for name in per_scorer:
         rows[name] = [r.individual_scores.get(name) for r in eval_results]
     if table:
-        client.log_table(run_id, data=rows, artifact_file=f"{directory}/{EVAL_RESULTS_FILE}")
+        client.log_table(run_id, data=rows, artifact_file=f"{directory}/{schema.EVAL_RESULTS_FILE}")
     if metrics:
-        values = {"eval_score": aggregate} | {f"eval_score.{n}": s for n, s in per_scorer.items()}
-        client.log_batch(run_id, metrics=[_metric(k, v, step) for k, v in values.items()])
+        values = {schema.EVAL_SCORE: aggregate} | {f"{schema.EVAL_SCORE}.{n}": s for n, s in per_scorer.items()}
+        client.log_batch(run_id, metrics=[metric(k, v, step) for k, v in values.items()])
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
-        (tmp_path / SCORES_FILE).write_text(json.dumps({"aggregate": aggregate, "per_scorer": per_scorer}, indent=2))
+        (tmp_path / schema.SCORES_FILE).write_text(json.dumps({"aggregate": aggregate, "per_scorer": per_scorer}, indent=2))
         for name, text in prompts.items():
             (tmp_path / f"{name}.txt").write_text(text)
         client.log_artifacts(run_id, tmp, artifact_path=directory)
-
-
-def _metric(key: str, value: float, step: int):
-    import time
-
-    from mlflow.entities import Metric
-
-    return Metric(key=key, value=float(value), timestamp=int(time.time() * 1000), step=step)
-
-
-def registry_uri() -> str | None:
-    """`mlflow.get_registry_uri()`, without its look for a Spark session when pyspark was never imported.
-
-    That look imports pyspark on every call; where it is absent, each call walks the import finders,
-    mlflow's import-hook finder among them, which can deadlock against another thread inside
-    mlflow's evaluation harness (a `StreamingGepaOptimizer` under `mlflow.genai.optimize_prompts`).
-    With no pyspark imported there is no Spark session, so the answer is the same.
-    """
-    import sys
-
-    import mlflow
-
-    if "pyspark" in sys.modules:
-        return mlflow.get_registry_uri()
-    from gepa_jupyter.core.upstream import registry_uri_without_spark
-
-    try:
-        return registry_uri_without_spark(mlflow.get_tracking_uri())
-    except ImportError:  # another mlflow version: its own answer
-        return mlflow.get_registry_uri()

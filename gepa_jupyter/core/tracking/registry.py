@@ -4,10 +4,14 @@ No version spam: a template already registered under the name (seed or optimized
 and a best prompt identical to the seed registers nothing new.
 """
 
+import logging
 import random
 import time
 
 from gepa_jupyter.core.events import CandidateEvent
+from gepa_jupyter.core.tracking import schema
+
+_logger = logging.getLogger(__name__)
 
 OPTIMIZED_ALIAS = "optimized"
 SEARCH_LIMIT = 200  # most recent versions looked at for an identical template
@@ -42,7 +46,7 @@ def _version_for(client, name: str, template: str, role: str) -> int:
         if version is None:
             version = client.register_prompt(
                 name=name, template=template, commit_message=f"{role} prompt of a gepa-jupyter optimization",
-                tags={"gepa_jupyter.role": "seed" if role == "seed" else "optimized"}).version
+                tags={schema.ROLE_TAG: "seed" if role == "seed" else "optimized"}).version
         return int(version)
 
     return _raced(find_or_register)
@@ -69,21 +73,21 @@ def register_best(client, name: str, template: str, *, run_id: str | None, best:
     if best is None or (not force and (best.index == 0 or (improved_only and not beat_seed))):
         return seed_version, False
     version = _version_for(client, name, template, "best")
-    tags = {"gepa_jupyter.score": f"{best.score:.6g}", "gepa_jupyter.candidate": str(best.index)}
+    tags = {schema.SCORE_TAG: f"{best.score:.6g}", schema.CANDIDATE_TAG: str(best.index)}
     if run_id is not None:  # a run with a best candidate has opened its MLflow run
-        tags["gepa_jupyter.run_id"] = run_id
+        tags[schema.RUN_ID_TAG] = run_id
     if seed_score is not None:
-        tags["gepa_jupyter.seed_score"] = f"{seed_score:.6g}"
-    tags |= {f"gepa_jupyter.score.{k}": f"{v:.6g}" for k, v in best.scorer_scores.items()}
+        tags[schema.SEED_SCORE_TAG] = f"{seed_score:.6g}"
+    tags |= {schema.SCORER_SCORE_PREFIX + k: f"{v:.6g}" for k, v in best.scorer_scores.items()}
     for label, scores in holdout.items():
-        tags[f"gepa_jupyter.holdout_{label}_score"] = f"{scores['score']:.6g}"
+        tags[schema.holdout_score_tag(label)] = f"{scores['score']:.6g}"
     tags |= extra_tags or {}
     for key, value in tags.items():  # two processes may tag the same (reused) version at once
         _raced(lambda key=key, value=value: client.set_prompt_version_tag(name, version, key, value))
     try:
         client.link_prompt_version_to_run(run_id, f"prompts:/{name}/{version}")
-    except Exception:
-        pass
+    except Exception as e:
+        _logger.debug("prompts:/%s/%s not linked to run %s: %r", name, version, run_id, e)
     aliased = (beat_seed or force) and not _better_aliased(client, name, run_id, best.score)
     if aliased:
         _raced(lambda: client.set_prompt_alias(name, OPTIMIZED_ALIAS, version))
@@ -99,6 +103,6 @@ def _better_aliased(client, name: str, run_id: str | None, score: float) -> bool
         return False
     tags = getattr(current, "tags", None) or {}
     try:
-        return tags.get("gepa_jupyter.run_id") == run_id and float(tags["gepa_jupyter.score"]) > score
+        return tags.get(schema.RUN_ID_TAG) == run_id and float(tags[schema.SCORE_TAG]) > score
     except (KeyError, TypeError, ValueError):
         return False

@@ -120,3 +120,36 @@ class _FileLock:
             fcntl.flock(self.handle, fcntl.LOCK_UN)
             self.handle.close()
             self.handle = None
+
+
+def registry_uri() -> str:
+    """`mlflow.get_registry_uri()`, without its look for a Spark session when pyspark was never imported.
+
+    That look imports pyspark on every call; where it is absent, each call walks the import finders,
+    mlflow's import-hook finder among them, which can deadlock against another thread inside
+    mlflow's evaluation harness (a `StreamingGepaOptimizer` under `mlflow.genai.optimize_prompts`).
+    With no pyspark imported there is no Spark session, so the answer is the same.
+    """
+    import sys
+
+    import mlflow
+
+    if "pyspark" in sys.modules:
+        return mlflow.get_registry_uri()
+    from gepa_jupyter.core.upstream import registry_uri_without_spark
+
+    try:
+        return registry_uri_without_spark(mlflow.get_tracking_uri())
+    except ImportError:  # another mlflow version: its own answer
+        return mlflow.get_registry_uri()
+
+
+def quiet_client():
+    """A tracking client; a new sqlite file is set up under a lock, quietly (mlflow logs its migrations)."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    from gepa_jupyter.core.runtime.quiet import call_quietly
+
+    uri = call_quietly(ready, mlflow.get_tracking_uri())
+    return MlflowClient(tracking_uri=uri, registry_uri=registry_uri())

@@ -10,8 +10,8 @@ from typing import Any
 import ipywidgets as widgets
 
 from gepa_jupyter.core.errors import InputError
-from gepa_jupyter.core.options import BY_NAME, OPTIONS, Option, flag_spelling
 from gepa_jupyter.core.inputs.scorers import BUILTIN
+from gepa_jupyter.core.options import BY_NAME, OPTIONS, Option, flag_spelling
 
 PANEL_OPTIONS = tuple(o for o in OPTIONS if o.panel)
 # Attribute and CSS names the panel has used since its first version (tests and notebooks rely on them).

@@ -1,9 +1,12 @@
 """What the notebook offers the panel: its DataFrames and model callables, and a hook after each cell."""
 
 import inspect
+import logging
 from collections import ChainMap
 from types import ModuleType
 from typing import Callable
+
+_logger = logging.getLogger(__name__)
 
 _NOT_MODELS = {"exit", "quit", "get_ipython", "open", "display"}
 
@@ -39,8 +42,8 @@ def watch_cells(callback: Callable[[], None]) -> Callable[[], None] | None:
     def after_cell(*_):
         try:
             callback()
-        except Exception:  # a closed or broken panel must not disturb the notebook
-            pass
+        except Exception as e:  # a closed or broken panel must not disturb the notebook
+            _logger.debug("the panel's refresh after a cell failed: %r", e)
 
     found.events.register("post_run_cell", after_cell)
     return lambda: found.events.unregister("post_run_cell", after_cell)

@@ -17,6 +17,7 @@ import ipywidgets as widgets
 
 from gepa_jupyter.core.errors import InputError, RunConflictError, spelled
 from gepa_jupyter.core.options import BY_NAME, validate_options
+from gepa_jupyter.core.tracking import schema
 from gepa_jupyter.core.tracking.registry import OPTIMIZED_ALIAS
 from gepa_jupyter.frontends.panel import inputs, namespace as notebook
 from gepa_jupyter.frontends.updates import LiveUpdater
@@ -320,7 +321,7 @@ class OptimizerPanel(widgets.VBox):
             if run is None or not run.done or run.best is None:
                 return
             try:
-                run.register_best(force=True, tags={"gepa_jupyter.registered_by": "panel"})
+                run.register_best(force=True, tags={schema.REGISTERED_BY_TAG: "panel"})
             except Exception as e:
                 self._say(f"Could not register: {type(e).__name__}: {e}", error=True)
             else:
