@@ -78,20 +78,24 @@ def test_stored_names_never_change():
         "PREFIX": "gepa_jupyter.", "HIDDEN_PREFIX": "mlflow.gepa_jupyter.", "PROMPT_TAG": "gepa_jupyter.prompt",
         "STATUS_TAG": "gepa_jupyter.status", "ERROR_TAG": "gepa_jupyter.error", "DIED_TAG": "gepa_jupyter.died",
         "RESUMES_TAG": "gepa_jupyter.resumes", "RELEASED_TAG": "gepa_jupyter.released",
-        "INVALID_PROPOSALS_TAG": "gepa_jupyter.invalid_proposals", "MODEL_FAILURES_TAG": "gepa_jupyter.model_failures",
+        "INVALID_PROPOSALS_TAG": "gepa_jupyter.invalid_proposals",
+        "MODEL_FAILURES_TAG": "gepa_jupyter.model_failures",
         "LOGGING_ERRORS_TAG": "gepa_jupyter.logging_errors", "REGISTERED_PROMPT_TAG": "gepa_jupyter.registered_prompt",
-        "REGISTERED_PROMPTS_TAG": "gepa_jupyter.registered_prompts", "OPTIMIZED_ALIAS_TAG": "gepa_jupyter.optimized_alias",
+        "REGISTERED_PROMPTS_TAG": "gepa_jupyter.registered_prompts",
+        "OPTIMIZED_ALIAS_TAG": "gepa_jupyter.optimized_alias",
         "CURRENT_MODEL_PREFIX": "gepa_jupyter.current.", "OWNER_TAG": "mlflow.gepa_jupyter.owner",
         "HEARTBEAT_TAG": "mlflow.gepa_jupyter.heartbeat", "CHECKPOINT_TAG": "mlflow.gepa_jupyter.checkpoint",
         "BUDGET_TAG": "mlflow.gepa_jupyter.budget", "CLAIM_PREFIX": "gepa_jupyter.claim.",
         "RUN_ID_TAG": "gepa_jupyter.run_id", "ROLE_TAG": "gepa_jupyter.role", "SCORE_TAG": "gepa_jupyter.score",
         "SCORER_SCORE_PREFIX": "gepa_jupyter.score.", "SEED_SCORE_TAG": "gepa_jupyter.seed_score",
         "CANDIDATE_TAG": "gepa_jupyter.candidate", "REGISTERED_BY_TAG": "gepa_jupyter.registered_by",
-        "EVAL_SCORE": "eval_score", "PROMPT_CANDIDATES_DIR": "prompt_candidates", "EVAL_RESULTS_FILE": "eval_results.json",
+        "EVAL_SCORE": "eval_score", "PROMPT_CANDIDATES_DIR": "prompt_candidates",
+        "EVAL_RESULTS_FILE": "eval_results.json",
         "SCORES_FILE": "scores.json", "ARTIFACT_DIR": "gepa_jupyter", "RUN_FILE": "run.json", "DATA_FILE": "data.json",
         "STATE_FILE": "state.json", "LEGACY_STATE_FILE": "gepa_state.bin", "CANDIDATES_FILE": "candidates.json",
         "ITERATION_PREFIX": "iteration_"}
-    assert schema.iteration_dir(3) == "prompt_candidates/iteration_3" and schema.step_of("prompt_candidates/iteration_3") == 3
+    assert schema.iteration_dir(3) == "prompt_candidates/iteration_3"
+    assert schema.step_of("prompt_candidates/iteration_3") == 3
     assert schema.param("max_metric_calls") == "gepa_jupyter.max_metric_calls"
     assert schema.holdout_score_tag("best") == "gepa_jupyter.holdout_best_score"
 

@@ -395,8 +395,9 @@ class OptimizationRun:
                  "num_validation_rows": len(self.spec.validation_records),
                  "num_holdout_rows": len(self.spec.holdout_records)} | self.spec.params
         params |= {schema.param(k): v for k, v in ours.items()}
-        self.recorder.create(self.spec.options["experiment"], run_name(self.prompt_names, self.spec.options), tags, params)
-        recipe.save(self.client, self.run_id, self.spec)
+        run_id = self.recorder.create(self.spec.options["experiment"], run_name(self.prompt_names, self.spec.options),
+                                      tags, params)
+        recipe.save(self.client, run_id, self.spec)
 
     def _progress(self) -> dict:
         """What the heartbeat tells watchers between candidates."""

@@ -54,7 +54,8 @@ def log_candidate(step: int, prompts: dict[str, str], eval_results: list, aggreg
         client.log_batch(run_id, metrics=[metric(k, v, step) for k, v in values.items()])
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
-        (tmp_path / schema.SCORES_FILE).write_text(json.dumps({"aggregate": aggregate, "per_scorer": per_scorer}, indent=2))
+        scores = {"aggregate": aggregate, "per_scorer": per_scorer}
+        (tmp_path / schema.SCORES_FILE).write_text(json.dumps(scores, indent=2))
         for name, text in prompts.items():
             (tmp_path / f"{name}.txt").write_text(text)
         client.log_artifacts(run_id, tmp, artifact_path=directory)

@@ -5,6 +5,7 @@ writes as it goes (candidates, the checkpoint, the heartbeat) goes through the c
 """
 
 import time
+from typing import Any
 
 from gepa_jupyter.core.tracking import schema
 
@@ -13,7 +14,7 @@ class RunRecorder:
     """The one MLflow run a run writes to: `connect`, then `create` (or `reopen`), `log_metrics`, `end`."""
 
     def __init__(self, run_id: str | None = None, experiment_id: str | None = None):
-        self.client = None
+        self.client: Any = None  # mlflow's MlflowClient, once connected
         self.tracking_uri: str | None = None
         self.run_id = run_id  # a resumed run is known at once
         self.experiment_id = experiment_id
@@ -67,7 +68,8 @@ class RunRecorder:
         except Exception as e:  # the store may be the thing that failed
             log.add("gepa-jupyter", f"could not tag the MLflow run at its end: {type(e).__name__}: {e}")
         try:
-            self.client.set_terminated(self.run_id, status={"finished": "FINISHED", "stopped": "KILLED"}.get(status, "FAILED"))
+            ended = {"finished": "FINISHED", "stopped": "KILLED"}.get(status, "FAILED")
+            self.client.set_terminated(self.run_id, status=ended)
         except Exception as e:
             return f"could not end the MLflow run: {e}"
         return None

@@ -122,7 +122,7 @@ class _FileLock:
             self.handle = None
 
 
-def registry_uri() -> str:
+def registry_uri() -> str | None:
     """`mlflow.get_registry_uri()`, without its look for a Spark session when pyspark was never imported.
 
     That look imports pyspark on every call; where it is absent, each call walks the import finders,
