@@ -2,7 +2,7 @@
 # Set up everything and run the whole test suite (this is what CI runs): ruff and mypy (configured in
 # pyproject.toml), the full suite in .venv, then the fast tests on the other Pythons here and against the
 # oldest versions we claim (scripts/test_matrix.sh). A failing check fails the script; the suite still runs.
-# Arguments go to the full suite's pytest (and skip the matrix): scripts/test.sh tests/test_views.py
+# Arguments go to the full suite's pytest (and skip the matrix): scripts/test.sh tests/views/test_views.py
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --test

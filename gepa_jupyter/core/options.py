@@ -250,7 +250,7 @@ BY_NAME = {option.name: option for option in OPTIONS}
 
 class RunOptions(TypedDict, total=False):
     """`optimize(prompt, data, **options)`'s options as editors and type checkers see them: one key per
-    `OPTIONS` entry, typed by its kind (tests/test_typed_contracts.py keeps the two in step)."""
+    `OPTIONS` entry, typed by its kind (tests/house/test_typed_contracts.py keeps the two in step)."""
 
     target: str
     model: str | Callable[[str], str] | None

@@ -3,7 +3,7 @@
 Private: an underscore name, or a module outside the package's documented API. Each is one
 `Private` in `USES`, with the way we call it; the rest of the package reaches them only through
 this module (`from gepa_jupyter.core.upstream import parse_model_uri`, resolved on first use),
-so an upgrade that moves one fails tests/test_upstream.py, which names it. Importing this module
+so an upgrade that moves one fails tests/house/test_upstream.py, which names it. Importing this module
 imports neither mlflow nor gepa.
 """
 

@@ -2,7 +2,7 @@
 for `provider/model`, from the model kwargs, `litellm.api_base` and the environment.
 
 The rules are read from litellm's source (main.py `_complete_<provider>` and
-litellm_core_utils/get_llm_provider_logic.py) and tests/test_models_endpoints.py checks them
+litellm_core_utils/get_llm_provider_logic.py) and tests/models/test_endpoints.py checks them
 against litellm itself. The response cache keys on the result (`Endpoint.cache_id`), and the base
 is passed explicitly on every call (`Endpoint.call_kwargs`), so a request goes where its cache key
 says even if the environment changes during a run.

@@ -1,7 +1,7 @@
 """Prompt names the MLflow prompt registry accepts, checked before anything is registered.
 
 Light on purpose: no mlflow import. The rule is mlflow 3.17.2's own, copied (and pinned to
-mlflow's in tests/test_core_names.py): `PROMPT_NAME_RULE` from mlflow.prompt.constants, which
+mlflow's in tests/unit/test_names.py): `PROMPT_NAME_RULE` from mlflow.prompt.constants, which
 `MlflowClient.register_prompt` applies, and `path_not_unique` from mlflow.utils.validation,
 which the registry store applies to every name.
 """

@@ -2,7 +2,7 @@
 
 These names are stored: runs already in a tracking store are read with them, so they never change.
 Tags under `mlflow.gepa_jupyter.` are machine-only state (MLflow's UI leaves `mlflow.` tags out of
-the run page's Tags). `tests/test_structure.py` fails on a stored name written anywhere else.
+the run page's Tags). `tests/house/test_structure.py` fails on a stored name written anywhere else.
 """
 
 PREFIX = "gepa_jupyter."  # our tags and params

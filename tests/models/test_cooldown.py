@@ -9,7 +9,7 @@ import litellm
 import pytest
 
 from gepa_jupyter.models import ModelSession, retry
-from tests.test_models_retry import in_threads, stub_factory  # noqa: F401 - stub_factory: the fixture
+from tests.models.test_retry import in_threads, stub_factory  # noqa: F401 - stub_factory: the fixture
 
 
 class RateLimitWindow:

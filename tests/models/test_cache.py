@@ -9,7 +9,7 @@ import gepa_jupyter
 from gepa_jupyter.models import ModelSession
 from gepa_jupyter.models.cache import ResponseCache, request_key
 from gepa_jupyter.testing import SEED_PROMPT, FakeReflectionModel, FakeTaskModel, register_fake_provider, sentiment_data
-from tests.test_models_retry import in_threads
+from tests.models.test_retry import in_threads
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ Reuses the JupyterLab server fixture and helpers of test_browser.py (the panel's
 import time
 
 import pytest
-from test_browser import jupyterlab, lab_page  # noqa: F401 - a fixture
+from test_panel_browser import jupyterlab, lab_page  # noqa: F401 - a fixture
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -11,12 +11,12 @@ import re
 from pathlib import Path
 
 import pytest
-from test_browser import jupyterlab, lab_page  # noqa: F401 - the JupyterLab fixture
+from test_panel_browser import jupyterlab, lab_page  # noqa: F401 - the JupyterLab fixture
 from test_views_browser import DARK, low_contrast
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-IMAGES = Path(__file__).resolve().parents[1] / "docs" / "images"
+IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
 SCREEN = 800  # px: one screen of a laptop (1280 x 800)
 VIEWPORT = {"width": 1280, "height": 4000}  # tall, so JupyterLab's windowed notebook keeps every output drawn
 SEED = "Classify the sentiment of this review: {{review}}"

@@ -7,7 +7,7 @@ import pytest
 
 from gepa_jupyter import InputError
 from gepa_jupyter.models import ModelSession, endpoints, keys
-from tests.test_models_retry import stub_factory  # noqa: F401 - the fixture
+from tests.models.test_retry import stub_factory  # noqa: F401 - the fixture
 
 BASE_VARS = ["OPENAI_BASE_URL", "OPENAI_API_BASE", "AZURE_API_BASE", "AZURE_API_VERSION", "ANTHROPIC_API_BASE",
              "ANTHROPIC_BASE_URL", "OLLAMA_API_BASE", "HOSTED_VLLM_API_BASE", "LM_STUDIO_API_BASE", "GROQ_API_BASE",

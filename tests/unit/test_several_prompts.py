@@ -138,7 +138,7 @@ def test_a_predict_fn_that_never_formats_a_prompt_is_named_before_the_budget_is_
 
 def test_the_panel_shows_one_text_area_per_prompt_and_runs_them_together(tracking):
     from gepa_jupyter.frontends.panel import OptimizerPanel
-    from tests.test_panel import wait_for
+    from tests.frontends.test_panel import wait_for
 
     namespace = {"reviews": sentiment_data(), "task": TwoStepModel(), "reflect": FakeReflectionModel()}
     panel = OptimizerPanel(PROMPTS, namespace=namespace, interval=0.05, model="task", reflection_model="reflect",

@@ -7,7 +7,7 @@ import litellm
 import pytest
 
 from gepa_jupyter.models import ModelSession
-from tests.test_models_retry import stub_factory  # noqa: F401 - the fixture
+from tests.models.test_retry import stub_factory  # noqa: F401 - the fixture
 
 
 def wait_for_litellm_logging(timeout: float = 30) -> None:

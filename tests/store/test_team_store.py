@@ -19,7 +19,7 @@ import pytest
 from mlflow import MlflowClient
 
 from gepa_jupyter.testing import REFLECTION_MODEL, SEED_PROMPT, TASK_MODEL, sentiment_data
-from tests.test_remote_tracking import _free_port, await_server
+from tests.store.test_remote_tracking import _free_port, await_server
 
 pytestmark = pytest.mark.slow
 JOBS = 8
@@ -233,7 +233,7 @@ def _artifact(client: MlflowClient, run_id: str, path: str) -> bytes:
 
 
 def test_two_resumers_at_the_same_instant_one_wins_ten_times_on_postgres(team_server, tmp_path):
-    from tests.test_durable_trust import _assert_one_winner_each_round, _race, _stopped
+    from tests.store.test_durable_trust import _assert_one_winner_each_round, _race, _stopped
 
     run_id = _stopped(sentiment_data(), candidates=2).run_id
     _assert_one_winner_each_round(_race(run_id, team_server["url"], tmp_path), run_id)

@@ -22,8 +22,8 @@ from gepa_jupyter.core.durability import recipe
 from gepa_jupyter.core.errors import InputError
 from gepa_jupyter.testing import (JUDGE_MODEL, REFLECTION_MODEL, SEED_PROMPT, TASK_MODEL, FakeOpenAIServer,
                                   sentiment_data)
-from tests.test_remote_tracking import tracking_server  # noqa: F401 - the fixture
-from tests.test_secrets import _assert_no_key_anywhere, _find_keys, _scan_tree
+from tests.store.test_remote_tracking import tracking_server  # noqa: F401 - the fixture
+from tests.models.test_secrets import _assert_no_key_anywhere, _find_keys, _scan_tree
 
 FETCHED = "sk-echo-envfetched-3f9a1c7e55d2"  # the value of api_key_env's variable
 X_API_KEY = "hdr-xapikey-8c2e4f6a1b3d"  # also in an environment variable of a harmless name

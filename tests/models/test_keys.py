@@ -6,7 +6,7 @@ import pytest
 
 from gepa_jupyter import InputError
 from gepa_jupyter.models import ModelSession
-from tests.test_models_retry import stub_factory  # noqa: F401 - the fixture
+from tests.models.test_retry import stub_factory  # noqa: F401 - the fixture
 
 OPENAI_KEY = "sk-env-openai-key-31c9a7e0d2"
 SERVER_KEY = "sk-my-server-key-8f04b2d6c1"

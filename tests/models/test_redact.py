@@ -9,7 +9,7 @@ import pytest
 
 from gepa_jupyter.core.runtime import redact
 from gepa_jupyter.models import ModelSession
-from tests.test_models_retry import in_threads, stub_factory  # noqa: F401 - stub_factory: the fixture
+from tests.models.test_retry import in_threads, stub_factory  # noqa: F401 - stub_factory: the fixture
 
 KWARG_KEY = "sk-kwarg-echoed-4e1f09b7c3a2"
 ENV_KEY = "sk-envvar-echoed-a7d2c5e80b19"

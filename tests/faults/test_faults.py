@@ -27,7 +27,7 @@ from gepa_jupyter.testing import (SEED_PROMPT, FakeReflectionModel, FakeTaskMode
                                   register_fake_provider, sentiment_data)
 from tests.faultkit import GepaWitness, Tally, audit, status_problems, wait_bounded
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 REPORT = ROOT / "test-artifacts" / "fault_suite.json"
 RUN_TIMEOUT = 120.0  # a run that has not ended by then counts as a hang
 STOP_BOUND = 30.0  # seconds from stop() (or an interrupt) to the end of the run

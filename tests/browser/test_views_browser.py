@@ -11,7 +11,7 @@ import subprocess
 import sys
 
 import pytest
-from test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, jupyterlab, lab_page, write_notebook  # noqa: F401
+from test_panel_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, jupyterlab, lab_page, write_notebook  # noqa: F401
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -7,7 +7,7 @@ from gepa_jupyter.core.options import OPTIONS
 from gepa_jupyter.frontends.panel import OptimizerPanel
 from gepa_jupyter.frontends.panel.widget import EXAMPLE_SEED
 from gepa_jupyter.testing import sentiment_data
-from tests.test_magic import _magic, ip, shell  # noqa: F401 - fixtures
+from tests.frontends.test_magic import _magic, ip, shell  # noqa: F401 - fixtures
 
 # A value other than the default, per option kind (a new kind must say what to try here).
 SAMPLES = {

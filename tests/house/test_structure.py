@@ -4,7 +4,7 @@ import ast
 import re
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "gepa_jupyter"
 LAYERS = {"core": 1, "models": 2, "views": 3, "frontends": 4}
 
@@ -272,3 +272,12 @@ def test_the_optimizer_and_its_parts_are_changed_only_by_their_own_methods():
                         or (target.attr in OPTIMIZER_OWNED and owner.split(".")[-1] in OPTIMIZER_NAMES)):
                     wrong.append(f"{where}:{node.lineno}: {ast.unparse(target)}")
     assert not wrong, wrong
+
+
+def test_tests_live_in_folders_named_for_what_they_exercise():
+    tests = ROOT / "tests"
+    loose = sorted(p.name for p in tests.glob("test_*.py"))
+    assert not loose, f"put these in a folder of tests/ (unit, models, views, frontends, store, faults, ...): {loose}"
+    folders = sorted(p.parent.name for p in tests.rglob("test_*.py"))
+    assert set(folders) <= {"unit", "models", "views", "frontends", "store", "faults", "browser", "install", "house"}, \
+        set(folders)

@@ -12,7 +12,7 @@ from IPython.core.error import UsageError
 import gepa_jupyter
 from gepa_jupyter.core.errors import InputError
 from gepa_jupyter.testing import SEED_PROMPT, FakeOpenAIServer, sentiment_data
-from tests.test_magic import _magic, ip, run_magic, shell  # noqa: F401 - fixtures
+from tests.frontends.test_magic import _magic, ip, run_magic, shell  # noqa: F401 - fixtures
 
 
 @pytest.fixture

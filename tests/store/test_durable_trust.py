@@ -23,11 +23,11 @@ from gepa_jupyter.core.errors import RunConflictError
 from gepa_jupyter.durable import prepare_resume
 from gepa_jupyter.testing import SEED_PROMPT, FakeReflectionModel, FakeTaskModel, register_fake_provider
 from gepa_jupyter.core.tracking import schema
-from tests.test_durable import _stopped_run
+from tests.store.test_durable import _stopped_run
 from tests.helpers import assert_scores_match_mlflow, candidate_dirs, candidate_files, eval_score_history
-from tests.test_remote_tracking import tracking_server  # noqa: F401 - the fixture
+from tests.store.test_remote_tracking import tracking_server  # noqa: F401 - the fixture
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _stopped(reviews, candidates: int = 3, **kwargs):

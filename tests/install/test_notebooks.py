@@ -20,7 +20,7 @@ import pytest
 from gepa_jupyter.testing import REFLECTION_MODEL
 from tests.helpers import skip_without_llama_server
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 KEYS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY")
 

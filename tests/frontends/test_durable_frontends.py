@@ -19,8 +19,8 @@ import gepa_jupyter
 from gepa_jupyter.testing import (REFLECTION_MODEL, SEED_PROMPT, TASK_MODEL, FakeReflectionModel, FakeTaskModel,
                                   sentiment_data)
 from tests.helpers import assert_scores_match_mlflow, eval_score_history
-from tests.test_magic import _magic, ip, shell  # noqa: F401 - fixtures
-from tests.test_panel import make_panel, namespace, table_rows, wait_for  # noqa: F401 - fixtures and helpers
+from tests.frontends.test_magic import _magic, ip, shell  # noqa: F401 - fixtures
+from tests.frontends.test_panel import make_panel, namespace, table_rows, wait_for  # noqa: F401 - fixtures and helpers
 
 
 def _stop_after(run, candidates: int = 2):
@@ -172,7 +172,7 @@ def test_a_watch_ends_with_the_runs_last_candidates_when_they_arrive_with_its_en
     assert finals == [str(len(run.candidates))], stream.getvalue()
 
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SCRIPT = """
 import json, time
 import mlflow

@@ -12,8 +12,8 @@ from mlflow import MlflowClient
 
 from gepa_jupyter.testing import REFLECTION_MODEL, SEED_PROMPT, TASK_MODEL, sentiment_data
 from tests.helpers import candidate_dirs, candidate_files, eval_score_history
-from tests.test_notebooks import table_rows
-from tests.test_remote_tracking import tracking_server  # noqa: F401 - the fixture
+from tests.install.test_notebooks import table_rows
+from tests.store.test_remote_tracking import tracking_server  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.slow
 
@@ -149,7 +149,7 @@ def test_ending_a_dead_run_on_a_server_prints_nothing_into_the_cell(tracking_ser
     import gepa_jupyter
     from gepa_jupyter.durable import prepare_resume
     from gepa_jupyter.testing import register_fake_provider
-    from tests.test_durable import _kill_mid_run
+    from tests.store.test_durable import _kill_mid_run
 
     url = tracking_server["url"]
     register_fake_provider()

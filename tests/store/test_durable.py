@@ -22,7 +22,7 @@ from gepa_jupyter.core.durability.notices import DiedRunWarning
 from gepa_jupyter.testing import SEED_PROMPT, FakeReflectionModel, FakeTaskModel, register_fake_provider, sentiment_data
 from tests.helpers import assert_scores_match_mlflow, candidate_dirs, candidate_files, eval_score_history
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 # A kernel as a user has it: an optimization through litellm URIs, each candidate printed as it
 # shows in the table; optionally the MLflow write of candidate BLOCK_AT hangs (a slow store).

@@ -17,7 +17,7 @@ def test_the_fake_knows_every_demo_review():
 def test_the_readme_and_docs_use_the_datas_columns():
     from pathlib import Path
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     assert list(review_data(16).columns) == ["review", "target"]
     for page in [root / "README.md", root / "docs" / "magic.md"]:
         text = page.read_text()
