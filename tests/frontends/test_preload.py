@@ -6,6 +6,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 
 def _python(code: str, **extra: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "LITELLM_LOCAL_MODEL_COST_MAP"} | extra  # as a user has it
@@ -33,6 +35,7 @@ def test_load_ext_imports_the_heavy_libraries_quietly_before_the_next_cell():
     assert done.stderr == "", f"third-party output escaped the preload: {done.stderr[-2000:]}"
 
 
+@pytest.mark.slow  # a real kernel (jupyter_client, from the [notebook] extra the fast matrix does not install)
 def test_in_a_kernel_the_load_ext_cell_shows_a_clock_while_importing_and_leaves_nothing(tmp_path):
     from jupyter_client.manager import start_new_kernel
 
