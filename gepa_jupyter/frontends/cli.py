@@ -91,6 +91,7 @@ def runs(args) -> int:
 
 def _follow(run, notices: list[str], heartbeat: float) -> int:
     """Print progress until the run ends; SIGINT/SIGTERM stop it (KILLED, resumable)."""
+    from gepa_jupyter.frontends.live import print_line
     from gepa_jupyter.frontends.watching import show, wait_in_slices
 
     for notice in notices:
@@ -112,8 +113,7 @@ def _follow(run, notices: list[str], heartbeat: float) -> int:
             signal.signal(number, handler)
     if run.status == "failed":
         print(f"The optimization failed: {run.error}", file=sys.stderr)
-    print(f"MLflow run {run.run_id}: {run.status}. Continue it with: gepa-jupyter resume {run.run_id} --budget N",
-          flush=True)
+    print_line(f"MLflow run {run.run_id}: {run.status}. Continue it with: gepa-jupyter resume {run.run_id} --budget N")
     if received and run.status == "stopped":
         return 128 + received[0]
     return EXIT.get(run.status, 1)
@@ -123,12 +123,14 @@ def _announce(run, wait: float = 60.0) -> None:
     """Say which MLflow run this is as soon as it exists: a notebook can watch it by its id."""
     import time
 
+    from gepa_jupyter.frontends.live import print_line
+
     deadline = time.monotonic() + wait
     while run.run_id is None and not run.done and time.monotonic() < deadline:
         time.sleep(0.05)
     if run.run_id:
-        print(f"MLflow run {run.run_id} (experiment {run.experiment_id}) at {run.tracking_uri}; watch it from a "
-              f"notebook with %optimize_watch {run.run_id} or gepa_jupyter.watch({run.run_id!r}).", flush=True)
+        print_line(f"MLflow run {run.run_id} (experiment {run.experiment_id}) at {run.tracking_uri}; watch it from a "
+                   f"notebook with %optimize_watch {run.run_id} or gepa_jupyter.watch({run.run_id!r}).")
 
 
 # ----- inputs ------------------------------------------------------------------------------------

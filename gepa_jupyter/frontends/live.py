@@ -16,6 +16,17 @@ from gepa_jupyter.views.progress import clock, spinner
 from gepa_jupyter.views.state import RunSnapshot
 
 
+_LINES = threading.Lock()
+
+
+def print_line(text: str, stream=None) -> None:
+    """One whole line at a time: the updater's thread and the caller's never splice their lines."""
+    stream = stream or sys.stdout
+    with _LINES:
+        stream.write(f"{text}\n")
+        stream.flush()
+
+
 def note_html(text: str) -> str:
     return (f'<div class="gepa-live gepa-note" style="font-family:monospace;font-size:12px;'
             f'color:var(--jp-ui-font-color1, inherit)">{escape(text)}</div>')
@@ -108,7 +119,7 @@ class TextLiveView:
         self._printed_at = time.monotonic()
 
     def _print(self, text: str) -> None:
-        print(text, file=self.stream or sys.stdout, flush=True)
+        print_line(text, self.stream)
 
     def say(self, text: str) -> None:
         self._print(f"starting: {text}")

@@ -172,6 +172,38 @@ def test_a_watch_ends_with_the_runs_last_candidates_when_they_arrive_with_its_en
     assert finals == [str(len(run.candidates))], stream.getvalue()
 
 
+class _SlowPipe(io.StringIO):
+    """stdout as a slow pipe: every write yields to other threads, as a full pipe buffer does."""
+
+    def write(self, text):
+        time.sleep(0.0005)
+        return super().write(text)
+
+
+def test_the_command_lines_progress_and_run_announcement_never_share_a_line():
+    """A script reading the job's stdout finds the run id on a line of its own, though the progress
+    lines come from another thread (it once came glued to the end of a progress line)."""
+    import contextlib
+    import threading
+    from types import SimpleNamespace
+
+    from gepa_jupyter.frontends.cli import _announce
+    from gepa_jupyter.frontends.live import TextLiveView
+
+    pipe, run = _SlowPipe(), SimpleNamespace(run_id="abc123", done=False, experiment_id="0", tracking_uri="sqlite:///x")
+    with contextlib.redirect_stdout(pipe):
+        view = TextLiveView()
+        progress = threading.Thread(target=lambda: [view.say("opening the MLflow store") for _ in range(300)])
+        progress.start()
+        for _ in range(100):
+            _announce(run)
+        progress.join()
+    lines = pipe.getvalue().splitlines()
+    assert len(lines) == 400
+    assert all(line == "starting: opening the MLflow store" or line.startswith("MLflow run abc123 (experiment 0)")
+               for line in lines), [line for line in lines if "MLflow run" in line and not line.startswith("MLflow")]
+
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SCRIPT = """
 import json, time
