@@ -21,7 +21,7 @@ def optimize(prompt: Prompt, data: Any, **options: Unpack[RunOptions]) -> Optimi
     from gepa_jupyter.core.durability.notices import warn_notices
 
     spec = prepare(prompt, data, **options)
-    warn_notices(spec.notices)  # e.g. an earlier run whose process died, now FAILED and resumable
+    warn_notices(spec.notices, spec.run_notices)  # e.g. an earlier run whose process died, now FAILED and resumable
     return start(spec)
 
 
@@ -78,17 +78,24 @@ def prepare(prompt: Prompt, data: Any, *, progress: Callable[[str], None] | None
         from gepa_jupyter.core.optimization.small_reflector import SmallModelReflector
 
         gepa_kwargs["reflection_strategy"] = SmallModelReflector(reflection)
-    notices = []
+    run_notices = []
+    if values["max_cost"] is not None:
+        from gepa_jupyter.models.costs import unpriced_notice
+
+        notice = unpriced_notice(session.models, predict_fn=values["predict_fn"] is not None)
+        run_notices = [notice] if notice else []
+    notices = list(run_notices)
     if _store_exists():  # a new sqlite file holds no unfinished run: the run creates it, while the seed is scored
         say("checking for unfinished runs")
         from gepa_jupyter.core.durability.notices import dead_run_notices
 
-        notices = dead_run_notices(values["experiment"])
+        notices += dead_run_notices(values["experiment"])
     return RunSpec(
         seed_prompts=prompts.templates, program=program, train_records=train,
         validation_records=validation, holdout_records=held, scorers=scorers, reflection_model=reflection,
         options=values, seed_prompt_uris=prompts.uris, gepa_kwargs=gepa_kwargs, params=params,
         read_usage=session.usage, on_open=judges.install, on_close=judges.closing(session.close), notices=notices,
+        run_notices=run_notices,
     )
 
 

@@ -26,7 +26,7 @@ def resume(run: Any, max_metric_calls: int | None = None, **options: Any) -> Opt
     from gepa_jupyter.api import start
 
     spec = prepare_resume(run, max_metric_calls=max_metric_calls, **options)
-    warn_notices(spec.notices)
+    warn_notices(spec.notices, spec.run_notices)
     return start(spec)
 
 
@@ -85,7 +85,7 @@ def _respec(mlflow_run, stored, restored, notices, max_metric_calls, progress, o
     spec.options["holdout"] = stored.options.get("holdout")
     spec.options["prompt_name"] = stored.options.get("prompt_name")
     spec.seed_prompt_uris = {**spec.seed_prompt_uris, **stored.seed_prompt_uris}
-    spec.resume, spec.notices = restored, notices
+    spec.resume, spec.notices = restored, notices + spec.run_notices
     return spec
 
 

@@ -64,6 +64,16 @@ class BudgetExhausted(Halt):
     reason = "budget"
 
 
+class LimitReached(Halt):
+    """max_cost or max_time is reached (core.inputs.budget.RunLimits): the run ends like at its budget."""
+
+    reason = "limit"
+
+    def __init__(self, limit: str = ""):
+        super().__init__(limit)
+        self.limit = limit
+
+
 class ModelProcessDied(Halt):
     """A model's own process died (a native crash, the out-of-memory killer): the run ends `failed`.
 

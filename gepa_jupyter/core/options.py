@@ -72,6 +72,14 @@ def workers_count(name: str, value: Any) -> int:
     return positive_int(name, value, MAX_WORKERS)
 
 
+def optional_positive_number(name: str, value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
+        raise InputError(f"{name} must be a positive number or None, got {value!r}.")
+    return float(value)
+
+
 def fraction(name: str, value: Any) -> float | None:
     if value is None or value == 0:
         return None
@@ -209,6 +217,11 @@ OPTIONS: tuple[Option, ...] = (
            scorer_list, flag="--scorer", short="-s", metavar="NAME_OR_VAR"),
     Option("max_metric_calls", "int", 100, "Budget in metric calls (one call = one row scored by one candidate).",
            positive_int, flag="--budget", short="-b", metavar="N"),
+    Option("max_cost", "float", None,
+           "Budget in USD over every role (task, reflection, judges); the run ends at the first limit reached.",
+           optional_positive_number, metavar="USD"),
+    Option("max_time", "float", None, "Budget in wall-clock seconds; the run ends at the first limit reached.",
+           optional_positive_number, metavar="SECONDS"),
     Option("val_size", "int", None,
            "Validation rows (a seeded sample of the data); None: at most a quarter of the budget, at least 4.",
            optional_positive_int, metavar="N"),
@@ -258,6 +271,8 @@ class RunOptions(TypedDict, total=False):
     reflection_model: str | Callable[[str], str] | None
     scorers: "str | Scorer | Sequence[str | Scorer]"
     max_metric_calls: int
+    max_cost: float | None
+    max_time: float | None
     val_size: int | None
     holdout: float | None
     prompt_name: str | None

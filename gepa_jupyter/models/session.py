@@ -241,6 +241,7 @@ class ModelSession:
 
     def __init__(self, cache: "bool | str | None" = None):
         self.meter = UsageMeter()
+        self.models: list[Model] = []  # every model made for this session (task, reflection, judges)
         self.cache_path = response_cache.cache_path(cache)
         self._cache: response_cache.ResponseCache | None = None
         self._lock = threading.Lock()
@@ -254,9 +255,10 @@ class ModelSession:
 
     def model(self, uri: str | Callable[[str], str], role: str, **kwargs: Any) -> Model:
         """A Model for `role`, validated now (provider, API key, GGUF file, [local] extra)."""
-        if callable(uri):
-            return Model(uri, role, self.meter, **kwargs)
-        return Model(uri, role, self.meter, cache=self.cache, **kwargs)
+        model = (Model(uri, role, self.meter, **kwargs) if callable(uri)
+                 else Model(uri, role, self.meter, cache=self.cache, **kwargs))
+        self.models.append(model)
+        return model
 
     def usage(self) -> Usage:
         return self.meter.snapshot()

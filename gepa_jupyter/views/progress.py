@@ -50,6 +50,10 @@ def progress_text(snap: RunSnapshot, stop_hint: str | None = STOP_HINT) -> str:
     if budget and calls > budget:  # gepa finishes the minibatch it started
         text += f" + {calls - budget} to finish the last minibatch"
     text += f" {timing(snap)}, ${snap.cost:.4f}"
+    if snap.max_cost is not None:
+        text += f" of ${snap.max_cost:g}"
+    if snap.max_time is not None:
+        text += f", time limit {clock(snap.max_time)}"
     if snap.validation_size:
         text += f", {snap.validation_size} validation rows"
     if count or snap.status != "running":  # while the seed is scored the activity says so
@@ -63,9 +67,24 @@ def progress_text(snap: RunSnapshot, stop_hint: str | None = STOP_HINT) -> str:
         text += f" - {'' if count else spinner(snap.elapsed) + ' '}{snap.activity}"
     if snap.status == "running" and stop_hint:
         text += f" · stop: {stop_hint}"
+    if snap.status != "running" and snap.ended_by:
+        text += f"\nended by: {ended_by_text(snap)}"
+    for notice in snap.notices:
+        text += f"\nnotice: {notice}"
     if snap.error:
         text += f"\nerror: {snap.error}"
     return text
+
+
+def ended_by_text(snap: RunSnapshot) -> str:
+    """'max_cost ($0.0104 spent, limit $0.01)': which limit (or the user, or an error) ended the run."""
+    if snap.ended_by == "max_cost":
+        return f"max_cost (${snap.cost:.4f} spent, limit ${snap.max_cost:g})"
+    if snap.ended_by == "max_time":
+        return f"max_time ({clock(snap.elapsed)} elapsed, limit {clock(snap.max_time or 0)})"
+    if snap.ended_by == "max_metric_calls":
+        return f"max_metric_calls ({snap.metric_calls} of {snap.max_metric_calls} metric calls)"
+    return {"user": "the user's stop", "error": "an error"}.get(snap.ended_by or "", snap.ended_by or "")
 
 
 def progress_html(snap: RunSnapshot, stop_hint: str | None = STOP_HINT) -> str:
@@ -73,7 +92,8 @@ def progress_html(snap: RunSnapshot, stop_hint: str | None = STOP_HINT) -> str:
     share = min(1.0, snap.metric_calls / snap.max_metric_calls) if snap.max_metric_calls else 0.0
     color = STATUS_COLORS.get(snap.status, "#8c959f")
     lines = escape(progress_text(snap, stop_hint)).replace("\n", "<br>")
-    return (f'<div class="gepa-progress" data-status="{escape(snap.status, quote=True)}" '
+    ended = f' data-ended-by="{escape(snap.ended_by, quote=True)}"' if snap.ended_by and snap.status != "running" else ""
+    return (f'<div class="gepa-progress" data-status="{escape(snap.status, quote=True)}"{ended} '
             f'style="font-family:monospace;font-size:12px">'
             f'<div style="display:flex;align-items:center;gap:8px">'
             f'<div role="progressbar" aria-valuenow="{snap.metric_calls}" aria-valuemax="{snap.max_metric_calls}" '

@@ -64,6 +64,12 @@ class RunView(Protocol):
     def validation_size(self) -> int: ...
     @property
     def models(self) -> dict[str, str]: ...
+    @property
+    def ended_by(self) -> str | None: ...
+    @property
+    def max_cost(self) -> float | None: ...
+    @property
+    def max_time(self) -> float | None: ...
 
 
 if TYPE_CHECKING:  # mypy checks that both runs are RunViews
@@ -102,6 +108,10 @@ class RunSnapshot:
     best_prompts: dict = field(default_factory=dict)  # name -> best text
     registered_prompt_uris: dict = field(default_factory=dict)  # name -> prompts:/name/version
     models: dict = field(default_factory=dict)  # model / reflection_model -> the URI the newest start uses
+    ended_by: str | None = None  # core.inputs.budget.ENDED_BY once the run ended
+    max_cost: float | None = None
+    max_time: float | None = None
+    notices: tuple = ()  # what the run told up front (e.g. a model with no known price)
 
     @property
     def seed_row(self):
@@ -170,6 +180,10 @@ def snapshot(run: RunView) -> RunSnapshot:
         best_prompts=dict(run.best_prompts),
         registered_prompt_uris=dict(run.registered_prompt_uris),
         models={k: redact_uri(v) for k, v in run.models.items()},
+        ended_by=run.ended_by,
+        max_cost=run.max_cost,
+        max_time=run.max_time,
+        notices=tuple(getattr(run, "notices", ())),  # a live run's; a watched run has none
     )
 
 

@@ -38,9 +38,15 @@ def _notice(run) -> str:
             f"%optimize_prompt --resume {run_id} --budget N.")
 
 
-def warn_notices(notices: list[str]) -> None:
-    """Each notice as a DiedRunWarning (shown in the cell that called optimize or resume)."""
+class UnpricedModelWarning(UserWarning):
+    """max_cost is set and some of the run's model calls have no known price: the limit cannot count them."""
+
+
+def warn_notices(notices: list[str], run_notices: tuple | list = ()) -> None:
+    """Each notice as a warning shown in the cell that called optimize or resume: those of `run_notices`
+    (a spec's, e.g. a model without a price) as UnpricedModelWarning, the others as DiedRunWarning."""
     import warnings
 
     for notice in notices:
-        warnings.warn(DiedRunWarning(notice), stacklevel=3)
+        kind = UnpricedModelWarning if notice in run_notices else DiedRunWarning
+        warnings.warn(kind(notice), stacklevel=3)

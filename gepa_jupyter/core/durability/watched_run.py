@@ -62,6 +62,9 @@ class WatchedRun:
         self.optimized_alias = False
         self.invalid_proposals = 0
         self.models: dict[str, str] = {}  # model / reflection_model -> what the run's newest start uses
+        self.ended_by: str | None = None  # core.inputs.budget.ENDED_BY, from the tag once the run ended
+        self.max_cost: float | None = None
+        self.max_time: float | None = None
         self.polls = 0
         self.errors: list[str] = []
         self.events = EventHub()
@@ -212,6 +215,8 @@ class WatchedRun:
         self.optimized_alias = tags.get(schema.OPTIMIZED_ALIAS_TAG) == "true"
         self.models = current_models(tags, params)
         self.holdout_scores = _holdout(metrics)
+        self.ended_by = tags.get(schema.ENDED_BY_TAG)
+        self.max_cost, self.max_time = (_number(params.get(schema.param(k))) for k in ("max_cost", "max_time"))
 
     def _read_recipe(self, run) -> None:
         self._recipe_read = True
@@ -259,6 +264,13 @@ class WatchedRun:
             return float(self._beat["elapsed"])
         end = run.info.end_time or run.info.start_time
         return max(0.0, (end - run.info.start_time) / 1000) if run.info.start_time else 0.0
+
+
+def _number(text: str | None) -> float | None:
+    try:
+        return float(text) if text not in (None, "", "None") else None
+    except ValueError:
+        return None
 
 
 def _holdout(metrics: dict) -> dict:

@@ -12,8 +12,10 @@ the seed on the validation rows, one proposal (two minibatches) and its validati
 
 import random
 import threading
+import time
+from typing import Callable
 
-from gepa_jupyter.core.errors import BudgetExhausted, InputError
+from gepa_jupyter.core.errors import BudgetExhausted, InputError, LimitReached
 
 MINIBATCH = 3  # gepa's reflection_minibatch_size default
 MIN_VALIDATION_ROWS = 4
@@ -62,9 +64,10 @@ class BudgetGuard:
     The first evaluation (the seed on the validation set) is always allowed, as gepa does.
     """
 
-    def __init__(self, limit: int | None, slack: int = MINIBATCH):
+    def __init__(self, limit: int | None, slack: int = MINIBATCH, limits: "RunLimits | None" = None):
         self.limit = limit
         self.slack = slack
+        self.limits = limits  # max_cost / max_time, checked before each evaluation
         self.reserved = 0  # calls of evaluations started
         self._lock = threading.Lock()
 
@@ -77,4 +80,54 @@ class BudgetGuard:
         with self._lock:
             if self.limit is not None and self.reserved and self.reserved + calls > self.limit + self.slack:
                 raise BudgetExhausted()
+            if self.limits is not None and self.reserved and self.limits.reached(self.reserved, calls - self.slack):
+                raise LimitReached(self.limits.reason or "")
             self.reserved += calls
+
+
+ENDED_BY = ("max_metric_calls", "max_cost", "max_time", "user", "error")  # run.ended_by's values
+
+
+class RunLimits:
+    """`max_cost` (USD over every role) and `max_time` (wall seconds since `start()`): which one is reached.
+
+    `spent()` is the cost so far of the calls that can be priced (the models layer's accounting, given
+    by the caller: core prices nothing). `reached(calls, upcoming)` is checked between evaluations:
+    a limit is reached when what was spent, plus what `upcoming` more metric calls would cost at the
+    rate so far, is at or past it. The evaluator checks with `upcoming = rows - minibatch`, so a run
+    ends within one minibatch of its limit. The first limit reached is kept in `reason`.
+    """
+
+    def __init__(self, max_cost: float | None = None, max_time: float | None = None,
+                 spent: Callable[[], float] | None = None, clock: Callable[[], float] = time.monotonic):
+        self.max_cost = max_cost
+        self.max_time = max_time
+        self.spent = spent or (lambda: 0.0)
+        self.clock = clock
+        self.started = clock()
+        self.reason: str | None = None  # "max_cost" or "max_time", once reached
+
+    @property
+    def active(self) -> bool:
+        return self.max_cost is not None or self.max_time is not None
+
+    def start(self, elapsed: float = 0.0) -> None:
+        """The clock of max_time starts now (minus `elapsed`: a resumed run's time so far)."""
+        self.started = self.clock() - elapsed
+
+    def reached(self, calls: int, upcoming: int = 0) -> bool:
+        """Whether a limit is reached after `calls` metric calls, with `upcoming` more about to start."""
+        if self.reason is not None:
+            return True
+        upcoming, calls = max(0, upcoming), max(1, calls)
+        checks = (("max_cost", self.max_cost, self.spent), ("max_time", self.max_time, self.elapsed))
+        for name, limit, measure in checks:
+            if limit is not None:
+                used = float(measure())
+                if used + used / calls * upcoming >= limit:
+                    self.reason = name
+                    return True
+        return False
+
+    def elapsed(self) -> float:
+        return self.clock() - self.started

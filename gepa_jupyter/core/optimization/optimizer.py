@@ -24,7 +24,7 @@ from mlflow.genai.optimize import GepaPromptOptimizer
 
 from gepa_jupyter.core.errors import Halt
 from gepa_jupyter.core.events import EventHub, best_candidate
-from gepa_jupyter.core.inputs.budget import MINIBATCH, BudgetGuard
+from gepa_jupyter.core.inputs.budget import MINIBATCH, BudgetGuard, RunLimits
 from gepa_jupyter.core.insight.example_log import ExampleLog
 from gepa_jupyter.core.insight.proposal_log import ProposalLog
 from gepa_jupyter.core.optimization.adapter import RecordingAdapter
@@ -65,6 +65,8 @@ class StreamingGepaOptimizer(GepaPromptOptimizer):
         enforce_budget: refuse evaluations past the budget plus one minibatch (mlflow's class
             lets gepa finish its last iteration, whatever it costs).
         thread_name: prefix of the names of its threads (all daemons).
+        limits: max_cost / max_time (core.inputs.budget.RunLimits), checked before each evaluation and
+            at the top of each iteration; `limits.reason` says which one ended the optimization.
     """
 
     def __init__(
@@ -80,6 +82,7 @@ class StreamingGepaOptimizer(GepaPromptOptimizer):
         gepa_tracking: bool | None = None,
         enforce_budget: bool = False,
         thread_name: str | None = None,
+        limits: "RunLimits | None" = None,
     ):
         # mlflow types reflection_model as str; gepa (which it is passed to) takes a callable as well
         super().__init__(reflection_model, max_metric_calls, display_progress_bar, gepa_kwargs)  # type: ignore[arg-type]
@@ -88,6 +91,7 @@ class StreamingGepaOptimizer(GepaPromptOptimizer):
         self.run_id = run_id
         self.gepa_tracking = gepa_tracking
         self.enforce_budget = enforce_budget
+        self.limits = limits
         self.events = EventHub()
         self.candidates: list = []
         self.example_log = ExampleLog(valset)  # per-row results of each candidate (`run.examples`)
@@ -197,7 +201,8 @@ class StreamingGepaOptimizer(GepaPromptOptimizer):
             self.metric_calls = adapter.completed + (done if done < total else 0)
             listener.progress(_activity(listener.iteration, validation, len(self.candidates)), done, total)
 
-        guard = BudgetGuard(self.max_metric_calls if self.enforce_budget else None, slack=minibatch)
+        limits = self.limits if self.limits is not None and self.limits.active else None
+        guard = BudgetGuard(self.max_metric_calls if self.enforce_budget else None, slack=minibatch, limits=limits)
         adapter = RecordingAdapter(eval_fn, gepa, guard, self.stop_event, gate, on_progress, f"{self.thread_name}-eval",
                                    valset or train_data)
         listener = CandidateLogger(self, adapter, valset or train_data, self.writer, started)
@@ -210,6 +215,8 @@ class StreamingGepaOptimizer(GepaPromptOptimizer):
         stops.append(lambda state: self.stop_event.is_set())
         if self.enforce_budget:  # not even a proposal (2 minibatches) fits in what is left
             stops.append(lambda state: state.total_num_evals > self.max_metric_calls - minibatch)
+        if limits is not None:  # max_cost / max_time, before the next iteration's first minibatch
+            stops.append(lambda state: limits.reached(state.total_num_evals))
         kwargs |= {
             "seed_candidate": target_prompts,
             "trainset": train_data,

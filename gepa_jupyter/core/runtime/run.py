@@ -20,8 +20,9 @@ from gepa_jupyter.core.durability import claims, liveness, recipe
 from gepa_jupyter.core.durability.checkpoint import Checkpoint
 from gepa_jupyter.core.errors import Halt, ModelProcessDied, RunConflictError, RunStopped
 from gepa_jupyter.core.events import EventHub, StatusEvent, best_candidate, prompts_of
+from gepa_jupyter.core.inputs.budget import RunLimits
 from gepa_jupyter.core.inputs.prompts import join_sections
-from gepa_jupyter.core.insight.frame import candidates_frame
+from gepa_jupyter.core.insight.frame import candidates_frame, usage_totals
 from gepa_jupyter.core.runtime import quiet, redact
 from gepa_jupyter.core.tracking import registry, schema
 from gepa_jupyter.core.tracking.recorder import RunRecorder, end_tags
@@ -61,6 +62,7 @@ class RunSpec:
     on_close: Callable[[], None] | None = None
     resume: Any = None  # core.durability.checkpoint.Restored: continue that MLflow run from its saved gepa state
     notices: list = field(default_factory=list)  # what the checks found for the user (e.g. runs whose process died)
+    run_notices: list = field(default_factory=list)  # what the run's views show too (e.g. a model without a price)
 
     @property
     def max_metric_calls(self) -> int:
@@ -89,6 +91,10 @@ class OptimizationRun:
         self.ended_at: float | None = None
         self.events = EventHub()
         self.log = quiet.RunLog()
+        self.ended_by: str | None = None  # core.inputs.budget.ENDED_BY: what ended the run, once it ended
+        self.limits = RunLimits(spec.options.get("max_cost"), spec.options.get("max_time"),
+                                spent=lambda: usage_totals(self._usage_safely())[1], clock=time.time)
+        self.limits.start(spec.resume.elapsed if spec.resume else 0.0)
         self.optimizer = StreamingGepaOptimizer(
             reflection_model=spec.reflection_model,
             max_metric_calls=spec.max_metric_calls,
@@ -98,6 +104,7 @@ class OptimizationRun:
             gepa_tracking=False,
             enforce_budget=True,
             thread_name=f"{quiet.THREAD_PREFIX}{self.key}",
+            limits=self.limits,
         )
         self.optimizer.log_to(_GepaLines(self.log))
         self.optimizer.subscribe(self.events.emit)
@@ -212,6 +219,19 @@ class OptimizationRun:
         return self.spec.read_usage() if self.spec.read_usage else {}
 
     @property
+    def notices(self) -> list[str]:
+        """What the run told up front (e.g. a model with no known price, which max_cost cannot count)."""
+        return list(self.spec.run_notices)
+
+    @property
+    def max_cost(self) -> float | None:
+        return self.spec.options.get("max_cost")
+
+    @property
+    def max_time(self) -> float | None:
+        return self.spec.options.get("max_time")
+
+    @property
     def log_lines(self) -> list[str]:
         """gepa's log and whatever third-party code printed, logged or warned on the run's threads."""
         return [redact.redact(line) for line in self.log.lines]
@@ -319,7 +339,7 @@ class OptimizationRun:
                 self._start_scoring_the_seed()
                 self._prepare_mlflow()
                 stopped = self.optimizer.stop_requested or self._optimize()
-                if self.spec.holdout_records and not stopped:
+                if self.spec.holdout_records and not stopped and self.limits.reason is None:
                     stopped = self._score_holdout()
                 if stopped:
                     self.status = "stopped"
@@ -549,6 +569,7 @@ class OptimizationRun:
             self._end_mlflow_run(self.status)
             return
         self.status = status
+        self.ended_by = self._ended_by(status)
         evaluator = getattr(self, "_evaluator", None)
         if evaluator is not None:
             evaluator.close()
@@ -570,11 +591,20 @@ class OptimizationRun:
         self._done.set()
         self.events.emit(StatusEvent(status, self.error))
 
+    def _ended_by(self, status: str) -> str:
+        """What ended the run (core.inputs.budget.ENDED_BY): a limit, the user's stop, or an error."""
+        if status == "failed":
+            return "error"
+        if status == "stopped" and self.limits.reason is None:
+            return "user"
+        return self.limits.reason or "max_metric_calls"
+
     def _end_mlflow_run(self, status: str) -> None:
         """Tag the MLflow run with how it ended and end it (once: see RunRecorder.end)."""
         if not self.recorder.open:
             return
         tags = end_tags(status, self.optimizer.invalid_proposals)
+        tags[schema.ENDED_BY_TAG] = self.ended_by or self._ended_by(status)
         failures = {role: int(u.get("failures", 0)) for role, u in self._usage_safely().items()}
         if any(failures.values()):  # e.g. a reflection model down all run: gepa skips, the run "finishes"
             tags[schema.MODEL_FAILURES_TAG] = ", ".join(f"{r}: {n}" for r, n in failures.items() if n)

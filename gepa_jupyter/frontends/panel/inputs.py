@@ -18,7 +18,8 @@ PANEL_OPTIONS = tuple(o for o in OPTIONS if o.panel)
 SHORT = {"max_metric_calls": "budget", "reflection_model": "reflection", "prompt_name": "name"}
 LABELS = {"max_metric_calls": "budget (calls)", "holdout": "held-out share", "prompt_name": "prompt name",
           "model": "task model", "reflection_model": "reflection model", "target": "target column",
-          "val_size": "validation rows", "random_seed": "random seed"}
+          "val_size": "validation rows", "random_seed": "random seed",
+          "max_cost": "max cost (USD)", "max_time": "max time (s)"}
 STYLE = {"description_width": "110px"}
 
 
