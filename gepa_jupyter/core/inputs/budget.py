@@ -93,9 +93,10 @@ class RunLimits:
 
     `spent()` is the cost so far of the calls that can be priced (the models layer's accounting, given
     by the caller: core prices nothing). `reached(calls, upcoming)` is checked between evaluations:
-    a limit is reached when what was spent, plus what `upcoming` more metric calls would cost at the
-    rate so far, is at or past it. The evaluator checks with `upcoming = rows - minibatch`, so a run
-    ends within one minibatch of its limit. The first limit reached is kept in `reason`.
+    max_cost is reached when what was spent, plus what `upcoming` more metric calls would cost at the
+    rate so far, is at or past it (the guard checks with `upcoming = rows - minibatch`, so a
+    validation evaluation does not take a run more than a minibatch past it); max_time when the
+    elapsed time is at or past it. The first limit reached is kept in `reason`.
     """
 
     def __init__(self, max_cost: float | None = None, max_time: float | None = None,
@@ -119,15 +120,13 @@ class RunLimits:
         """Whether a limit is reached after `calls` metric calls, with `upcoming` more about to start."""
         if self.reason is not None:
             return True
-        upcoming, calls = max(0, upcoming), max(1, calls)
-        checks = (("max_cost", self.max_cost, self.spent), ("max_time", self.max_time, self.elapsed))
-        for name, limit, measure in checks:
-            if limit is not None:
-                used = float(measure())
-                if used + used / calls * upcoming >= limit:
-                    self.reason = name
-                    return True
-        return False
+        if self.max_cost is not None:
+            spent = float(self.spent())
+            if spent + spent / max(1, calls) * max(0, upcoming) >= self.max_cost:
+                self.reason = "max_cost"
+        if self.reason is None and self.max_time is not None and self.elapsed() >= self.max_time:
+            self.reason = "max_time"  # not projected: the start (imports, MLflow) would skew the rate
+        return self.reason is not None
 
     def elapsed(self) -> float:
         return self.clock() - self.started
