@@ -10,6 +10,7 @@ __version__ = "0.1.0"
 
 _LAZY: dict[str, str | tuple[str, str]] = {
     "optimize": "gepa_jupyter.api",
+    "estimate": "gepa_jupyter.estimation",
     "compare": "gepa_jupyter.views",
     "explain": "gepa_jupyter.views",
     "lineage": ("gepa_jupyter.views", "best_lineage"),

@@ -31,6 +31,12 @@ def prepare(prompt: Prompt, data: Any, *, progress: Callable[[str], None] | None
     `progress(text)` hears what is being checked (the first use of mlflow and litellm in a
     process imports them, which takes seconds).
     """
+    return prepare_with_session(prompt, data, progress=progress, **options)[0]
+
+
+def prepare_with_session(prompt: Prompt, data: Any, *, progress: Callable[[str], None] | None = None,
+                         **options: Any):
+    """`prepare`'s RunSpec and the ModelSession its models share (gepa_jupyter.estimation reads its meter)."""
     from gepa_jupyter.core.inputs.budget import check_budget, sample_validation
     from gepa_jupyter.core.inputs.prompts import check_chain, check_length, check_variables
     from gepa_jupyter.core.inputs.records import prepare_records, split_holdout
@@ -96,7 +102,7 @@ def prepare(prompt: Prompt, data: Any, *, progress: Callable[[str], None] | None
         options=values, seed_prompt_uris=prompts.uris, gepa_kwargs=gepa_kwargs, params=params,
         read_usage=session.usage, on_open=judges.install, on_close=judges.closing(session.close), notices=notices,
         run_notices=run_notices,
-    )
+    ), session
 
 
 def _store_exists() -> bool:

@@ -12,6 +12,7 @@ from gepa_jupyter.models import cache as response_cache
 from gepa_jupyter.models import costs, endpoints, keys, retry
 from gepa_jupyter.models.uris import LOCAL_PROVIDER, parse_model_uri
 
+WORK_FIELDS = ("replies", "seconds", "prompt_tokens", "completion_tokens")
 USAGE_FIELDS = ("calls", "cache_hits", "failures", "retries", "prompt_tokens", "completion_tokens", "cost")
 DEFAULT_TIMEOUT = 180.0
 KWARGS_OPTION = {"task": "model_kwargs", "reflection": "reflection_kwargs"}  # the option a role's kwargs come from
@@ -32,6 +33,7 @@ class UsageMeter:
     def __init__(self):
         self._lock = threading.Lock()
         self._by_role: dict[str, dict[str, float]] = {}
+        self._work: dict[str, dict[str, float]] = {}  # role -> seconds and tokens of replies, cached ones too
         self.errors: list[str] = []
 
     def add(self, role: str, **counts) -> None:
@@ -39,6 +41,19 @@ class UsageMeter:
             row = self._by_role.setdefault(role, dict.fromkeys(USAGE_FIELDS, 0))
             for key, value in counts.items():
                 row[key] = row.get(key, 0) + value
+
+    def timed(self, role: str, seconds: float, prompt_tokens: float = 0, completion_tokens: float = 0) -> None:
+        """A reply took `seconds` (or took them when it was first asked, for a cache hit)."""
+        with self._lock:
+            row = self._work.setdefault(role, dict.fromkeys(WORK_FIELDS, 0))
+            for key, value in zip(WORK_FIELDS, (1, seconds, prompt_tokens, completion_tokens)):
+                row[key] += value
+
+    def work(self) -> dict[str, dict[str, float]]:
+        """{role: {replies, seconds, prompt_tokens, completion_tokens}} of every reply, cached ones included
+        (what the estimate measures its one call with)."""
+        with self._lock:
+            return {role: dict(row) for role, row in self._work.items()}
 
     def error(self, role: str, message: str) -> None:
         message = redact(f"{role}: {message}")
@@ -153,6 +168,7 @@ class Model:
 
     def _call_function(self, prompt) -> str:
         assert self.fn is not None  # a callable model
+        started = time.monotonic()
         try:
             text = self.fn(prompt)
         except Exception as e:
@@ -161,6 +177,7 @@ class Model:
             self.meter.error(self.role, f"{type(e).__name__}: {_short(e)}")
             raise
         self.meter.add(self.role, calls=1)
+        self.meter.timed(self.role, time.monotonic() - started)
         return redact(text)
 
     def complete(self, messages: list[dict], **overrides: Any) -> str:
@@ -172,10 +189,17 @@ class Model:
             hit = cache.get(key)
             if hit is not None:
                 self.meter.add(self.role, cache_hits=1)
+                self.meter.timed(self.role, *(float(hit.get(k) or 0) for k in WORK_FIELDS[1:]))
                 return hit["text"]
-        text = self.respond(messages, **overrides).choices[0].message.content or ""
+        started = time.monotonic()
+        response = self.respond(messages, **overrides)
+        text = response.choices[0].message.content or ""
+        usage = getattr(response, "usage", None)
+        work = {"seconds": time.monotonic() - started, "prompt_tokens": getattr(usage, "prompt_tokens", 0) or 0,
+                "completion_tokens": getattr(usage, "completion_tokens", 0) or 0}
+        self.meter.timed(self.role, *work.values())
         if cache is not None and key is not None and model_id is not None:
-            cache.put(key, model_id, {"text": text})
+            cache.put(key, model_id, {"text": text, **work})  # the time and tokens: an estimate reads them back
         return text
 
     def respond(self, messages: list[dict], **overrides: Any):

@@ -130,3 +130,24 @@ class RunLimits:
 
     def elapsed(self) -> float:
         return self.clock() - self.started
+
+
+ACCEPTANCE = 0.25  # share of proposals a run accepts (and validates), assumed before it runs
+
+
+def plan_calls(validation_rows: int, max_metric_calls: int, minibatch: int = MINIBATCH, proposals: int = 1,
+               acceptance: float = ACCEPTANCE, affordable: float | None = None) -> tuple[float, float]:
+    """(iterations, metric calls) gepa spends (gepa/core/engine.py, proposer/reflective_mutation):
+    the seed on every validation row, then per iteration each proposal's parent and child on a
+    minibatch, and the accepted children (`acceptance` of them) on every validation row; the run
+    stops before an iteration once more than `max_metric_calls - minibatch` are spent (the
+    optimizer's stop hook). `affordable`: the metric calls a cost or time limit allows; when fewer,
+    the run ends there (RunLimits), after a fraction of an iteration."""
+    per_iteration = proposals * (2 * minibatch + acceptance * validation_rows)
+    calls, iterations = float(validation_rows), 0.0
+    while calls <= max_metric_calls - minibatch:
+        iterations, calls = iterations + 1, calls + per_iteration
+    if affordable is not None and affordable < calls:
+        calls = max(float(validation_rows), affordable)
+        iterations = (calls - validation_rows) / per_iteration
+    return iterations, calls
