@@ -7,13 +7,16 @@ metric calls (core.inputs.budget.plan_calls) give the validation size, the itera
 buys, model calls, tokens, cost and time by role, and which limit (max_metric_calls, max_cost,
 max_time) binds first. No reflection or judge model is called and no MLflow run is started.
 
-Time: rows run `workers` at a time; a served model's call is taken to last as long as the
-measured one, the embedded model's in proportion to the tokens it writes. STARTUP_SECONDS and
+Time: rows run `workers` at a time (the embedded model: one at a time); a served model's call is
+taken to last as long as the measured one, the embedded model's in proportion to the tokens it writes
+(halfway between the seed's answer on the first row and the expected answers' length, which the
+candidates move toward). STARTUP_SECONDS and
 ROW_OVERHEAD were measured on the fake server (bench/bench_estimate.py); gepa's acceptance
 rate is assumed (ACCEPTANCE): the number of metric calls barely depends on it, iterations do.
 """
 
 import math
+import statistics
 import time
 from dataclasses import dataclass, field
 from typing import Any, Unpack
@@ -118,12 +121,20 @@ def _estimate(spec, session) -> Estimate:
 
     # time: a row is its task calls and its judges' calls; rows run `workers` at a time
     per_call = seconds / replies
+    if getattr(task_model, "local_path", None) is not None:  # the embedded model: time goes with tokens written
+        expected = statistics.mean(_tokens_of(len(" ".join(map(str, (r.get("expectations") or {}).values()))))
+                                   for r in spec.train_records)
+        written = max(1.0, completion_tokens / replies)
+        per_call *= (written + min(written, expected)) / 2 / written  # candidates move toward the target's length
     row_seconds = per_call * replies + per_call * len(judges) + ROW_OVERHEAD
     local = getattr(reflection, "local_path", None) is not None
-    reflect_seconds = per_call * max(1.0, reflect_tokens[1] / max(1.0, row_tokens[1])) if local else per_call
+    reflect_seconds = seconds / replies / max(1.0, row_tokens[1]) * reflect_tokens[1] if local else per_call
+
+    # the embedded model answers one call at a time (its workers share the cores: no faster together)
+    parallel = 1 if getattr(task_model, "local_path", None) is not None else values["workers"]
 
     def batch(count: float) -> float:
-        return math.ceil(max(count, 0) / values["workers"]) * row_seconds if count else 0.0
+        return math.ceil(max(count, 0) / parallel) * row_seconds if count else 0.0
 
     per_iteration_calls = proposals * (2 * minibatch + ACCEPTANCE * rows)
     iteration_seconds = 2 * batch(proposals * minibatch) + reflect_seconds + ACCEPTANCE * batch(proposals * rows)

@@ -85,6 +85,9 @@ _MAGIC_TRAILING = (
              help="Wait until the run ends; interrupting the kernel stops it (default)."),
     argument("--no-block", dest="block", action="store_false",
              help="Return at once; the view keeps updating and the run object keeps streaming."),
+    argument("--estimate", action="store_true",
+             help="Show what the run would spend (calls, tokens, cost, time; one call on the first row) "
+                  "instead of running it (gepa_jupyter.estimate)."),
 )
 
 
@@ -115,6 +118,8 @@ class GepaMagic(Magics, _Config):
         return self.shell.user_ns
 
     def _run(self, request: "OptimizeRequest"):
+        if request.estimate:
+            return self._estimate(request)
         import gepa_jupyter.api as api
         from gepa_jupyter.core.errors import InputError, RunConflictError
         from gepa_jupyter.frontends.updates import LiveUpdater
@@ -161,6 +166,19 @@ class GepaMagic(Magics, _Config):
             print(f"Stopped by the interrupt: {len(run.candidates)} candidates kept, the best is registered; "
                   f"the MLflow run {run.run_id} ended as KILLED.")
         return None if request.out else run  # the view already says it all; `_` gets it without --out
+
+    def _estimate(self, request: "OptimizeRequest"):
+        """--estimate: the estimate (shown as the cell's result, stored in --out), no run."""
+        from gepa_jupyter.core.errors import InputError
+        from gepa_jupyter.estimation import estimate
+
+        try:
+            result = estimate(request.prompt, request.data, **request.options)
+        except InputError as e:
+            raise UsageError(arguments.one_line(e, flag_spelling(request.given))) from None
+        if request.out:
+            self._user_ns[request.out] = result
+        return result
 
     @needs_local_scope
     @_line_magic_named("optimize_prompt")
@@ -225,6 +243,7 @@ class OptimizeRequest:
     out: str | None = None
     block: bool = True
     resume: Any = None  # a run (or its id) to continue instead of a new optimization
+    estimate: bool = False  # --estimate: show the estimate instead of running
     given: dict = field(default_factory=dict)  # {option: the text typed after its flag}, for error messages
 
     def prepare(self, say):
@@ -266,12 +285,15 @@ class OptimizeArguments:
         out = self._out(args.out) if args.out else None
         block = self.magic.block if args.block is None else args.block
         return OptimizeRequest(prompt=prompt, data=data_value(args.data, self.namespace), options=options,
-                               out=out, block=block, given=arguments.given_texts(args, OPTIONS))
+                               out=out, block=block, given=arguments.given_texts(args, OPTIONS),
+                               estimate=args.estimate)
 
     def _resume(self, args) -> OptimizeRequest:
         """Only the options on the line: the stored ones are the run's, not %config's defaults."""
         from gepa_jupyter.frontends.watch_magic import run_reference
 
+        if args.estimate:
+            raise UsageError("--estimate estimates a new run, not a resume: drop --resume (or --estimate).")
         options = arguments.options_from_line(args, OPTIONS, None, self.namespace)
         out = self._out(args.out) if args.out else None
         block = self.magic.block if args.block is None else args.block
