@@ -132,22 +132,41 @@ class RunLimits:
         return self.clock() - self.started
 
 
-ACCEPTANCE = 0.25  # share of proposals a run accepts (and validates), assumed before it runs
+ACCEPTANCE = 0.5  # share of proposals a run accepts (and validates), assumed before it runs
 
 
 def plan_calls(validation_rows: int, max_metric_calls: int, minibatch: int = MINIBATCH, proposals: int = 1,
                acceptance: float = ACCEPTANCE, affordable: float | None = None) -> tuple[float, float]:
-    """(iterations, metric calls) gepa spends (gepa/core/engine.py, proposer/reflective_mutation):
-    the seed on every validation row, then per iteration each proposal's parent and child on a
-    minibatch, and the accepted children (`acceptance` of them) on every validation row; the run
-    stops before an iteration once more than `max_metric_calls - minibatch` are spent (the
-    optimizer's stop hook). `affordable`: the metric calls a cost or time limit allows; when fewer,
-    the run ends there (RunLimits), after a fraction of an iteration."""
-    per_iteration = proposals * (2 * minibatch + acceptance * validation_rows)
-    calls, iterations = float(validation_rows), 0.0
-    while calls <= max_metric_calls - minibatch:
-        iterations, calls = iterations + 1, calls + per_iteration
+    """Expected (iterations, metric calls) of a run (gepa/core/engine.py, proposer/reflective_mutation):
+    the seed on every validation row; then per iteration each proposal's parent and child on a
+    minibatch, and each accepted child (`acceptance` of them) on every validation row. It ends
+    before an iteration once more than `max_metric_calls - minibatch` are spent (the optimizer's
+    stop hook), or at a validation that would pass the budget by more than a minibatch (BudgetGuard).
+    `affordable`: the metric calls a cost or time limit allows; when fewer, the run ends there
+    (RunLimits). The expectation is taken over the accepted count of each iteration."""
+    from math import comb
+
+    budget, rows, m = max_metric_calls, validation_rows, minibatch
+    accepted = [comb(proposals, k) * acceptance ** k * (1 - acceptance) ** (proposals - k)
+                for k in range(proposals + 1)]
+    alive: dict[int, float] = {rows: 1.0}  # metric calls spent -> probability the run is there and going on
+    calls = iterations = 0.0
+    while alive:
+        going: dict[int, float] = {}
+        for spent, chance in alive.items():
+            if spent > budget - m:
+                calls += chance * spent
+                continue
+            iterations += chance
+            after = spent + 2 * m * proposals
+            for k, share in enumerate(accepted):
+                if k and after + k * rows > budget + m:  # the guard refuses the validation: the run ends
+                    calls += chance * share * after
+                else:
+                    going[after + k * rows] = going.get(after + k * rows, 0.0) + chance * share
+        alive = going
     if affordable is not None and affordable < calls:
-        calls = max(float(validation_rows), affordable)
-        iterations = (calls - validation_rows) / per_iteration
+        per_iteration = proposals * (2 * m + acceptance * rows)
+        calls = max(float(rows), affordable)
+        iterations = (calls - rows) / per_iteration
     return iterations, calls

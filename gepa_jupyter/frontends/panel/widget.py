@@ -3,7 +3,8 @@
 A small composition built in one place (like tqdm.notebook): the seed prompt and the data,
 one input per run option (`panel/inputs.py`), four buttons, a message area, a progress bar and
 HTML areas filled by the views. It owns no optimization logic: Run calls `api.prepare` and
-`api.start`, Stop calls `run.stop()`, Register calls `run.register_best()`, the areas are
+`api.start`, Stop calls `run.stop()`, Register calls `run.register_best()`, Estimate calls
+`gepa_jupyter.estimate` and shows its table, the areas are
 redrawn from `views` by a `LiveUpdater`, so the kernel stays free while the run goes on.
 Where widgets cannot render, `repr(panel)` is the same state as text.
 """
@@ -80,6 +81,7 @@ class OptimizerPanel(widgets.VBox):
         super().__init__()
         self.interval = interval
         self.run: OptimizationRun | None = None  # the run of the last Run click
+        self.estimate: Any = None  # gepa_jupyter.estimation.Estimate of the last Estimate click
         self.updater: LiveUpdater | None = None
         self._lock = threading.RLock()
         self._given_frames: dict[str, Any] = {}
@@ -143,9 +145,11 @@ class OptimizerPanel(widgets.VBox):
                                           layout=widgets.Layout(width="auto"))
         self.continue_button = widgets.Button(description="Continue", icon="forward", disabled=True,
                                               tooltip="Continue this run with the budget box's metric calls more")
+        self.estimate_button = widgets.Button(description="Estimate", icon="calculator",
+                                              tooltip="What a run with these inputs would spend (one call on the first row)")
         self.message, self.status, self.live, self.comparison = (widgets.HTML() for _ in range(4))
         self.progress = widgets.IntProgress(value=0, min=0, max=100, description="metric calls", style=inputs.STYLE)
-        for name in ("run", "stop", "register", "copy", "continue"):
+        for name in ("run", "stop", "register", "copy", "continue", "estimate"):
             getattr(self, f"{name}_button").add_class(f"gepa-{name}")
         for name in ("message", "status", "live", "comparison"):
             getattr(self, name).add_class(f"gepa-panel-{name}")
@@ -159,13 +163,14 @@ class OptimizerPanel(widgets.VBox):
         self.register_button.on_click(self._on_register)
         self.copy_button.on_click(self._on_copy)
         self.continue_button.on_click(self._on_continue)
+        self.estimate_button.on_click(self._on_estimate)
         self.add_class("gepa-panel")
         grid = widgets.GridBox(list(self.option_widgets.values()),
                                layout=widgets.Layout(grid_template_columns="repeat(3, 1fr)", width="98%"))
         self.children = [
             *self.prompt_boxes.values(), self.data_select, grid,
             widgets.HBox([self.run_button, self.stop_button, self.continue_button, self.register_button,
-                          self.copy_button]),
+                          self.copy_button, self.estimate_button]),
             self.message, widgets.HBox([self.progress, self.status]), self.live, self.comparison,
         ]
 
@@ -274,6 +279,27 @@ class OptimizerPanel(widgets.VBox):
                 text = spelled(e, inputs.panel_spelling) if known else f"Could not start: {type(e).__name__}: {e}"
                 return self._say(text, error=True)
             self._follow(run, spec.notices)
+
+    def _on_estimate(self, _button=None) -> None:
+        """Show what a run with the panel's inputs would spend (gepa_jupyter.estimate) instead of running it."""
+        from gepa_jupyter.estimation import estimate
+
+        with self._lock:
+            if self.running or self.estimate_button.disabled:
+                return
+            self.estimate_button.disabled = True
+            self._say("Estimating: checking the inputs and timing one call on the first row…")
+            try:
+                arguments = self.optimize_arguments()
+                self.estimate = estimate(arguments.pop("prompt"), arguments.pop("data"), **arguments)
+            except Exception as e:
+                known = isinstance(e, InputError)
+                return self._say(spelled(e, inputs.panel_spelling) if known else
+                                 f"Could not estimate: {type(e).__name__}: {e}", error=True)
+            finally:
+                self.estimate_button.disabled = False
+            self._say("")
+            self.comparison.value = self.estimate._repr_html_()
 
     def _follow(self, run, notices: list) -> None:
         """Show a run that just started (Run, or Continue): controls, areas, the live updater."""
@@ -400,6 +426,7 @@ class OptimizerPanel(widgets.VBox):
             run is not None and run.registered_version is not None and run.optimized_alias)
         self.copy_button.disabled = not has_best
         self.continue_button.disabled = running or run is None or run.run_id is None
+        self.estimate_button.disabled = running
 
     def _say(self, text: str, error: bool = False) -> None:
         kind = "gepa-error" if error else "gepa-info"
