@@ -29,8 +29,8 @@ FIRST_CALL_SETUP = 0.25  # what litellm's first call to a server adds (its clien
 ROW_OVERHEAD = 0.004  # seconds per row scored beyond the model call (scorers, bookkeeping)
 REFLECTION_TEMPLATE_TOKENS = 320  # gepa's reflection prompt around the examples
 FEEDBACK_TOKENS = 40  # per example shown to the reflection: score and feedback
-SMALL_REFLECTION = (70, 25)  # (prompt, completion) tokens of a SmallModelReflector call
-JUDGE_TOKENS = (250, 60)  # a judge's instructions and its JSON verdict, beyond the row
+SMALL_REFLECTION = (70.0, 25.0)  # (prompt, completion) tokens of a SmallModelReflector call
+JUDGE_TOKENS = (250.0, 60.0)  # a judge's instructions and its JSON verdict, beyond the row
 
 
 @dataclass
@@ -99,7 +99,8 @@ def _estimate(spec, session) -> Estimate:
     seconds = task.get("seconds") or wall
     if getattr(getattr(spec.program, "model", None), "endpoint", None) is not None:  # served: not its set-up
         seconds -= min(FIRST_CALL_SETUP, seconds / 2)
-    filled = sum(len(str(t)) for t in spec.seed_prompts.values()) + sum(len(str(v)) for v in spec.train_records[0]["inputs"].values())
+    first = spec.train_records[0]["inputs"]
+    filled = sum(len(str(t)) for t in spec.seed_prompts.values()) + sum(len(str(v)) for v in first.values())
     prompt_tokens = task.get("prompt_tokens") or _tokens_of(filled)
     completion_tokens = task.get("completion_tokens") or _tokens_of(len(str(output)))
     minibatch = spec.gepa_kwargs.get("reflection_minibatch_size") or MINIBATCH

@@ -92,7 +92,8 @@ def progress_html(snap: RunSnapshot, stop_hint: str | None = STOP_HINT) -> str:
     share = min(1.0, snap.metric_calls / snap.max_metric_calls) if snap.max_metric_calls else 0.0
     color = STATUS_COLORS.get(snap.status, "#8c959f")
     lines = escape(progress_text(snap, stop_hint)).replace("\n", "<br>")
-    ended = f' data-ended-by="{escape(snap.ended_by, quote=True)}"' if snap.ended_by and snap.status != "running" else ""
+    ended = snap.ended_by if snap.status != "running" else None
+    ended = f' data-ended-by="{escape(ended, quote=True)}"' if ended else ""
     return (f'<div class="gepa-progress" data-status="{escape(snap.status, quote=True)}"{ended} '
             f'style="font-family:monospace;font-size:12px">'
             f'<div style="display:flex;align-items:center;gap:8px">'

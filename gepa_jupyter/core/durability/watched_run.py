@@ -267,8 +267,10 @@ class WatchedRun:
 
 
 def _number(text: str | None) -> float | None:
+    if text is None or text in ("", "None"):
+        return None
     try:
-        return float(text) if text not in (None, "", "None") else None
+        return float(text)
     except ValueError:
         return None
 

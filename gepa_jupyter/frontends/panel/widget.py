@@ -146,7 +146,7 @@ class OptimizerPanel(widgets.VBox):
         self.continue_button = widgets.Button(description="Continue", icon="forward", disabled=True,
                                               tooltip="Continue this run with the budget box's metric calls more")
         self.estimate_button = widgets.Button(description="Estimate", icon="calculator",
-                                              tooltip="What a run with these inputs would spend (one call on the first row)")
+                                              tooltip="What a run would spend (one call on the first row)")
         self.message, self.status, self.live, self.comparison = (widgets.HTML() for _ in range(4))
         self.progress = widgets.IntProgress(value=0, min=0, max=100, description="metric calls", style=inputs.STYLE)
         for name in ("run", "stop", "register", "copy", "continue", "estimate"):
