@@ -25,8 +25,8 @@ from gepa_jupyter.core.inputs.budget import ACCEPTANCE, MINIBATCH, plan_calls
 from gepa_jupyter.core.options import RunOptions
 
 STARTUP_SECONDS = 2.5  # imports, the MLflow run, the seed's registration, the end (measured, bench/)
-FIRST_CALL_SETUP = 0.25  # what litellm's first call to a server adds (its client, the connection; measured)
 ROW_OVERHEAD = 0.004  # seconds per row scored beyond the model call (scorers, bookkeeping)
+ITERATION_OVERHEAD = 0.2  # seconds per iteration beyond its calls (gepa's bookkeeping, a candidate's logging)
 REFLECTION_TEMPLATE_TOKENS = 320  # gepa's reflection prompt around the examples
 FEEDBACK_TOKENS = 40  # per example shown to the reflection: score and feedback
 SMALL_REFLECTION = (70.0, 25.0)  # (prompt, completion) tokens of a SmallModelReflector call
@@ -97,8 +97,6 @@ def _estimate(spec, session) -> Estimate:
     cached = bool(session.usage().get("task", {}).get("cache_hits"))
     replies = max(1, int(task.get("replies", 0)))
     seconds = task.get("seconds") or wall
-    if getattr(getattr(spec.program, "model", None), "endpoint", None) is not None:  # served: not its set-up
-        seconds -= min(FIRST_CALL_SETUP, seconds / 2)
     first = spec.train_records[0]["inputs"]
     filled = sum(len(str(t)) for t in spec.seed_prompts.values()) + sum(len(str(v)) for v in first.values())
     prompt_tokens = task.get("prompt_tokens") or _tokens_of(filled)
@@ -138,7 +136,8 @@ def _estimate(spec, session) -> Estimate:
         return math.ceil(max(count, 0) / parallel) * row_seconds if count else 0.0
 
     per_iteration_calls = proposals * (2 * minibatch + ACCEPTANCE * rows)
-    iteration_seconds = 2 * batch(proposals * minibatch) + reflect_seconds + ACCEPTANCE * batch(proposals * rows)
+    iteration_seconds = (2 * batch(proposals * minibatch) + reflect_seconds + ACCEPTANCE * batch(proposals * rows)
+                         + ITERATION_OVERHEAD)
     seed_seconds = batch(rows)
 
     # cost per metric call, by role (None: no known price)

@@ -15,6 +15,8 @@ from gepa_jupyter.models.uris import LOCAL_PROVIDER, parse_model_uri
 WORK_FIELDS = ("replies", "seconds", "prompt_tokens", "completion_tokens")
 USAGE_FIELDS = ("calls", "cache_hits", "failures", "retries", "prompt_tokens", "completion_tokens", "cost")
 DEFAULT_TIMEOUT = 180.0
+FIRST_CALL_SETUP = 0.25  # seconds litellm's first request in a process adds (its client, the connection; measured)
+_requested = threading.Event()  # set at the process's first request to a served model
 KWARGS_OPTION = {"task": "model_kwargs", "reflection": "reflection_kwargs"}  # the option a role's kwargs come from
 
 
@@ -191,11 +193,14 @@ class Model:
                 self.meter.add(self.role, cache_hits=1)
                 self.meter.timed(self.role, *(float(hit.get(k) or 0) for k in WORK_FIELDS[1:]))
                 return hit["text"]
-        started = time.monotonic()
+        started, first = time.monotonic(), self.local_path is None and _first_request()
         response = self.respond(messages, **overrides)
         text = response.choices[0].message.content or ""
         usage = getattr(response, "usage", None)
-        work = {"seconds": time.monotonic() - started, "prompt_tokens": getattr(usage, "prompt_tokens", 0) or 0,
+        seconds = time.monotonic() - started
+        if first:  # not litellm's one-time set-up: what a call takes later
+            seconds -= min(FIRST_CALL_SETUP, seconds / 2)
+        work = {"seconds": seconds, "prompt_tokens": getattr(usage, "prompt_tokens", 0) or 0,
                 "completion_tokens": getattr(usage, "completion_tokens", 0) or 0}
         self.meter.timed(self.role, *work.values())
         if cache is not None and key is not None and model_id is not None:
@@ -292,6 +297,13 @@ class ModelSession:
             if self._cache is not None:
                 self._cache.close()
             self.cache_path = None  # later calls go to the model, uncached
+
+
+def _first_request() -> bool:
+    """True once: for the first request of the process (litellm sets up its client then)."""
+    first = not _requested.is_set()
+    _requested.set()
+    return first
 
 
 def _short(error: Exception, limit: int = 300) -> str:
