@@ -56,6 +56,8 @@ def _one(options: dict, data) -> dict:
             "estimate_model_calls": round(guess_calls, 1), "model_calls": actual_calls,
             "estimate_seconds": round(guess.seconds, 2), "seconds": round(run.elapsed, 2),
             "binds": guess.binds, "ended_by": run.ended_by, "estimate_took_s": round(estimate_seconds, 2),
+            "measured_s": round(guess.measured["seconds"], 3), "measured_tokens": guess.measured["completion_tokens"],
+            "task_tokens_per_call": round(usage["task"]["completion_tokens"] / max(1, usage["task"]["calls"]), 1),
             "calls_ratio": round(guess.metric_calls / run.metric_calls, 3),
             "model_calls_ratio": round(guess_calls / max(1, actual_calls), 3),
             "time_ratio": round(guess.seconds / run.elapsed, 3)}

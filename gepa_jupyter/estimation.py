@@ -89,6 +89,11 @@ def _estimate(spec, session) -> Estimate:
     from gepa_jupyter.core.optimization.sampling import proposals_per_iteration
 
     values = spec.options
+    for model in session.models:
+        if model.role == "task" and model.local_path is not None:  # its process starts now, not in the timed call
+            from gepa_jupyter.models import local
+
+            local.load(model.local_path).warm()
     before = session.meter.work()
     started = time.monotonic()
     output = spec.program(dict(spec.seed_prompts), spec.train_records[0]["inputs"])
@@ -217,3 +222,12 @@ def _describe(model) -> str:
         return "predict_fn"
     describe = getattr(model, "describe", None)
     return describe() if describe else getattr(model, "__name__", type(model).__name__)
+
+
+def _signature():
+    from gepa_jupyter.api import _signature as optimize_signature
+
+    return optimize_signature().replace(return_annotation=Estimate)
+
+
+estimate.__signature__ = _signature()  # type: ignore[attr-defined]  # help() lists every option, as optimize's

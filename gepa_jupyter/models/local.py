@@ -237,6 +237,10 @@ class LocalModel:
             if not dropped:
                 self._release(worker)
 
+    def warm(self) -> None:
+        """Start a worker now if none is up (loading the model takes seconds: not a call's time)."""
+        self._release(self._acquire())
+
     def _acquire(self) -> _Worker:
         with self.cond:
             while True:

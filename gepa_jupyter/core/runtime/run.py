@@ -94,7 +94,7 @@ class OptimizationRun:
         self.ended_by: str | None = None  # core.inputs.budget.ENDED_BY: what ended the run, once it ended
         self.limits = RunLimits(spec.options.get("max_cost"), spec.options.get("max_time"),
                                 spent=lambda: usage_totals(self._usage_safely())[1], clock=time.time)
-        self.limits.start(spec.resume.elapsed if spec.resume else 0.0)
+        self.limits.start()  # a resume's limits count from the resume, as its usage (and so its cost) does
         self.optimizer = StreamingGepaOptimizer(
             reflection_model=spec.reflection_model,
             max_metric_calls=spec.max_metric_calls,
