@@ -26,6 +26,7 @@ OWNER_TAG = HIDDEN_PREFIX + "owner"
 HEARTBEAT_TAG = HIDDEN_PREFIX + "heartbeat"
 CHECKPOINT_TAG = HIDDEN_PREFIX + "checkpoint"
 BUDGET_TAG = HIDDEN_PREFIX + "budget"
+ENDED_BY_TAG = PREFIX + "ended_by"  # the limit that ended the run: max_metric_calls, max_cost, max_time, stop, error
 
 # ----- run params ----------------------------------------------------------------------------------
 CLAIM_PREFIX = PREFIX + "claim."  # + n: the n-th resume's claim
