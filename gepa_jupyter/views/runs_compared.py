@@ -37,7 +37,8 @@ def cost_text(facts: RunFacts) -> str:
     """'$0.0123', with the roles that have no price ('no price' when none has)."""
     if facts.known_cost is None:
         return "no price"
-    text = f"${facts.known_cost:.4f}"
+    cost = facts.known_cost
+    text = f"${cost:.4f}" if cost >= 0.01 or cost == 0 else f"${cost:.6f}"  # cheap runs keep their digits
     return f"{text} (+ {', '.join(facts.unpriced)}: no price)" if facts.unpriced else text
 
 

@@ -129,6 +129,16 @@ def test_the_ended_by_tag_wins_over_the_status(store, monkeypatch):
     assert list(frame["ended_by"]) == ["max_cost"]
 
 
+def test_a_listing_of_runs_compares_as_its_rows(store, monkeypatch):
+    """`gepa_jupyter.runs()`'s DataFrame (newest first) is taken row by row."""
+    uri, truths = store
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    mlflow.set_tracking_uri(uri)
+    listed = gepa_jupyter.runs(EXPERIMENT).head(2)
+    frame = gepa_jupyter.compare_runs(listed).frame
+    assert list(frame["run_id"]) == [truths[2]["run_id"], truths[1]["run_id"]]
+
+
 FRESH = r"""
 import json, sys
 import mlflow, gepa_jupyter
