@@ -7,7 +7,7 @@ The magic only turns the line into runs; `compare_runs` reads them and the view 
 """
 
 from IPython.core.error import UsageError
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.core.magic_arguments import argument, magic_arguments
 
 from gepa_jupyter.frontends import arguments
 from gepa_jupyter.frontends.watch_magic import run_reference
@@ -46,10 +46,7 @@ def compare(magic, line: str, namespace: dict):
     from gepa_jupyter.core.errors import InputError
     from gepa_jupyter.durable import compare_runs
 
-    try:
-        args = parse_argstring(magic.optimize_runs, line)
-    except UsageError as e:
-        raise UsageError(f"%optimize_runs: {e} (see %optimize_runs?).") from None
+    args = arguments.parse_line(magic.optimize_runs, "optimize_runs", line)
     if args.runs and args.experiment:
         raise UsageError("%optimize_runs takes runs or --experiment NAME, not both.")
     if not args.runs and not args.experiment:

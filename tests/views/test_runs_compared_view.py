@@ -31,8 +31,11 @@ def three() -> list[RunFacts]:
 
 
 def test_the_html_escapes_prompts_models_and_judges():
-    html = runs_compared_html(three())
-    assert "<script" not in html.lower() and "&lt;script&gt;" in html
+    runs = three()
+    for order in (runs, [runs[1], runs[0], runs[2]]):  # the untrusted run diffed, then first (its prompt whole)
+        html = runs_compared_html(order)
+        assert "<script" not in html.lower() and "&lt;script&gt;" in html
+        assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in html.split("Best prompts")[1]
 
 
 def test_the_table_shows_each_runs_facts_and_tints_the_best():
