@@ -129,14 +129,19 @@ def test_the_ended_by_tag_wins_over_the_status(store, monkeypatch):
     assert list(frame["ended_by"]) == ["max_cost"]
 
 
-def test_a_listing_of_runs_compares_as_its_rows(store, monkeypatch):
-    """`gepa_jupyter.runs()`'s DataFrame (newest first) is taken row by row."""
+def test_a_listing_or_watched_runs_compare_too(store, monkeypatch):
+    """`gepa_jupyter.runs()`'s DataFrame (newest first) is taken row by row; a WatchedRun as it is."""
     uri, truths = store
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     mlflow.set_tracking_uri(uri)
     listed = gepa_jupyter.runs(EXPERIMENT).head(2)
     frame = gepa_jupyter.compare_runs(listed).frame
     assert list(frame["run_id"]) == [truths[2]["run_id"], truths[1]["run_id"]]
+    watched = gepa_jupyter.watch(truths[1]["run_id"])  # a WatchedRun is taken as it is
+    assert watched.wait(30)
+    frame = gepa_jupyter.compare_runs([watched, truths[0]["run_id"]]).frame
+    _check(frame.iloc[0], truths[1])
+    _check(frame.iloc[1], truths[0])
 
 
 FRESH = r"""
