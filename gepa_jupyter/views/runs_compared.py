@@ -99,7 +99,7 @@ def prompts_html(facts: list[RunFacts]) -> str:
 def runs_compared_html(facts: list[RunFacts]) -> str:
     """The whole comparison as escaped HTML (the table, then the best prompts)."""
     hint = ("The highest best score is tinted; 'ended by' is the limit that ended a run "
-            "(max_metric_calls, max_cost, max_time), a stop, or an error.")
+            "(max_metric_calls, max_cost, max_time), the user's stop (user) or an error.")
     return (f'<div class="gepa-runs-compared">{heading(TITLE)}{table_html(facts)}{note(hint)}'
             f"{heading(PROMPTS_TITLE)}{prompts_html(facts)}</div>")
 

@@ -94,7 +94,7 @@ def test_three_stored_runs_compared_by_id(store, monkeypatch):
     assert all(t["cost"] > 0 for t in truths), "the priced task models cost nothing"
     assert truths[1]["cost"] / truths[1]["model_calls"] > truths[0]["cost"] / truths[0]["model_calls"]  # gpt-4o
     assert list(frame["status"]) == ["finished", "finished", "stopped"]
-    assert list(frame["ended_by"]) == ["max_metric_calls", "max_metric_calls", "stop"]
+    assert list(frame["ended_by"]) == ["max_metric_calls", "max_metric_calls", "user"]
     assert list(frame["model"]) == ["openai:/gpt-4o-mini", "openai:/gpt-4o", "openai:/gpt-4o-mini"]
     assert set(frame["reflection_model"]) == {f"openai:/{REFLECTION_MODEL}"}
     assert JUDGE_MODEL in frame["judges"][0] and frame["judges"][1] == ""
@@ -110,7 +110,7 @@ def test_three_stored_runs_compared_by_id(store, monkeypatch):
     for truth in truths:
         assert truth["run_id"][:8] in html and truth["run_id"][:8] in text
     assert "<script>" not in html and "&lt;script&gt;" in html
-    assert "stop" in html and "gpt-4o" in html and f"{truths[1]['best_score']:.3f}" in html
+    assert ">user<" in html and "gpt-4o" in html and f"{truths[1]['best_score']:.3f}" in html
     assert f"--- diff from {truths[0]['run_id'][:8]} ---" in text
 
 
@@ -164,7 +164,7 @@ def test_a_fresh_process_compares_the_experiment(store, tmp_path):
     assert [r["run_id"] for r in rows] == [t["run_id"] for t in truths]  # oldest first
     for row, truth in zip(rows, truths):
         _check(row, truth)
-    assert [r["ended_by"] for r in rows] == ["max_metric_calls", "max_metric_calls", "stop"]
+    assert [r["ended_by"] for r in rows] == ["max_metric_calls", "max_metric_calls", "user"]
 
 
 # ----- bad input: a specific error, nothing shown ------------------------------------------------------

@@ -26,7 +26,7 @@ def three() -> list[RunFacts]:
             facts("b" * 32, f"Classify: {{{{review}}}}\nAnswer with one word. {EVIL}", best_score=0.875,
                   models={"model": f"openai:/{EVIL}"}, judges=f"openai:/judge {EVIL}", holdout_seed_score=0.5,
                   holdout_best_score=0.8, max_cost=0.5, max_time=300.0, ended_by="max_cost"),
-            facts("c" * 32, "Classify: {{review}}\nAnswer with one word.", status="stopped", ended_by="stop",
+            facts("c" * 32, "Classify: {{review}}\nAnswer with one word.", status="stopped", ended_by="user",
                   cost=0.0, unpriced=("task", "reflection"))]
 
 
@@ -40,7 +40,7 @@ def test_the_html_escapes_prompts_models_and_judges():
 
 def test_the_table_shows_each_runs_facts_and_tints_the_best():
     html = runs_compared_html(three())
-    for needle in ("aaaaaaaa", "bbbbbbbb", "cccccccc", "max_cost", "stop", "60 metric calls, $0.5, 300 s",
+    for needle in ("aaaaaaaa", "bbbbbbbb", "cccccccc", "max_cost", ">user<", "60 metric calls, $0.5, 300 s",
                    "0.500 → 0.800", "58/60", "$0.0123", "01:15", "no price"):
         assert needle in html, needle
     tinted = re.findall(r'<span style="background:rgba\(46,160,67,.18\);padding:0 3px">([^<]*)</span>', html)
@@ -72,6 +72,6 @@ def test_only_translucent_tints_behind_text():
 def test_ended_by_reads_the_tag_else_the_status():
     assert ended_by("finished", {schema.ENDED_BY_TAG: "max_time"}) == "max_time"
     assert [ended_by(s, {}) for s in ("finished", "stopped", "failed", "running")] == [
-        "max_metric_calls", "stop", "error", ""]
+        "max_metric_calls", "user", "error", ""]
     assert unpriced({"task": {"calls": 3, "cost": 0.1}, "judge": {"calls": 2, "cost": 0.0},
                      "reflection": {"calls": 0, "cost": 0.0}}) == ("judge",)

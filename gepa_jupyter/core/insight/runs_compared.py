@@ -11,8 +11,6 @@ from gepa_jupyter.core.inputs.prompts import join_sections
 from gepa_jupyter.core.insight.frame import usage_totals
 from gepa_jupyter.core.tracking import schema
 
-ENDINGS = ("max_metric_calls", "max_cost", "max_time", "stop", "error")  # what ENDED_BY_TAG holds
-
 COLUMNS = ["run_id", "run_name", "status", "ended_by", "model", "reflection_model", "judges", "scorers",
            "max_metric_calls", "max_cost", "max_time", "candidates", "seed_score", "best_score", "best_candidate",
            "holdout_seed_score", "holdout_best_score", "metric_calls", "model_calls", "cost_usd", "unpriced_roles",
@@ -26,7 +24,7 @@ class RunFacts:
     run_id: str
     run_name: str
     status: str  # running / finished / stopped / failed / died
-    ended_by: str  # one of ENDINGS, "" while it runs
+    ended_by: str  # max_metric_calls / max_cost / max_time / user (a stop) / error; "" while it runs
     models: dict  # model / reflection_model -> URI (what the newest start used)
     judges: str  # the judges' models, as the run's params name them
     scorers: str
@@ -79,7 +77,7 @@ def run_facts(run, tags: dict, params: dict, run_name: str = "") -> RunFacts:
         ended_by=ended_by(run.status, tags, getattr(run, "ended_by", None)),
         models=dict(run.models), judges=_param(params, "judge_models") or "", scorers=_param(params, "scorers") or "",
         max_metric_calls=int(run.max_metric_calls or 0),
-        max_cost=_number(_param(params, "max_cost")), max_time=_number(_param(params, "max_time")),
+        max_cost=_limit(run, params, "max_cost"), max_time=_limit(run, params, "max_time"),
         candidates=len(candidates), seed_score=candidates[0].score if candidates else None,
         best_score=best.score if best else None, best_candidate=best.index if best else None,
         holdout_seed_score=held.get("seed", {}).get("score"), holdout_best_score=held.get("best", {}).get("score"),
@@ -101,7 +99,7 @@ def ended_by(status: str, tags: dict, known: str | None = None) -> str:
     told = known or tags.get(schema.ENDED_BY_TAG)
     if told:
         return str(told)
-    return {"finished": "max_metric_calls", "stopped": "stop", "failed": "error"}.get(status, "")
+    return {"finished": "max_metric_calls", "stopped": "user", "failed": "error"}.get(status, "")
 
 
 def facts_frame(facts: list[RunFacts]):
@@ -109,6 +107,12 @@ def facts_frame(facts: list[RunFacts]):
     import pandas as pd
 
     return pd.DataFrame([f.row() for f in facts], columns=COLUMNS)
+
+
+def _limit(run, params: dict, option: str) -> float | None:
+    """A run's max_cost or max_time: the run's own (newer runs have it), else its param."""
+    value = getattr(run, option, None)
+    return float(value) if isinstance(value, (int, float)) else _number(_param(params, option))
 
 
 def _param(params: dict, option: str) -> str | None:
