@@ -63,11 +63,11 @@ class WatchedRun:
         self.optimized_alias = False
         self.invalid_proposals = 0
         self.models: dict[str, str] = {}  # model / reflection_model -> what the run's newest start uses
+        self.polls = 0
+        self.errors: list[str] = []
         self.tags: dict[str, str] = {}  # the MLflow run's tags and params as last read
         self.params: dict[str, str] = {}
         self.run_name = ""
-        self.polls = 0
-        self.errors: list[str] = []
         self.events = EventHub()
         self.log = quiet.RunLog()
         self._candidates: list[CandidateEvent] = []
