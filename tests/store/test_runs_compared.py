@@ -167,6 +167,27 @@ def test_a_fresh_process_compares_the_experiment(store, tmp_path):
     assert [r["ended_by"] for r in rows] == ["max_metric_calls", "max_metric_calls", "user"]
 
 
+def test_the_command_line_compares_stored_runs(store, tmp_path, capsys):
+    """`gepa-jupyter compare` (a shell next to the batch jobs): the text view, and the table as CSV."""
+    import pandas as pd
+
+    from gepa_jupyter.frontends.cli import main
+
+    uri, truths = store
+    assert main(["--tracking-uri", uri, "compare", truths[0]["run_id"], truths[2]["run_id"],
+                 "--csv", str(tmp_path / "runs.csv")]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("Runs compared (2)") and "ended by user" in text, text
+    assert f"best {truths[2]['best_score']:.3f}" in text and f"${truths[0]['cost']:.6f}" in text, text
+    table = pd.read_csv(tmp_path / "runs.csv")
+    assert list(table["run_id"]) == [truths[0]["run_id"], truths[2]["run_id"]]
+    assert table["cost_usd"][0] == pytest.approx(truths[0]["cost"])
+    assert main(["--tracking-uri", uri, "compare"]) == 2
+    assert "one of them" in capsys.readouterr().err
+    assert main(["--tracking-uri", uri, "compare", "-e", "nope"]) == 2
+    assert "There is no MLflow experiment 'nope'" in capsys.readouterr().err
+
+
 # ----- bad input: a specific error, nothing shown ------------------------------------------------------
 def test_an_unknown_run_id_is_named(tracking):
     with pytest.raises(InputError, match="There is no MLflow run '0123456789abcdef0123456789abcdef'"):
