@@ -9,8 +9,8 @@ max_time) binds first. No reflection or judge model is called and no MLflow run 
 
 Time: rows run `workers` at a time (the embedded model: one at a time); a served model's call is
 taken to last as long as the measured one, the embedded model's in proportion to the tokens it writes
-(halfway between the seed's answer on the first row and the expected answers' length, which the
-candidates move toward). STARTUP_SECONDS and
+(the geometric mean of the seed's answer on the first row and the expected answers' length, which
+the candidates move toward). STARTUP_SECONDS and
 ROW_OVERHEAD were measured on the fake server (bench/bench_estimate.py); gepa's acceptance
 rate is assumed (ACCEPTANCE): the number of metric calls barely depends on it, iterations do.
 """
@@ -129,10 +129,10 @@ def _estimate(spec, session) -> Estimate:
         expected = statistics.mean(_tokens_of(len(" ".join(map(str, (r.get("expectations") or {}).values()))))
                                    for r in spec.train_records)
         written = max(1.0, completion_tokens / replies)
-        per_call *= (written + min(written, expected)) / 2 / written  # candidates move toward the target's length
+        per_call *= math.sqrt(min(written, expected) / written)  # candidates move toward the target's length
     row_seconds = per_call * replies + per_call * len(judges) + ROW_OVERHEAD
-    local = getattr(reflection, "local_path", None) is not None
-    reflect_seconds = seconds / replies / max(1.0, row_tokens[1]) * reflect_tokens[1] if local else per_call
+    local_reflection = getattr(reflection, "local_path", None) is not None
+    reflect_seconds = seconds / replies / max(1.0, row_tokens[1]) * reflect_tokens[1] if local_reflection else per_call
 
     # the embedded model answers one call at a time (its workers share the cores: no faster together)
     parallel = 1 if getattr(task_model, "local_path", None) is not None else values["workers"]
