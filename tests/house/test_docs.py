@@ -130,6 +130,16 @@ FIGURES = [
     ("workloads.json", "budget.2.metric_calls", "and {} on 2,000 rows"),
     ("workloads.json", "budget.0.ratio", "(ratios {} /"),
     ("workloads.json", "budget.2.ratio", "/ {}, goal"),
+    ("estimate.json", "bench_seconds", "`bench/results/estimate.json`, {} s,"),
+    ("estimate.json", "served.calls_ratio_median", "served **{}**"),
+    ("estimate.json", "served.model_calls_ratio_median", "served {} |"),
+    ("estimate.json", "served.time_ratio_median", "served **{}** |"),
+    ("estimate.json", "served_limit.calls_ratio_median", "limited **{}**"),
+    ("estimate.json", "served_limit.model_calls_ratio_median", "limited {} |"),
+    ("estimate.json", "served_limit.time_ratio_median", "limited **{}** |"),
+    ("estimate.json", "embedded.calls_ratio_median", "embedded **{}**"),
+    ("estimate.json", "embedded.model_calls_ratio_median", "embedded {} |"),
+    ("estimate.json", "embedded.time_ratio_median", "embedded **{}** |"),
 ]
 
 
