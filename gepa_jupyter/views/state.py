@@ -104,6 +104,18 @@ class RunSnapshot:
     models: dict = field(default_factory=dict)  # model / reflection_model -> the URI the newest start uses
 
     @property
+    def user_candidates(self) -> set[int]:
+        """The candidates the user wrote (run.add_candidate), by number."""
+        frame = self.scores
+        if frame.empty or "origin" not in frame:
+            return set()
+        return {int(c) for c, origin in zip(frame["candidate"], frame["origin"]) if origin == "user"}
+
+    @property
+    def paused(self) -> bool:
+        return self.status == "running" and self.activity == "paused"
+
+    @property
     def seed_row(self):
         return None if self.scores.empty else self.scores.iloc[0]
 

@@ -26,7 +26,8 @@ def usage_totals(usage: dict) -> tuple[int, float]:
 def candidates_frame(candidates: list[CandidateEvent], prompt_names=None):
     """A fresh DataFrame of the candidates: sort, filter and save it freely.
 
-    `origin` says who wrote it: "seed", "gepa" or "user" (run.add_candidate). `prompt` holds the candidate's prompt (with several prompts, their `### name` sections); with
+    `origin` says who wrote it: "seed", "gepa" or "user" (run.add_candidate). `prompt` holds the candidate's
+    prompt (with several prompts, their `### name` sections); with
     several prompts each also has a column `prompt:<name>`, and `changed` names the prompts that
     differ from the candidate's parent (the component gepa chose to change).
     """
