@@ -150,7 +150,7 @@ class OptimizerPanel(widgets.VBox):
                                         "and adds it to the pool", rows=2, layout=widgets.Layout(width="70%"))
         self.try_button = widgets.Button(description="Try my prompt", icon="flask", disabled=True,
                                          layout=widgets.Layout(width="auto"))
-        self.try_box.add_class("gepa-try")
+        self.try_box.add_class("gepa-try-text")
         self.message, self.status, self.live, self.comparison = (widgets.HTML() for _ in range(4))
         self.progress = widgets.IntProgress(value=0, min=0, max=100, description="metric calls", style=inputs.STYLE)
         for name in ("run", "stop", "register", "copy", "continue", "pause", "try"):
