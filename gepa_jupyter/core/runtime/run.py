@@ -617,10 +617,8 @@ class OptimizationRun:
     # ----- the user's candidates after the run's end ----------------------------------------------------
     def _beat_now(self) -> None:
         """A heartbeat at once (pause / continue), off the caller's thread."""
-        heartbeat = self.heartbeat
-        if heartbeat is not None and not self.done:
-            threading.Thread(target=_quietly, args=(heartbeat.beat,), daemon=True,
-                             name=f"{quiet.THREAD_PREFIX}{self.key}-beat").start()
+        if self.heartbeat is not None and not self.done:
+            self.heartbeat.beat_soon()
 
     def _score_late_on_thread(self, requests: list) -> None:
         threading.Thread(target=self._score_late, args=(requests,), daemon=True,
@@ -711,13 +709,6 @@ class OptimizationRun:
             return {k: v for k, v in self.usage.items() if isinstance(v, dict)}
         except Exception:
             return {}
-
-
-def _quietly(call: Callable[[], None]) -> None:
-    try:
-        call()
-    except Exception:  # the store may be away: the next beat tries again
-        pass
 
 
 class _GepaLines:
