@@ -39,6 +39,15 @@ def until(condition, timeout: float = 30.0, what: str = "condition") -> None:
         time.sleep(0.02)
 
 
+def paused_run(reviews, task: FakeTaskModel):
+    """A run paused after its seed, held (its thread waits before its next evaluation)."""
+    run = start(reviews, model=task, max_metric_calls=400)
+    until(lambda: len(run.candidates) >= 1, 60, "the seed")
+    run.pause()
+    until(lambda: run.optimizer.steering.holding, 30, "the run to hold")
+    return run
+
+
 def test_a_user_candidate_added_mid_run_is_scored_counted_logged_and_becomes_a_parent(tracking, reviews):
     run = start(reviews)
     future = run.add_candidate(ONE_WORD)  # queued: gepa's thread adds it before its first iteration
@@ -105,10 +114,7 @@ def test_pause_holds_between_evaluations_and_resume_continues(tracking, reviews)
     from mlflow import MlflowClient
 
     task = FakeTaskModel(latency=0.01)
-    run = start(reviews, model=task, max_metric_calls=400)
-    until(lambda: len(run.candidates) >= 1, 60, "the seed")
-    run.pause()
-    until(lambda: run.optimizer.steering.holding, 30, "the run to hold")
+    run = paused_run(reviews, task)
     calls, model_calls = run.metric_calls, task.calls
     assert run.paused and run.activity == "paused" and run.status == "running"
     client = MlflowClient()
@@ -134,10 +140,7 @@ def test_stop_while_paused_ends_the_run_stopped(tracking, reviews):
     from mlflow import MlflowClient
 
     task = FakeTaskModel(latency=0.01)
-    run = start(reviews, model=task, max_metric_calls=400)
-    until(lambda: len(run.candidates) >= 1, 60, "the seed")
-    run.pause()
-    until(lambda: run.optimizer.steering.holding, 30, "the run to hold")
+    run = paused_run(reviews, task)
     model_calls = task.calls
     run.stop()
     assert run.wait(10) and run.status == "stopped"
@@ -148,10 +151,7 @@ def test_stop_while_paused_ends_the_run_stopped(tracking, reviews):
 
 def test_a_candidate_added_while_paused_is_scored_when_the_run_continues(tracking, reviews):
     task = FakeTaskModel(latency=0.01)
-    run = start(reviews, model=task, max_metric_calls=400)
-    until(lambda: len(run.candidates) >= 1, 60, "the seed")
-    run.pause()
-    until(lambda: run.optimizer.steering.holding, 30, "the run to hold")
+    run = paused_run(reviews, task)
     model_calls = task.calls
     future = run.add_candidate(ONE_WORD)
     time.sleep(0.5)

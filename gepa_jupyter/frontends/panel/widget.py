@@ -417,7 +417,7 @@ class OptimizerPanel(widgets.VBox):
             self.status.value = f'<span style="font-family:monospace;font-size:12px">{line}</span>'
             if snap.status == "running":
                 self.live.value = f'<div class="gepa-live">{candidates_html(snap)}</div>'
-                self.try_button.disabled = run.run_id is None
+                self.try_button.disabled = snap.run_id is None
                 return
             self.progress.bar_style = BAR_STYLES.get(snap.status, "")
             self.live.value = "" if not snap.scores.empty else f'<div class="gepa-live">{candidates_html(snap)}</div>'
