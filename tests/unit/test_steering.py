@@ -158,5 +158,6 @@ def test_a_candidate_added_while_paused_is_scored_when_the_run_continues(trackin
     assert not future.done() and task.calls == model_calls, "nothing is scored while paused"
     run.resume()
     assert future.result(60).origin == "user"
+    assert not run.done, "scored by the running run, between its iterations"
     run.stop()
     assert run.wait(30)
