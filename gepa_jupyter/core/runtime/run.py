@@ -557,6 +557,7 @@ class OptimizationRun:
         scores = {}
         try:
             for label, prompts in (("seed", self.seed_prompts), ("best", self.best_prompts)):
+                self.optimizer.steering.hold()  # paused: no model call until resumed (RunStopped if stopped)
                 aggregate, per_scorer = summarize(self._evaluator(dict(prompts), self.spec.holdout_records))
                 scores[label] = {"score": aggregate, **per_scorer}
         except RunStopped:
