@@ -23,6 +23,7 @@ _LAZY: dict[str, str | tuple[str, str]] = {
     "resume": "gepa_jupyter.durable",
     "watch": "gepa_jupyter.frontends.watching",
     "runs": "gepa_jupyter.durable",
+    "compare_runs": "gepa_jupyter.durable",
     "WatchedRun": "gepa_jupyter.core.durability.watched_run",
 }
 
@@ -40,7 +41,8 @@ def __getattr__(name):
 
 
 def load_ipython_extension(ipython):
-    """`%load_ext gepa_jupyter`: register the `%%optimize_prompt`, `%optimize_panel` and `%optimize_watch` magics."""
+    """`%load_ext gepa_jupyter`: register the `%%optimize_prompt`, `%optimize_panel`, `%optimize_watch` and
+    `%optimize_runs` magics."""
     from gepa_jupyter.frontends.magic import load_ipython_extension as _load
 
     _load(ipython)

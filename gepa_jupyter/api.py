@@ -73,6 +73,8 @@ def prepare(prompt: Prompt, data: Any, *, progress: Callable[[str], None] | None
 
     judges = JudgeRoutes(session)
     scorers = judges.route(scorers)  # MLflow judges call their model through the session (role "judge")
+    if judges.models:
+        params["judge_models"] = ", ".join(judges.models)
     own_reflection = {"reflection_prompt_template", "reflection_strategy", "custom_candidate_proposer"}
     if not own_reflection & set(gepa_kwargs) and reflection.reflector == "small":
         from gepa_jupyter.core.optimization.small_reflector import SmallModelReflector

@@ -1,5 +1,6 @@
 """Durable runs: `resume` a stopped, finished, failed or crashed run, list the `runs` of an experiment
-(and end those whose process died). `watch` (a run executing elsewhere) is frontends.watching's.
+(and end those whose process died), `compare_runs` side by side. `watch` (a run executing elsewhere) is
+frontends.watching's.
 
 A run keeps what it needs to continue in its MLflow artifacts (core.durability.recipe: seed, options, data;
 core.durability.checkpoint: gepa's state), so it can be resumed from its id on any machine that reaches the
@@ -195,10 +196,22 @@ def runs(experiment: str | None = None, max_results: int = 50):
     from gepa_jupyter.core.runtime.quiet import call_quietly
 
     call_quietly(liveness.sweep, client, [experiment_id])  # mlflow prints the links of each run it ends
-    found = client.search_runs([experiment_id], filter_string=f"tags.`{schema.PROMPT_TAG}` != ''",
-                               max_results=max_results, order_by=["attributes.start_time DESC"])
-    rows = [_row(run) for run in found]
+    from gepa_jupyter.core.durability.stored_runs import our_runs
+
+    rows = [_row(run) for run in our_runs(client, experiment_id, max_results)]
     return pd.DataFrame(rows, columns=columns)
+
+
+def compare_runs(runs: Any = None, experiment: str | None = None, max_results: int = 50):
+    """Several runs side by side (a RunsComparison: `.frame` has one row per run; HTML in Jupyter, text
+    elsewhere): models, limits and the one that ended each run, seed, best and held-out scores, metric
+    calls, cost, time, and each best prompt against the first run's. `runs`: OptimizationRun or
+    WatchedRun objects, MLflow run ids (runs another process or machine wrote are read from the store),
+    or an experiment name (every gepa-jupyter run in it, oldest first)."""
+    from gepa_jupyter.core.durability.stored_runs import gather
+    from gepa_jupyter.views.runs_compared import RunsComparison
+
+    return RunsComparison(gather(runs, experiment, quiet_client(), max_results))
 
 
 def _row(run) -> list:

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any, Iterable
 
 from IPython.core.error import UsageError
-from IPython.core.magic_arguments import argument, magic_arguments
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from traitlets import Any as AnyTrait
 from traitlets import Bool, Dict, Enum, Float, Int, List, TraitError, Unicode, validate
 from traitlets.config import Configurable
@@ -41,6 +41,14 @@ def add_arguments(func, options: Iterable[Option], leading: Iterable[argument] =
     for decorator in reversed(decorators):
         func = decorator(func)
     return magic_arguments()(func)
+
+
+def parse_line(magic_function, name: str, line: str):
+    """The parsed arguments of `%name`'s line; a wrong or unknown one is a UsageError naming the magic."""
+    try:
+        return parse_argstring(magic_function, line)
+    except UsageError as e:
+        raise UsageError(f"%{name}: {e} (see %{name}?).") from None
 
 
 PANEL_LEADING = (

@@ -5,6 +5,7 @@
     gepa-jupyter resume RUN_ID --budget 100       # more metric calls
     gepa-jupyter watch RUN_ID                      # progress lines until it ends
     gepa-jupyter runs --experiment prompt-tuning   # the runs, those whose process died marked FAILED
+    gepa-jupyter compare -e prompt-tuning          # its runs side by side (or: compare RUN_ID RUN_ID ...)
 
 The run options and their flags are those of `%%optimize_prompt` (core.options); on the command
 line a dict option is JSON text and a callable (`--predict-fn`, a model, a scorer) is
@@ -86,6 +87,18 @@ def runs(args) -> int:
 
     frame = list_runs(args.experiment, max_results=args.max_results)
     print(frame.drop(columns=["resume"]).to_string(index=False) if not frame.empty else "no gepa-jupyter runs")
+    return 0
+
+
+def compare(args) -> int:
+    from gepa_jupyter.durable import compare_runs
+
+    if bool(args.runs) == bool(args.experiment):
+        raise InputError("Give run ids or --experiment NAME (one of them) to compare.")
+    comparison = compare_runs(args.runs or None, experiment=args.experiment, max_results=args.max_results)
+    print(repr(comparison))
+    if args.csv:
+        comparison.frame.to_csv(args.csv, index=False)
     return 0
 
 
@@ -244,6 +257,13 @@ def _parser() -> argparse.ArgumentParser:
     listing.add_argument("--experiment", "-e", help="Experiment name (default: the default one).")
     listing.add_argument("--max-results", type=int, default=50)
     listing.set_defaults(command=runs)
+    side = commands.add_parser("compare", help="Runs side by side: models, limits, scores, calls, cost, time, "
+                               "best prompts.")
+    side.add_argument("runs", nargs="*", metavar="RUN_ID")
+    side.add_argument("--experiment", "-e", help="Compare every gepa-jupyter run of this experiment instead.")
+    side.add_argument("--max-results", type=int, default=50)
+    side.add_argument("--csv", metavar="PATH", help="Also write the table (one row per run) to this CSV file.")
+    side.set_defaults(command=compare)
     return parser
 
 

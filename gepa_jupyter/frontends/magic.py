@@ -1,4 +1,5 @@
-"""`%load_ext gepa_jupyter`: the `%%optimize_prompt` cell magic, `%optimize_panel` and their `%config`.
+"""`%load_ext gepa_jupyter`: the `%%optimize_prompt` cell magic, `%optimize_panel`, `%optimize_watch`,
+`%optimize_runs` and their `%config`.
 
 The cell body is the seed prompt template; the line names the data and the options::
 
@@ -22,6 +23,7 @@ from IPython.core.magic_arguments import argument, parse_argstring
 
 from gepa_jupyter.core.options import OPTIONS, Option, flag_spelling
 from gepa_jupyter.frontends import arguments
+from gepa_jupyter.frontends.runs_magic import runs_arguments
 from gepa_jupyter.frontends.watch_magic import watch_arguments
 
 HELP_HINT = "see %%optimize_prompt? for the options"
@@ -189,6 +191,20 @@ class GepaMagic(Magics, _Config):
         from gepa_jupyter.frontends.watch_magic import watch
 
         return watch(self, line, {**self._user_ns, **(local_ns or {})})
+
+    @needs_local_scope
+    @line_magic
+    @runs_arguments
+    def optimize_runs(self, line, local_ns=None):
+        """Compare runs side by side: models, limits and what ended each run, seed, best and held-out scores,
+        metric calls, cost, time, and each best prompt against the first run's.
+
+        Examples: %optimize_runs run_a run_b (variables holding runs, or MLflow run ids: runs another kernel,
+        a batch job or a teammate wrote are read from the tracking store) and %optimize_runs --experiment NAME.
+        """
+        from gepa_jupyter.frontends.runs_magic import compare
+
+        return compare(self, line, {**self._user_ns, **(local_ns or {})})
 
     @needs_local_scope
     @line_magic("optimize_panel")

@@ -11,7 +11,7 @@ returns at once while the view keeps updating.
 import re
 
 from IPython.core.error import UsageError
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.core.magic_arguments import argument, magic_arguments
 
 from gepa_jupyter.frontends import arguments
 
@@ -55,10 +55,7 @@ def watch(magic, line: str, namespace: dict):
     from gepa_jupyter.frontends.watching import watch as follow
     from gepa_jupyter.frontends.watching import show, wait_watching
 
-    try:
-        args = parse_argstring(magic.optimize_watch, line)
-    except UsageError as e:
-        raise UsageError(f"%optimize_watch: {e} (see %optimize_watch?).") from None
+    args = arguments.parse_line(magic.optimize_watch, "optimize_watch", line)
     reference = run_reference("%optimize_watch", args.run, namespace)
     try:
         watched = follow(run_id_of(reference), interval=args.interval)

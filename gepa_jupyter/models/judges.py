@@ -39,6 +39,7 @@ class JudgeRoutes:
     def __init__(self, session):
         self.session = session
         self.names: list[str] = []
+        self.models: list[str] = []  # each routed judge's model, as params show it (no key)
 
     def route(self, scorers: list) -> list:
         """`scorers` with each judge that names a model replaced by a routed copy (validated now)."""
@@ -59,6 +60,7 @@ class JudgeRoutes:
         if headers:
             kwargs["extra_headers"] = dict(headers)
         model = self.session.model(uri, role=ROLE, **kwargs)
+        self.models.append(model.describe())
         name = f"{next(_numbers)}"
         with _lock:
             _models[name] = model

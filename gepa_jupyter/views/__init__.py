@@ -15,6 +15,7 @@ from gepa_jupyter.views.lineage import Lineage, lineage, lineage_html, lineage_t
 from gepa_jupyter.views.progress import live_html, live_text, progress_html, progress_text
 from gepa_jupyter.views.proposals import proposals_html, proposals_text
 from gepa_jupyter.views.report import Explanation, explain_html, explain_text, final_html, final_text
+from gepa_jupyter.views.runs_compared import RunsComparison, runs_compared_html, runs_compared_text
 from gepa_jupyter.views.state import RunSnapshot, RunView, snapshot
 from gepa_jupyter.views.table import scores_html
 
@@ -44,6 +45,6 @@ __all__ = [
     "changes_text", "compare",
     "comparison_html", "comparison_text", "example_changes", "explain", "explain_html", "explain_text", "final_html",
     "final_text", "grid_html", "grid_text", "lineage", "lineage_html", "lineage_text", "live_html", "live_text",
-    "pareto_front", "progress_html", "progress_text", "proposals_html", "proposals_text", "score_chart_svg",
-    "scores_html", "side_by_side_html", "snapshot",
+    "pareto_front", "progress_html", "progress_text", "proposals_html", "proposals_text", "RunsComparison",
+    "runs_compared_html", "runs_compared_text", "score_chart_svg", "scores_html", "side_by_side_html", "snapshot",
 ]

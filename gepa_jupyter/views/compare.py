@@ -1,32 +1,15 @@
 """The side-by-side view: the seed and the best prompt, differences highlighted, with scores."""
 
-import difflib
 from html import escape
 
 from gepa_jupyter.core.insight.text import shorten
-from gepa_jupyter.views.diff import word_diff
+from gepa_jupyter.views.diff import diff_html, unified_text
 from gepa_jupyter.views.examples import changes_html, changes_text, example_changes
 from gepa_jupyter.views.lineage import lineage, lineage_html, lineage_text
 from gepa_jupyter.views.state import RunSnapshot
-from gepa_jupyter.views.style import BORDER, MUTED, TABLE, TD, TD_NUM, TH, TINT_ADDED, TINT_REMOVED, fold, heading
+from gepa_jupyter.views.style import BORDER, MUTED, TABLE, TD, TD_NUM, TH, fold, heading
 
 SIDE_BY_SIDE = "Seed and best prompt, side by side"
-
-
-def _diff_html(seed: str, best: str) -> tuple[str, str]:
-    """(seed, best) as escaped HTML, removed words in <del>, added words in <ins>."""
-    left, right = [], []
-    for op, old, new in word_diff(seed, best):
-        old, new = escape(old), escape(new)
-        if op == "equal":
-            left.append(old)
-            right.append(new)
-        else:
-            if old:
-                left.append(f'<del style="background:{TINT_REMOVED};text-decoration:line-through">{old}</del>')
-            if new:
-                right.append(f'<ins style="background:{TINT_ADDED};text-decoration:underline">{new}</ins>')
-    return "".join(left), "".join(right)
 
 
 def _score_rows(snap: RunSnapshot) -> list[tuple[str, float | None, float | None]]:
@@ -90,7 +73,7 @@ def _line_html(line: str, snap: RunSnapshot) -> str:
 
 
 def _pair_html(seed: str, best: str, best_label: str) -> str:
-    seed_html, best_html = _diff_html(seed, best)
+    seed_html, best_html = diff_html(seed, best)
     cell = (f'style="vertical-align:top;text-align:left;white-space:pre-wrap;font-family:monospace;'
             f'border:1px solid {BORDER};padding:6px 8px;width:50%"')
     return (f'<table style="border-collapse:collapse;width:100%;table-layout:fixed">'
@@ -177,7 +160,7 @@ def _pair_text(name: str | None, seed: str, best: str) -> str:
         if name:
             return f"--- {name} (unchanged) ---\n{seed}"
         return f"--- seed ---\n{seed}\n--- best ---\n{best}\n--- diff ---\n(best prompt is the seed)"
-    diff = "\n".join(difflib.unified_diff(seed.splitlines(), best.splitlines(), "seed", "best", lineterm=""))
+    diff = unified_text(seed, best, "seed", "best")
     return f"--- seed{where} ---\n{seed}\n--- best{where} ---\n{best}\n--- diff{where} ---\n{diff}"
 
 

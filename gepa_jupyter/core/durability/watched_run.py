@@ -43,7 +43,8 @@ def current_models(tags: dict, params: dict) -> dict[str, str]:
 class WatchedRun:
     """A run of the tracking store, followed live; `stop()` stops watching (not the run)."""
 
-    def __init__(self, run_id: str, client, interval: float = DEFAULT_INTERVAL, tracking_uri: str | None = None):
+    def __init__(self, run_id: str, client, interval: float = DEFAULT_INTERVAL, tracking_uri: str | None = None,
+                 follow: bool = True):
         self.run_id = run_id
         self.client = client
         self.interval = interval
@@ -64,6 +65,9 @@ class WatchedRun:
         self.models: dict[str, str] = {}  # model / reflection_model -> what the run's newest start uses
         self.polls = 0
         self.errors: list[str] = []
+        self.tags: dict[str, str] = {}  # the MLflow run's tags and params as last read
+        self.params: dict[str, str] = {}
+        self.run_name = ""
         self.events = EventHub()
         self.log = quiet.RunLog()
         self._candidates: list[CandidateEvent] = []
@@ -75,7 +79,8 @@ class WatchedRun:
         self._stop = threading.Event()
         self.poll()  # the first read here: an unknown run id is an InputError now
         self._thread = threading.Thread(target=self._loop, name=f"{quiet.THREAD_PREFIX}{self.key}-watch", daemon=True)
-        self._thread.start()
+        if follow:  # else one read: what the store holds now (e.g. to compare runs)
+            self._thread.start()
 
     # ----- what the views read (as OptimizationRun) ----------------------------------------------------
     @property
@@ -196,6 +201,7 @@ class WatchedRun:
     def _read_run(self, run) -> None:
         """The run's progress and tags (its end is taken by `poll`, once the candidates are read)."""
         tags, params, metrics = run.data.tags, run.data.params, run.data.metrics
+        self.tags, self.params, self.run_name = dict(tags), dict(params), run.info.run_name or ""
         self.experiment_id = run.info.experiment_id
         beat = liveness.parse(tags, schema.HEARTBEAT_TAG)
         if beat != self._beat:
