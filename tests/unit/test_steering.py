@@ -161,3 +161,20 @@ def test_a_candidate_added_while_paused_is_scored_when_the_run_continues(trackin
     assert not run.done, "scored by the running run, between its iterations"
     run.stop()
     assert run.wait(30)
+
+
+def test_a_predict_fn_reads_the_users_candidate_after_the_run(tracking, reviews):
+    from mlflow.entities.model_registry import PromptVersion
+
+    from gepa_jupyter.testing import answer
+
+    prompt = PromptVersion("steer", 1, SEED_PROMPT)  # read at call time: the candidate's text
+
+    def predict_fn(review):
+        return answer(prompt.format(review=review))
+
+    run = start(reviews, model=None, predict_fn=predict_fn, max_metric_calls=60)
+    assert run.wait(60) and run.status == "finished", run.traceback
+    mine = run.add_candidate(ONE_WORD).result(60)
+    assert run.seed_score == 0.0 and mine.score > 0.5, "scored with its own text (one-word answers), not the seed's"
+    assert prompt.template == SEED_PROMPT, "the prompt swap is undone"

@@ -644,12 +644,20 @@ class OptimizationRun:
         if self.run_id is None or not self.optimizer.candidates:
             raise RuntimeError(f"This run ended ({self.status}) before its seed was scored: there is no pool to "
                                "add a candidate to. Start a new run.")
+        swap = getattr(self.spec.program, "swap", None)  # a predict_fn reads candidates through PromptVersion
+        if swap is not None and current_optimization() is not None:
+            raise RunConflictError("Another optimization is running in this process: its predict_fn and this run's "
+                                   "would read each other's candidates. Add the candidate once it has ended.")
         if self.spec.on_open:
             self.spec.on_open()
         evaluator = self._new_evaluator(stop=threading.Event())
+        if swap is not None:
+            swap.install()
         try:
             records = evaluator(dict(prompts), self.spec.validation_records)
         finally:
+            if swap is not None:
+                swap.uninstall()
             evaluator.close()
             if self.spec.on_close:
                 self.spec.on_close()
