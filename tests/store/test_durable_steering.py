@@ -50,3 +50,31 @@ def test_a_user_candidate_survives_a_resume_and_a_resumed_run_takes_new_ones(tra
         "the resumed run's proposals descend from the user's candidates"
     assert _state(run.run_id)["origins"] == {str(mine.index): "user", str(later.index): "user"}
     assert_scores_match_mlflow(run)
+
+
+def test_a_watcher_sees_a_paused_run_as_paused(tracking, reviews):
+    from mlflow import MlflowClient
+
+    from gepa_jupyter.core.durability.watched_run import WatchedRun
+    from gepa_jupyter.views import progress_text, snapshot
+
+    run = gepa_jupyter.optimize(SEED_PROMPT, reviews, model=FakeTaskModel(latency=0.01), cache=False,
+                                reflection_model=FakeReflectionModel(), max_metric_calls=400, prompt_name="durable")
+    deadline = time.monotonic() + 60
+    while not run.candidates or run.run_id is None:
+        assert time.monotonic() < deadline, run
+        time.sleep(0.01)
+    run.pause()
+    watched = WatchedRun(run.run_id, MlflowClient(), follow=False)
+    while not progress_text(snapshot(watched)).startswith("paused:"):
+        assert time.monotonic() < deadline, progress_text(snapshot(watched))
+        time.sleep(0.1)
+        watched.poll()
+    assert watched.status == "running" and watched.activity == "paused"
+    run.resume()
+    while watched.activity == "paused":
+        assert time.monotonic() < deadline, "the heartbeat did not say running again"
+        time.sleep(0.1)
+        watched.poll()
+    run.stop()
+    assert run.wait(30)
