@@ -24,6 +24,7 @@ class CandidateEvent:
     step: int  # the MLflow step its metrics were logged at (0, 1, 2, ...)
     usage: dict[str, Any] = field(default_factory=dict)  # model calls/tokens/cost so far, by role
     validated_at: float = 0.0  # time.time() when its validation evaluation returned
+    origin: str = "gepa"  # "seed", "gepa" (a proposal or merge) or "user" (run.add_candidate)
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from html import escape
 
 from gepa_jupyter.core.insight.text import shorten
 from gepa_jupyter.views.state import RunSnapshot
-from gepa_jupyter.views.style import BLUE, GREEN
+from gepa_jupyter.views.style import BLUE, GREEN, ORANGE
 
 HOVER_PROMPT_CHARS = 300
 LEFT, RIGHT, TOP, BOTTOM = 52, 16, 30, 42
@@ -69,7 +69,10 @@ def score_chart_svg(snap: RunSnapshot, width: int = 480, height: int = 230) -> s
                  f'<line x1="{LEFT + 100}" x2="{LEFT + 122}" y1="{legend_y}" y2="{legend_y}" stroke="{GREEN}" '
                  f'stroke-width="2.5"/><text x="{LEFT + 128}" y="{legend_y + 4}">best so far</text>'
                  f'<circle cx="{LEFT + 216}" cy="{legend_y}" r="6" fill="none" stroke="{GREEN}" stroke-width="2"/>'
-                 f'<text x="{LEFT + 226}" y="{legend_y + 4}">the best</text></g>')
+                 f'<text x="{LEFT + 226}" y="{legend_y + 4}">the best</text>'
+                 + (f'<circle cx="{LEFT + 286}" cy="{legend_y}" r="4" fill="{ORANGE}"/>'
+                    f'<text x="{LEFT + 294}" y="{legend_y + 4}">yours</text>' if snap.user_candidates else "")
+                 + "</g>")
     parts.append(f'<g stroke="currentColor" stroke-opacity="0.6"><line x1="{LEFT}" x2="{LEFT + plot_w}" '
                  f'y1="{TOP + plot_h}" y2="{TOP + plot_h}"/><line x1="{LEFT}" x2="{LEFT}" y1="{TOP}" '
                  f'y2="{TOP + plot_h}"/></g>')
@@ -98,11 +101,14 @@ def _points(snap, calls, scores, x, y) -> str:
     marks = []
     for (_, row), c, s in zip(frame.iterrows(), calls, scores):
         candidate = int(row["candidate"])
-        what = "the seed" if candidate == snap.seed_index else f"iteration {row['iteration']}"
+        user = candidate in snap.user_candidates
+        what = ("the seed" if candidate == snap.seed_index else "yours (origin user)" if user
+                else f"iteration {row['iteration']}")
         hover = (f"candidate {candidate} ({what}): score {s:.3f} after {c} metric calls\n"
                  f"{shorten(row['prompt'], HOVER_PROMPT_CHARS)}")
         ring = (f'<circle cx="{x(c):.1f}" cy="{y(s):.1f}" r="7" fill="none" stroke="{GREEN}" stroke-width="2"/>'
                 if candidate == snap.best_index else "")
-        marks.append(f'<g class="gepa-point">{ring}<circle cx="{x(c):.1f}" cy="{y(s):.1f}" r="4" fill="{BLUE}">'
+        marks.append(f'<g class="gepa-point{" gepa-user" if user else ""}">{ring}<circle cx="{x(c):.1f}" '
+                     f'cy="{y(s):.1f}" r="4" fill="{ORANGE if user else BLUE}">'
                      f"<title>{escape(hover)}</title></circle></g>")
     return "".join(marks)

@@ -118,7 +118,8 @@ def _cell(result) -> str:
 
 
 def _label(snap: RunSnapshot, candidate: int, front: set) -> str:
-    marks = (" ★" if candidate == snap.best_index else "") + (" ◆" if candidate in front else "")
+    marks = (" ★" if candidate == snap.best_index else "") + (" ◆" if candidate in front else "") + (
+        " (user)" if candidate in snap.user_candidates else "")
     return f"{candidate}{marks}"
 
 

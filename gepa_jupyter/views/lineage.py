@@ -72,7 +72,8 @@ def lineage(snap: RunSnapshot) -> list[Step]:
         parent_prompt = rows[chain[len(chain) - position]]["prompt"] if position else ""
         added, removed = sentence_changes(parent_prompt, row["prompt"]) if position else ([], [])
         proposal = accepted.get(candidate)
-        origin = "seed" if not position else (proposal.origin if proposal else "not recorded")
+        origin = "user" if candidate in snap.user_candidates else "seed" if not position else (
+            proposal.origin if proposal else "not recorded")
         steps.append(Step(candidate, int(row["iteration"]), float(row["score"]), tuple(added), tuple(removed), origin,
                           proposal.feedback if proposal else ""))
     return steps
@@ -85,23 +86,28 @@ def _phrases(phrases, sign: str) -> str:
     return "\n".join(shown)
 
 
+def _only_the_seed(steps: list[Step]) -> bool:
+    """The best is the seed (a candidate the user wrote has no parent: its lineage starts with it)."""
+    return len(steps) < 2 and (not steps or steps[0].origin == "seed")
+
+
 def lineage_html(snap: RunSnapshot, always: bool = False) -> str:
     """One table row per step; escaped. Empty when the best is the seed, unless `always`."""
     steps = lineage(snap)
     if not steps and always:
         return heading(LINEAGE) + note("No candidate scored yet.")
-    if len(steps) < 2 and not always:
+    if _only_the_seed(steps) and not always:
         return ""
     rows = []
     for step in steps:
         changed = "\n".join(filter(None, [_phrases(step.added, "+"), _phrases(step.removed, "−")])) or (
-            "the seed" if step.origin == "seed" else "(same words)")
+            "the seed" if step.origin == "seed" else "written by the user" if step.origin == "user" else "(same words)")
         what = f'<span style="white-space:pre-wrap">{escape(changed)}</span>'
         origin = escape(step.origin) + (f'<br><span style="opacity:.75">shown: {escape(shorten(step.feedback, 200))}'
                                         f"</span>" if step.feedback else "")
         rows.append([escape(str(step.candidate)), escape(str(step.iteration)), f"{step.score:.3f}", column(what, 30),
                      column(origin, 36)])
-    if len(steps) == 1:
+    if _only_the_seed(steps):
         return f'<div class="gepa-lineage">{heading(LINEAGE)}{note(NO_BETTER)}</div>'
     return (f'<div class="gepa-lineage">{heading(LINEAGE)}'
             + table(["candidate", "iteration", "score", "what it changed", "where the text came from"], rows,
@@ -112,10 +118,10 @@ def lineage_text(snap: RunSnapshot, always: bool = False) -> str:
     steps = lineage(snap)
     if not steps and always:
         return f"--- {LINEAGE.lower()} ---\nNo candidate scored yet."
-    if len(steps) < 2 and not always:
+    if _only_the_seed(steps) and not always:
         return ""
     lines = [f"--- {LINEAGE.lower()} ---"]
-    if len(steps) == 1:
+    if _only_the_seed(steps):
         return f"{lines[0]}\n{NO_BETTER}"
     for step in steps:
         lines.append(f"  candidate {step.candidate} (iteration {step.iteration}): {step.score:.3f}  [{step.origin}]")

@@ -46,7 +46,8 @@ def progress_text(snap: RunSnapshot, stop_hint: str | None = STOP_HINT) -> str:
     budget, calls = snap.max_metric_calls, snap.metric_calls
     share = f" ({min(100, round(100 * calls / budget))}%)" if budget else ""
     count = len(snap.scores)
-    text = f"{snap.status}: {min(calls, budget) if budget else calls}/{budget} metric calls{share}"
+    status = "paused" if snap.paused else snap.status
+    text = f"{status}: {min(calls, budget) if budget else calls}/{budget} metric calls{share}"
     if budget and calls > budget:  # gepa finishes the minibatch it started
         text += f" + {calls - budget} to finish the last minibatch"
     text += f" {timing(snap)}, ${snap.cost:.4f}"
@@ -63,7 +64,7 @@ def progress_text(snap: RunSnapshot, stop_hint: str | None = STOP_HINT) -> str:
     if snap.invalid_proposals:
         many = snap.invalid_proposals != 1
         text += f", {snap.invalid_proposals} proposal{'s' if many else ''} discarded for changed {{{{variables}}}}"
-    if snap.status == "running" and snap.activity:
+    if snap.status == "running" and snap.activity and not snap.paused:
         text += f" - {'' if count else spinner(snap.elapsed) + ' '}{snap.activity}"
     if snap.status == "running" and stop_hint:
         text += f" · stop: {stop_hint}"

@@ -114,6 +114,18 @@ class RunSnapshot:
     notices: tuple = ()  # what the run told up front (e.g. a model with no known price)
 
     @property
+    def user_candidates(self) -> set[int]:
+        """The candidates the user wrote (run.add_candidate), by number."""
+        frame = self.scores
+        if frame.empty or "origin" not in frame:
+            return set()
+        return {int(c) for c, origin in zip(frame["candidate"], frame["origin"]) if origin == "user"}
+
+    @property
+    def paused(self) -> bool:
+        return self.status == "running" and self.activity == "paused"
+
+    @property
     def seed_row(self):
         return None if self.scores.empty else self.scores.iloc[0]
 

@@ -18,6 +18,7 @@ TINT_ADDED = "rgba(46,160,67,.32)"
 TINT_REMOVED = "rgba(248,81,73,.32)"
 MUTED = "opacity:.75"
 BLUE, GREEN, RED, AMBER = "#2f81f7", "#2da44e", "#cf222e", "#9a6700"
+ORANGE = "#e16f24"  # the chart's mark of a candidate the user wrote
 RIGHT_CELL = ("#1a7f37", "#fff")  # (background, text): white on green 5.1:1
 WRONG_CELL = ("#cf222e", "#fff")  # 5.3:1
 PARTIAL_CELL = ("#9a6700", "#fff")  # 5.0:1

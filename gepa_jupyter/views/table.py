@@ -45,7 +45,8 @@ def scores_html(snap: RunSnapshot, max_rows: int | None = 50) -> str:
             if column == "candidate" and is_best:
                 text = f"{value} ★ best"
             elif column == "parent" and value is pd.NA:
-                text = "— (seed)" if row["candidate"] == snap.seed_index else "—"
+                text = "— (seed)" if row["candidate"] == snap.seed_index else (
+                    "— (user)" if row["candidate"] in snap.user_candidates else "—")
             elif column == "cost_usd":
                 text = f"{value:.4f}"
             else:

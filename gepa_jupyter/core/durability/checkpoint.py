@@ -33,6 +33,7 @@ import time
 from typing import Any
 
 from gepa_jupyter.core.events import CandidateEvent
+from gepa_jupyter.core.optimization.steering import ORIGINS_ATTR, origins_of
 from gepa_jupyter.core.tracking import schema
 
 _logger = logging.getLogger(__name__)
@@ -102,6 +103,7 @@ def state_to_json(state) -> dict:
         "pareto_programs": {str(k): sorted(v) for k, v in state.program_at_pareto_front_valset.items()},
         "iteration": int(state.i), "full_evals": int(state.num_full_ds_evals),
         "metric_calls": int(state.total_num_evals), "trace": _plain(state.full_program_trace),
+        "origins": {str(k): v for k, v in origins_of(state).items()},  # candidates gepa did not make (the user's)
     }
 
 
@@ -159,10 +161,14 @@ def state_from_json(data, seed_prompts: dict, rows: int):
     _need(records[0].prompts == dict(seed_prompts), "its first candidate is not the run's seed")
     trace = data.get("trace") or []
     _need(isinstance(trace, list) and all(isinstance(t, dict) for t in trace), "its trace is not a list of records")
+    origins = data.get("origins") or {}
+    _need(isinstance(origins, dict) and all(str(k).isdigit() and int(k) < count and isinstance(v, str)
+                                            for k, v in origins.items()), "its origins are not candidates' origins")
     return build_state(records, iteration=_count(data.get("iteration"), "its iteration", low=-1),
                        metric_calls=_count(data.get("metric_calls"), "its metric calls"),
                        frontier_type=data.get("frontier_type", "instance"), trace=trace,
-                       full_evals=_count(data.get("full_evals", 1), "its full evaluations"))
+                       full_evals=_count(data.get("full_evals", 1), "its full evaluations"),
+                       origins={int(k): v for k, v in origins.items()})
 
 
 @dataclasses.dataclass
@@ -178,8 +184,9 @@ class StoredCandidate:
 
 
 def build_state(records: list[StoredCandidate], *, iteration: int, metric_calls: int, frontier_type: str = "instance",
-                trace: list | None = None, full_evals: int = 1):
-    """gepa 0.1.4's GEPAState for these candidates: the Pareto fronts replayed from their scores in order."""
+                trace: list | None = None, full_evals: int = 1, origins: dict[int, str] | None = None):
+    """gepa 0.1.4's GEPAState for these candidates: the Pareto fronts replayed from their scores in order;
+    `origins`: {index: origin} of the candidates gepa did not make (kept on the state: core.optimization.steering)."""
     from gepa_jupyter.core.upstream import GEPAState, ValsetEvaluation, call_method
 
     _need(frontier_type in FRONTIERS, f"its frontier type {frontier_type!r} cannot be rebuilt")
@@ -205,6 +212,8 @@ def build_state(records: list[StoredCandidate], *, iteration: int, metric_calls:
     state.num_full_ds_evals = full_evals
     state.total_num_evals = max(metric_calls, sum(len(r.scores) for r in records))
     state.full_program_trace = list(trace or [])
+    if origins:
+        setattr(state, ORIGINS_ATTR, dict(origins))
     state.is_consistent()
     return state
 
@@ -215,6 +224,14 @@ def write_state(state, folder: str) -> str:
     with open(path + ".tmp", "w") as handle:
         json.dump(state_to_json(state), handle)
     os.replace(path + ".tmp", path)
+    return path
+
+
+def write_candidates(candidates: list, folder: str) -> str:
+    """Write the scores table (candidates.json, what watchers and resumes read) to `folder`; its path."""
+    path = os.path.join(folder, schema.CANDIDATES_FILE)
+    with open(path, "w") as handle:
+        json.dump([candidate_to_json(c) for c in candidates], handle, default=str)
     return path
 
 
@@ -230,6 +247,7 @@ def candidates_from_state(state, known: list) -> list:
     best = max((c.score for c in events), default=float("-inf"))
     last = events[-1] if events else None
     seen = {c.index for c in events}
+    origins = origins_of(state)
     for index in (i for i in range(len(state.program_candidates)) if i not in seen):
         scores = state.prog_candidate_val_subscores[index]
         score = sum(scores.values()) / len(scores) if scores else 0.0
@@ -240,7 +258,7 @@ def candidates_from_state(state, known: list) -> list:
             prompts=dict(state.program_candidates[index]),
             metric_calls=int(state.num_metric_calls_by_discovery[index]) + len(scores),
             elapsed=last.elapsed if last else 0.0, new_best=score > best, step=len(events),
-            usage=dict(last.usage) if last else {}))
+            usage=dict(last.usage) if last else {}, origin=origins.get(index, "seed" if index == 0 else "gepa")))
         best = max(best, score)
     return events
 
@@ -253,6 +271,7 @@ def candidate_from_json(data: dict) -> CandidateEvent:
     fields = {f.name for f in dataclasses.fields(CandidateEvent)}
     data = {k: v for k, v in data.items() if k in fields}
     data["parents"] = tuple(data.get("parents") or ())
+    data.setdefault("origin", "seed" if data.get("index") == 0 else "gepa")  # written before origins were kept
     return CandidateEvent(**data)
 
 
@@ -329,10 +348,7 @@ class Checkpoint:
 
     def after_write(self, candidates: list) -> None:
         """After a candidate's MLflow write: the scores table for watchers and resumes."""
-        path = os.path.join(self._upload_dir, schema.CANDIDATES_FILE)
-        with open(path, "w") as handle:
-            json.dump([candidate_to_json(c) for c in candidates], handle, default=str)
-        self.client.log_artifact(self.run_id, path, schema.ARTIFACT_DIR)
+        self.client.log_artifact(self.run_id, write_candidates(candidates, self._upload_dir), schema.ARTIFACT_DIR)
 
     def reopen(self, client, spec) -> None:
         """Mark the resumed MLflow run running again and write what a crash cut off (run's thread)."""
@@ -409,6 +425,13 @@ class Checkpoint:
         self.client.set_tag(self.run_id, schema.CHECKPOINT_TAG, json.dumps(
             {"candidates": len(mark["candidates"]), "saved_at": round(time.time(), 3),
              "metric_calls": mark["metric_calls"], "iteration": mark["iteration"] + 1}))
+
+    def store_late(self, client, run_id: str, state, candidates: list) -> None:
+        """After the run's end (a user candidate added then): upload the state and the scores table now."""
+        with tempfile.TemporaryDirectory(prefix="gepa-jupyter-late-") as folder:
+            if state is not None:
+                client.log_artifact(run_id, write_state(state, folder), schema.ARTIFACT_DIR)
+            client.log_artifact(run_id, write_candidates(candidates, folder), schema.ARTIFACT_DIR)
 
     def close(self) -> None:
         for folder in (self.run_dir, self._upload_dir):

@@ -2,7 +2,8 @@
 
 A run writes `gepa_jupyter.owner` (host, boot, pid namespace, pid and the pid's start time) when
 it starts, and `gepa_jupyter.heartbeat` (its clock, a beat counter and its progress) every
-`HEARTBEAT_EVERY` seconds. A RUNNING run is dead when:
+`HEARTBEAT_EVERY` seconds (at once on pause and continue: its progress and the status tag say
+"paused" while the run is paused). A RUNNING run is dead when:
 - its owner ran on this machine (same host, boot and pid namespace) and that process is gone
   (or the pid now belongs to another process): certain, at once;
 - otherwise, when its last heartbeat is older than `STALE_AFTER` seconds. That compares another
@@ -175,6 +176,7 @@ class Heartbeat:
         self.every = every
         self.beats = 0
         self.errors = 0
+        self._status = "running"  # the status tag as the run wrote it; the heartbeat writes "paused" and back
         self._stop = threading.Event()
         self._lock = threading.Lock()  # a beat that heals the run never overlaps the run's end
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
@@ -187,10 +189,17 @@ class Heartbeat:
 
     def _loop(self) -> None:
         while not self._stop.wait(self.every):
-            try:
-                self.beat()
-            except Exception:  # the store may be away for a while: the next beat tries again
-                self.errors += 1
+            self._beat_counted()
+
+    def beat_soon(self) -> None:
+        """A beat now, on a thread of its own (pause and continue: watchers see it at once)."""
+        threading.Thread(target=self._beat_counted, name=f"{self._thread.name}-now", daemon=True).start()
+
+    def _beat_counted(self) -> None:
+        try:
+            self.beat()
+        except Exception:  # the store may be away for a while: the next beat tries again
+            self.errors += 1
 
     def beat(self) -> None:
         with self._lock:
@@ -203,6 +212,10 @@ class Heartbeat:
         self.beats += 1
         value = {"t": round(time.time(), 3), "beat": self.beats, "every": self.every} | _safe(self.progress)
         self.client.set_tag(self.run_id, schema.HEARTBEAT_TAG, json.dumps(value, default=str)[:5000])
+        status = value.get("status")
+        if status in ("running", "paused") and status != self._status and not self._stop.is_set():
+            self.client.set_tag(self.run_id, schema.STATUS_TAG, status)
+            self._status = status
 
     def _heal(self) -> None:
         run = self.client.get_run(self.run_id)

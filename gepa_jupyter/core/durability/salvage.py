@@ -13,6 +13,7 @@ import json
 
 from gepa_jupyter.core.durability import checkpoint, liveness
 from gepa_jupyter.core.errors import InputError
+from gepa_jupyter.core.optimization.steering import USER, origins_of
 from gepa_jupyter.core.tracking import artifacts, schema
 
 STATE_PATH = schema.stored(schema.STATE_FILE)
@@ -51,8 +52,10 @@ def restore(client, mlflow_run, seed_prompts: dict, rows: int) -> checkpoint.Res
                     state.total_num_evals if state is not None else 0])
         iteration = max([_int(mark.get("iteration")) - 1, *(c.iteration - 1 for c in known),
                          state.i if state is not None else -1])
+        origins = {c.index: c.origin for c in known if c.origin == USER}
+        origins |= origins_of(state) if state is not None else {}
         state = checkpoint.build_state(records, iteration=iteration, metric_calls=used,
-                                       trace=state.full_program_trace if state is not None else [])
+                                       trace=state.full_program_trace if state is not None else [], origins=origins)
         restored.source = "stored candidates"
         restored.notices.append(f"MLflow run {run_id}: {why or 'its saved state lacked the newest candidates'}; "
                                 f"rebuilt from its {len(records)} stored candidates and their scores.")

@@ -76,11 +76,14 @@ class BudgetGuard:
         with self._lock:
             self.reserved = reserved
 
-    def reserve(self, calls: int) -> None:
+    def reserve(self, calls: int, force: bool = False) -> None:
+        """Count `calls` about to be made; BudgetExhausted past the limit (unless `force`)."""
         with self._lock:
-            if self.limit is not None and self.reserved and self.reserved + calls > self.limit + self.slack:
+            if (not force and self.limit is not None and self.reserved
+                    and self.reserved + calls > self.limit + self.slack):
                 raise BudgetExhausted()
-            if self.limits is not None and self.reserved and self.limits.reached(self.reserved, calls - self.slack):
+            if (not force and self.limits is not None and self.reserved
+                    and self.limits.reached(self.reserved, calls - self.slack)):
                 raise LimitReached(self.limits.reason or "")
             self.reserved += calls
 

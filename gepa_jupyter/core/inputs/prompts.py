@@ -104,3 +104,37 @@ def check_variables(prompts: PromptSet) -> None:
         if not template_variables(text):
             raise InputError(f"The prompt {name!r} has no {{{{variable}}}}: it would ask the same thing of every "
                              "row. Add one, e.g. '{{review}}' (a column of the data) or an earlier prompt's name.")
+
+
+def user_candidate(value, seeds: dict[str, str], current: dict[str, str]) -> dict[str, str]:
+    """The prompts of a candidate the user wrote (`run.add_candidate`): one text, `### name` sections or
+    `{name: text}`; prompts it leaves out keep their `current` text. InputError unless every prompt keeps
+    its seed's `{{variables}}` (the guard gepa's proposals pass too) and fits the prompt registry."""
+    from gepa_jupyter.core.inputs.templates import variable_mismatch
+
+    if isinstance(value, str):
+        if not value.strip():
+            raise InputError("The candidate prompt is empty: write the prompt's text.")
+        sections = split_sections(value) if len(seeds) > 1 else None
+        if len(seeds) > 1 and sections is None:
+            raise InputError(f"This run optimizes {len(seeds)} prompts ({', '.join(seeds)}): give "
+                             "{name: text}, or start each prompt with a line '### <prompt name>'.")
+        value = sections or {next(iter(seeds)): value}
+    if not isinstance(value, dict) or not value or not all(isinstance(t, str) for t in value.values()):
+        raise InputError("A candidate is a prompt text or a dict {prompt name: text}, got "
+                         f"{type(value).__name__}.")
+    unknown = [name for name in value if name not in seeds]
+    if unknown:
+        raise InputError(f"The candidate names {', '.join(map(repr, unknown))}, not a prompt of this run "
+                         f"({', '.join(map(repr, seeds))}).")
+    prompts = {name: (value[name] if name in value else current.get(name, seed)) for name, seed in seeds.items()}
+    for name, text in prompts.items():
+        missing, invented = variable_mismatch(template_variables(seeds[name]), text)
+        if missing or invented:
+            parts = (["drops " + ", ".join("{{" + v + "}}" for v in missing)] if missing else []) + (
+                ["invents " + ", ".join("{{" + v + "}}" for v in invented)] if invented else [])
+            wanted = ", ".join("{{" + v + "}}" for v in template_variables(seeds[name])) or "none"
+            raise InputError(f"The candidate's prompt {name!r} {' and '.join(parts)}: it must use the same "
+                             f"variables as the seed ({wanted}).")
+    check_length(PromptSet(prompts))
+    return prompts

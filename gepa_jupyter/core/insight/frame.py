@@ -3,7 +3,7 @@
 from gepa_jupyter.core.events import CandidateEvent
 
 BASE_COLUMNS = ["candidate", "iteration", "parent", "score"]
-TAIL_COLUMNS = ["metric_calls", "elapsed_s", "model_calls", "cost_usd", "new_best", "prompt"]
+TAIL_COLUMNS = ["metric_calls", "elapsed_s", "model_calls", "cost_usd", "new_best", "origin", "prompt"]
 
 
 PROMPT_COLUMN = "prompt:"  # + a prompt's name, with several prompts
@@ -26,7 +26,8 @@ def usage_totals(usage: dict) -> tuple[int, float]:
 def candidates_frame(candidates: list[CandidateEvent], prompt_names=None):
     """A fresh DataFrame of the candidates: sort, filter and save it freely.
 
-    `prompt` holds the candidate's prompt (with several prompts, their `### name` sections); with
+    `origin` says who wrote it: "seed", "gepa" or "user" (run.add_candidate). `prompt` holds the candidate's
+    prompt (with several prompts, their `### name` sections); with
     several prompts each also has a column `prompt:<name>`, and `changed` names the prompts that
     differ from the candidate's parent (the component gepa chose to change).
     """
@@ -44,7 +45,7 @@ def candidates_frame(candidates: list[CandidateEvent], prompt_names=None):
         texts = {n: c.prompts[n] for n in names if n in c.prompts} or dict(c.prompts)
         row = ([c.index, c.iteration, c.parents[0] if c.parents else None, c.score]
                + [c.scorer_scores.get(n) for n in scorer_names]
-               + [c.metric_calls, round(c.elapsed, 3), calls, cost, c.new_best, join_sections(texts)])
+               + [c.metric_calls, round(c.elapsed, 3), calls, cost, c.new_best, c.origin, join_sections(texts)])
         if several:
             parent = by_index.get(c.parents[0]) if c.parents else None
             row += [texts.get(n) for n in names]

@@ -20,7 +20,7 @@ class RecordingAdapter:
 
     def __init__(self, eval_fn, gepa_module, guard: BudgetGuard, stop: threading.Event,
                  gate: threading.Lock, on_progress: Callable[[int, int, bool], None], thread_name: str,
-                 valset: list[dict]):
+                 valset: list[dict], hold: Callable[[], None] | None = None):
         self.eval_fn = eval_fn
         self._gepa = gepa_module
         self.guard = guard
@@ -35,6 +35,7 @@ class RecordingAdapter:
         self._lock = threading.Lock()
         self._ours = getattr(eval_fn, "abandons_on_stop", False)
         self._first: Callable | None = None  # answers the next evaluate() (a resume's first, see answer_first)
+        self.hold = hold or (lambda: None)  # blocks while the run is paused (core.optimization.steering)
 
     @staticmethod
     def key(prompts: dict[str, str]) -> tuple:
@@ -61,8 +62,21 @@ class RecordingAdapter:
     def batch_evaluate(self, items, capture_traces=True):
         """Every (candidate, batch) pair of an iteration at once (gepa calls this for the parents'
         minibatches, the children's, and the validation of accepted candidates)."""
+        self.hold()
         total = sum(len(batch) for _, batch in items)
         self.guard.reserve(total)
+        return self._run(items, total, capture_traces)
+
+    def evaluate_outside(self, candidate: dict[str, str], rows: list[dict]) -> list:
+        """A candidate of the user's on `rows`, outside gepa's evaluations: counted as metric calls,
+        allowed past the budget (the user asked for it); its row results."""
+        self.guard.reserve(len(rows), force=True)
+        self._run([(candidate, rows)], len(rows), capture_traces=False)
+        found = self.results_for(candidate, rows)
+        assert found is not None, "its rows were just evaluated"
+        return found
+
+    def _run(self, items, total: int, capture_traces: bool):
         validation = self._is_validation(items)
         self.on_progress(0, total, validation)
         if self._ours:

@@ -63,6 +63,7 @@ class CandidateLogger:
             step=len(opt.candidates),
             usage=opt.usage() if opt.usage else {},
             validated_at=self.adapter.finished_at(event["candidate"]) or time.time(),
+            origin=event.get("origin") or ("seed" if int(event["candidate_idx"]) == 0 else "gepa"),
         )
         opt.add_candidate(candidate, val_ids, records, event["scores_by_val_id"], event.get("outputs_by_val_id"))
         if self.writer is not None:

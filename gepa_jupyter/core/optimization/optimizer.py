@@ -9,7 +9,8 @@ and output, `gepa_kwargs` honoured as mlflow honours them), with these differenc
   is returned;
 - a proposal (of the reflection model or of `gepa_kwargs["custom_candidate_proposer"]`) that drops or
   invents a `{{variable}}` is discarded before it is evaluated;
-- optionally (`enforce_budget=True`) the metric calls never pass the budget by more than one minibatch.
+- optionally (`enforce_budget=True`) the metric calls never pass the budget by more than one minibatch;
+- `steering` (core.optimization.steering) pauses it between evaluations and adds the user's candidates.
 """
 
 import collections
@@ -30,6 +31,7 @@ from gepa_jupyter.core.insight.proposal_log import ProposalLog
 from gepa_jupyter.core.optimization.adapter import RecordingAdapter
 from gepa_jupyter.core.optimization.callbacks import CandidateLogger
 from gepa_jupyter.core.optimization.proposer import CustomProposer, VariableGuard
+from gepa_jupyter.core.optimization.steering import USER, Request, Steering, add_to_state
 from gepa_jupyter.core.runtime.guards import guard_import_deadlock
 from gepa_jupyter.core.tracking.writer import MlflowWriter
 from gepa_jupyter.core.upstream import require_gepa
@@ -103,6 +105,8 @@ class StreamingGepaOptimizer(GepaPromptOptimizer):
         self.halted: str | None = None  # "stopped", "budget" or "failed" when a Halt ended the optimization
         self.failure: BaseException | None = None  # the Halt that failed it (a model's process died)
         self.stop_event = threading.Event()
+        self.steering = Steering(self.stop_event)  # pause / continue, the user's candidates
+        self.leftovers: list[Request] = []  # user candidates queued when gepa's loop ended (the run scores them)
         self.writer: MlflowWriter | None = None
         self.client: Any = None  # the MlflowClient candidates are written with (default: a new one)
         self.checkpoint: Checkpoint | None = None  # gepa's state kept in MLflow, or resumed from it
@@ -122,6 +126,10 @@ class StreamingGepaOptimizer(GepaPromptOptimizer):
         self.example_log.add(candidate.index, val_ids, records, scores, outputs)
         self.candidates.append(candidate)
         self.events.emit(candidate)
+
+    def count_calls(self, calls: int) -> None:
+        """Metric calls spent outside gepa's loop (a user candidate scored after the run)."""
+        self.metric_calls += calls
 
     def continue_from(self, candidates: list, metric_calls: int) -> None:
         """A resumed run's candidates already scored and metric calls already spent."""
@@ -204,7 +212,7 @@ class StreamingGepaOptimizer(GepaPromptOptimizer):
         limits = self.limits if self.limits is not None and self.limits.active else None
         guard = BudgetGuard(self.max_metric_calls if self.enforce_budget else None, slack=minibatch, limits=limits)
         adapter = RecordingAdapter(eval_fn, gepa, guard, self.stop_event, gate, on_progress, f"{self.thread_name}-eval",
-                                   valset or train_data)
+                                   valset or train_data, hold=self.steering.hold)
         listener = CandidateLogger(self, adapter, valset or train_data, self.writer, started)
         self.example_log = ExampleLog(valset or train_data)
         self.proposal_log = ProposalLog(train_data, self.candidates)
@@ -212,6 +220,7 @@ class StreamingGepaOptimizer(GepaPromptOptimizer):
             self.checkpoint.attach(self, kwargs, adapter, guard, listener)
         stops = kwargs.pop("stop_callbacks", None) or []
         stops = [stops] if callable(stops) else list(stops)
+        stops.append(lambda state: self._steer(state, adapter, listener, valset or train_data))
         stops.append(lambda state: self.stop_event.is_set())
         if self.enforce_budget:  # not even a proposal (2 minibatches) fits in what is left
             stops.append(lambda state: state.total_num_evals > self.max_metric_calls - minibatch)
@@ -243,6 +252,7 @@ class StreamingGepaOptimizer(GepaPromptOptimizer):
                 self.failure = halt
             initial, final, initial_per, final_per, prompts = self._scores_so_far(target_prompts)
         finally:
+            self.leftovers = self.steering.close()
             self.proposal_log.close()
             self.activity = "writing the candidates to MLflow"
             if self.writer is not None:
@@ -259,6 +269,42 @@ class StreamingGepaOptimizer(GepaPromptOptimizer):
             initial_eval_score_per_scorer=initial_per,
             final_eval_score_per_scorer=final_per,
         )
+
+    def _steer(self, state, adapter: RecordingAdapter, listener: CandidateLogger, valset: list[dict]) -> bool:
+        """gepa's stop check (its thread, between iterations): hold while paused, then score and add
+        the user's queued candidates. Never stops by itself."""
+        self.steering.hold()
+        while not self.stop_event.is_set():
+            requests = self.steering.take()
+            if not requests:
+                break
+            for position, request in enumerate(requests):
+                self.steering.hold()
+                try:
+                    listener.progress("scoring your candidate")
+                    results = adapter.evaluate_outside(request.prompts, valset)
+                    self._add_user_candidate(state, request, results, listener)
+                except BaseException as e:
+                    if isinstance(e, Halt):  # stopped mid-way: they are scored after the run's end
+                        self.steering.put_back(requests[position:])
+                        raise
+                    request.future.set_exception(e)
+        return False
+
+    def _add_user_candidate(self, state, request: Request, results: list, listener: CandidateLogger) -> None:
+        """Put a scored user candidate in gepa's state, then tell the listener and checkpoint as gepa would."""
+        scores = {i: float(r.score) for i, r in enumerate(results)}
+        outputs = {i: r.outputs for i, r in enumerate(results)}
+        per_row = [r.individual_scores for r in results]
+        objective = {i: dict(o) for i, o in enumerate(per_row)} if any(per_row) else None
+        index = add_to_state(state, request.prompts, scores, outputs, objective, len(results))
+        event = {"iteration": max(state.i + 1, 1), "candidate_idx": index, "candidate": dict(request.prompts),
+                 "scores_by_val_id": scores, "average_score": sum(scores.values()) / max(len(scores), 1),
+                 "parent_ids": [], "outputs_by_val_id": outputs, "origin": USER}
+        listener.on_valset_evaluated(event)
+        if self.checkpoint is not None:
+            self.checkpoint.on_valset_evaluated(event)
+        request.future.set_result(self.candidates[-1])
 
     def _scores_so_far(self, target_prompts: dict[str, str]):
         """(initial, final, initial per scorer, final per scorer, prompts) from the candidates scored."""

@@ -42,6 +42,7 @@ class VariableGuard:
         return self.reflect_many([(candidate, reflective_dataset, components_to_update)])[0]
 
     def reflect_many(self, jobs):
+        self.optimizer.steering.hold()
         self.listener.progress(f"iteration {self.listener.iteration}: asking the reflection model")
         results = call_abandonably(self._reflect_all, jobs, stop=self.optimizer.stop_event,
                                    name=f"{self.optimizer.thread_name}-reflection")

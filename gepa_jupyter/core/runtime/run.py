@@ -6,9 +6,12 @@ active in the notebook does not matter), optimizes, scores the held-out rows and
 the best prompt. `scores` fills in while it goes on; `stop()` ends it within a second or two
 (the evaluation in flight is abandoned); every thread is a daemon, so a run never keeps a
 script, a test or a kernel alive, and at exit a running run is stopped and ended KILLED.
+`pause()` / `resume()` hold it between evaluations; `add_candidate()` puts the user's own prompt
+into gepa's pool (core.optimization.steering), or, once the run ended, scores and records it.
 """
 
 import atexit
+import concurrent.futures
 import threading
 import time
 import traceback
@@ -21,8 +24,9 @@ from gepa_jupyter.core.durability.checkpoint import Checkpoint
 from gepa_jupyter.core.errors import Halt, ModelProcessDied, RunConflictError, RunStopped
 from gepa_jupyter.core.events import EventHub, StatusEvent, best_candidate, prompts_of
 from gepa_jupyter.core.inputs.budget import RunLimits
-from gepa_jupyter.core.inputs.prompts import join_sections
+from gepa_jupyter.core.inputs.prompts import join_sections, user_candidate
 from gepa_jupyter.core.insight.frame import candidates_frame, usage_totals
+from gepa_jupyter.core.optimization.steering import USER, Request, add_to_state
 from gepa_jupyter.core.runtime import quiet, redact
 from gepa_jupyter.core.tracking import registry, schema
 from gepa_jupyter.core.tracking.recorder import RunRecorder, end_tags
@@ -121,6 +125,7 @@ class OptimizationRun:
         self._done = threading.Event()
         self._finished = threading.Lock()  # _finish runs once
         self._thread: threading.Thread | None = None
+        self._late = threading.Lock()  # one user candidate scored after the run's end at a time
 
     # ----- what users read -------------------------------------------------------------
     @property
@@ -206,6 +211,8 @@ class OptimizationRun:
         """What the run is doing now: 'registering the seed prompt', 'scoring the seed', ..."""
         if self.done:
             return self.status
+        if self.paused:
+            return "paused"
         return self.optimizer.activity if self._phase == "optimizing" else self._phase
 
     @property
@@ -277,6 +284,39 @@ class OptimizationRun:
                              daemon=True).start()
         except RuntimeError:  # interpreter shutdown (Python 3.12+ starts no thread then): _stop_at_exit watches
             self.log.add("gepa-jupyter", "stopping at interpreter exit")
+
+    @property
+    def paused(self) -> bool:
+        """True between pause() and resume() while the run goes on."""
+        return self.optimizer.steering.paused and not self.done
+
+    def pause(self) -> None:
+        """Hold the run before its next evaluation or reflection (the one in flight ends first): no
+        model call until `resume()`. The MLflow run stays open, its heartbeat says paused; `stop()` works."""
+        if not self.done:
+            self.optimizer.steering.pause()
+            self._beat_now()
+
+    def resume(self) -> None:
+        """Continue a paused run. (`gepa_jupyter.resume(run_id)` is another thing: it continues a
+        durable run whose process ended.)"""
+        self.optimizer.steering.resume()
+        self._beat_now()
+
+    def add_candidate(self, prompt: str | dict[str, str]) -> concurrent.futures.Future:
+        """Score your own prompt on the validation set and add it to the pool with origin "user".
+
+        `prompt`: a text, `### name` sections or `{name: text}` (prompts left out keep the best
+        candidate's text); it must keep the seed's `{{variables}}` (InputError before any call).
+        While the run goes on, gepa's thread scores it before its next iteration (counted in the
+        metric calls; later proposals may descend from it); once the run ended, it is scored then
+        and logged to the same, ended MLflow run. Returns a Future of its CandidateEvent."""
+        prompts = user_candidate(prompt, self.seed_prompts, self.best_prompts)
+        request = None if self.done else self.optimizer.steering.submit(prompts)
+        if request is None:
+            request = Request(prompts)
+            self._score_late_on_thread([request])
+        return request.future
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the run ended (or `timeout` seconds pass); True when it has ended. Ctrl-C
@@ -422,18 +462,19 @@ class OptimizationRun:
     def _progress(self) -> dict:
         """What the heartbeat tells watchers between candidates."""
         return {"calls": self.metric_calls, "budget": self.max_metric_calls, "candidates": len(self.candidates),
-                "activity": self.activity[:200], "validation": self.validation_size, "usage": self._usage_safely(),
+                "activity": self.activity[:200], "status": "paused" if self.paused else "running",
+                "validation": self.validation_size, "usage": self._usage_safely(),
                 "elapsed": round(self.elapsed, 1)}
 
     def _halt_if_stopped(self) -> None:
         if self.optimizer.stop_requested:
             raise RunStopped()
 
-    def _new_evaluator(self):
+    def _new_evaluator(self, stop: threading.Event | None = None):
         from gepa_jupyter.core.evaluation.evaluator import Evaluator
 
         return Evaluator(self.spec.program, self.spec.scorers, workers=self.spec.options["workers"],
-                         traces=self.spec.options["traces"], stop=self.optimizer.stop_event,
+                         traces=self.spec.options["traces"], stop=stop or self.optimizer.stop_event,
                          name=f"{quiet.THREAD_PREFIX}{self.key}", experiment_id=self.experiment_id, run_id=self.run_id)
 
     def _start_scoring_the_seed(self) -> None:
@@ -536,6 +577,7 @@ class OptimizationRun:
         scores = {}
         try:
             for label, prompts in (("seed", self.seed_prompts), ("best", self.best_prompts)):
+                self.optimizer.steering.hold()  # paused: no model call until resumed (RunStopped if stopped)
                 aggregate, per_scorer = summarize(self._evaluator(dict(prompts), self.spec.holdout_records))
                 scores[label] = {"score": aggregate, **per_scorer}
         except RunStopped:
@@ -590,6 +632,77 @@ class OptimizationRun:
         self._phase = status
         self._done.set()
         self.events.emit(StatusEvent(status, self.error))
+        leftovers = self.optimizer.leftovers + self.optimizer.steering.close()
+        if leftovers:  # added while the run was ending: scored now
+            self._score_late_on_thread(leftovers)
+
+    # ----- the user's candidates after the run's end ----------------------------------------------------
+    def _beat_now(self) -> None:
+        """A heartbeat at once (pause / continue), off the caller's thread."""
+        if self.heartbeat is not None and not self.done:
+            self.heartbeat.beat_soon()
+
+    def _score_late_on_thread(self, requests: list) -> None:
+        threading.Thread(target=self._score_late, args=(requests,), daemon=True,
+                         name=f"{quiet.THREAD_PREFIX}{self.key}-late").start()
+
+    def _score_late(self, requests: list) -> None:
+        """After the run's end (its thread is gone: this one writes its state now), score each request."""
+        self._done.wait()
+        with self._late, quiet.capture(self.key, self.log):
+            for request in requests:
+                try:
+                    request.future.set_result(self._add_late(request.prompts))
+                except BaseException as e:  # noqa: BLE001 - the Future carries it to the user
+                    request.future.set_exception(e)
+
+    def _add_late(self, prompts: dict[str, str]):
+        """Score a user candidate on the validation set after the run, add it to the candidates and the
+        saved gepa state, and log it to the (ended) MLflow run like any candidate; its CandidateEvent."""
+        from gepa_jupyter.core.events import CandidateEvent
+        from gepa_jupyter.core.tracking.candidates import log_candidate, summarize
+
+        if self.run_id is None or not self.optimizer.candidates:
+            raise RuntimeError(f"This run ended ({self.status}) before its seed was scored: there is no pool to "
+                               "add a candidate to. Start a new run.")
+        swap = getattr(self.spec.program, "swap", None)  # a predict_fn reads candidates through PromptVersion
+        if swap is not None and current_optimization() is not None:
+            raise RunConflictError("Another optimization is running in this process: its predict_fn and this run's "
+                                   "would read each other's candidates. Add the candidate once it has ended.")
+        if self.spec.on_open:
+            self.spec.on_open()
+        evaluator = self._new_evaluator(stop=threading.Event())
+        if swap is not None:
+            swap.install()
+        try:
+            records = evaluator(dict(prompts), self.spec.validation_records)
+        finally:
+            if swap is not None:
+                swap.uninstall()
+            evaluator.close()
+            if self.spec.on_close:
+                self.spec.on_close()
+        aggregate, per_scorer = summarize(records)
+        scores = {i: float(r.score) for i, r in enumerate(records)}
+        outputs = {i: r.outputs for i, r in enumerate(records)}
+        state = self.checkpoint.state
+        if state is not None:
+            per_row = [r.individual_scores for r in records]
+            add_to_state(state, prompts, scores, outputs,
+                         {i: dict(o) for i, o in enumerate(per_row)} if any(per_row) else None, len(records))
+        self.optimizer.count_calls(len(records))
+        known = self.optimizer.candidates
+        candidate = CandidateEvent(
+            index=len(known), iteration=max(c.iteration for c in known), parents=(), score=float(aggregate),
+            scorer_scores=per_scorer, prompts=dict(prompts), metric_calls=self.metric_calls, elapsed=self.elapsed,
+            new_best=aggregate > max(c.score for c in known), step=len(known), usage=self._usage_safely(),
+            validated_at=time.time(), origin=USER)
+        self.optimizer.add_candidate(candidate, list(scores), records, scores, outputs)
+        log_candidate(candidate.step, candidate.prompts, records, aggregate, per_scorer, run_id=self.run_id,
+                      client=self.client)
+        self.checkpoint.store_late(self.client, self.run_id, state, self.optimizer.candidates)
+        self.log.add("gepa-jupyter", f"your candidate {candidate.index} scored {aggregate:.3f} after the run's end")
+        return candidate
 
     def _ended_by(self, status: str) -> str:
         """What ended the run (core.inputs.budget.ENDED_BY): a limit, the user's stop, or an error."""

@@ -10,7 +10,7 @@ HIDDEN_PREFIX = "mlflow." + PREFIX  # our machine-only tags
 
 # ----- run tags ------------------------------------------------------------------------------------
 PROMPT_TAG = PREFIX + "prompt"  # the (first) prompt's name: what marks a run as ours
-STATUS_TAG = PREFIX + "status"  # running / finished / stopped / failed
+STATUS_TAG = PREFIX + "status"  # running / paused / finished / stopped / failed
 ERROR_TAG = PREFIX + "error"
 ENDED_BY_TAG = PREFIX + "ended_by"  # max_metric_calls / max_cost / max_time / user / error (core.inputs.budget)
 DIED_TAG = PREFIX + "died"  # set by the sweep on a run whose process died

@@ -3,7 +3,8 @@
 A small composition built in one place (like tqdm.notebook): the seed prompt and the data,
 one input per run option (`panel/inputs.py`), four buttons, a message area, a progress bar and
 HTML areas filled by the views. It owns no optimization logic: Run calls `api.prepare` and
-`api.start`, Stop calls `run.stop()`, Register calls `run.register_best()`, Estimate calls
+`api.start`, Stop calls `run.stop()`, Pause `run.pause()` (Continue then `run.resume()`), Try my
+prompt `run.add_candidate()`, Register calls `run.register_best()`, Estimate calls
 `gepa_jupyter.estimate` and shows its table, the areas are
 redrawn from `views` by a `LiveUpdater`, so the kernel stays free while the run goes on.
 Where widgets cannot render, `repr(panel)` is the same state as text.
@@ -145,11 +146,18 @@ class OptimizerPanel(widgets.VBox):
                                           layout=widgets.Layout(width="auto"))
         self.continue_button = widgets.Button(description="Continue", icon="forward", disabled=True,
                                               tooltip="Continue this run with the budget box's metric calls more")
+        self.pause_button = widgets.Button(description="Pause", icon="pause", disabled=True,
+                                           tooltip="Hold the run before its next evaluation (Continue goes on)")
+        self.try_box = widgets.Textarea(placeholder="Your own prompt (same {{variables}}): Try my prompt scores it "
+                                        "and adds it to the pool", rows=2, layout=widgets.Layout(width="70%"))
+        self.try_button = widgets.Button(description="Try my prompt", icon="flask", disabled=True,
+                                         layout=widgets.Layout(width="auto"))
+        self.try_box.add_class("gepa-try-text")
         self.estimate_button = widgets.Button(description="Estimate", icon="calculator",
                                               tooltip="What a run would spend (one call on the first row)")
         self.message, self.status, self.live, self.comparison = (widgets.HTML() for _ in range(4))
         self.progress = widgets.IntProgress(value=0, min=0, max=100, description="metric calls", style=inputs.STYLE)
-        for name in ("run", "stop", "register", "copy", "continue", "estimate"):
+        for name in ("run", "stop", "register", "copy", "continue", "pause", "try", "estimate"):
             getattr(self, f"{name}_button").add_class(f"gepa-{name}")
         for name in ("message", "status", "live", "comparison"):
             getattr(self, name).add_class(f"gepa-panel-{name}")
@@ -163,15 +171,18 @@ class OptimizerPanel(widgets.VBox):
         self.register_button.on_click(self._on_register)
         self.copy_button.on_click(self._on_copy)
         self.continue_button.on_click(self._on_continue)
+        self.pause_button.on_click(self._on_pause)
+        self.try_button.on_click(self._on_try)
         self.estimate_button.on_click(self._on_estimate)
         self.add_class("gepa-panel")
         grid = widgets.GridBox(list(self.option_widgets.values()),
                                layout=widgets.Layout(grid_template_columns="repeat(3, 1fr)", width="98%"))
         self.children = [
             *self.prompt_boxes.values(), self.data_select, grid,
-            widgets.HBox([self.run_button, self.stop_button, self.continue_button, self.register_button,
-                          self.copy_button, self.estimate_button]),
-            self.message, widgets.HBox([self.progress, self.status]), self.live, self.comparison,
+            widgets.HBox([self.run_button, self.stop_button, self.pause_button, self.continue_button,
+                          self.register_button, self.copy_button, self.estimate_button]),
+            widgets.HBox([self.try_box, self.try_button]), self.message,
+            widgets.HBox([self.progress, self.status]), self.live, self.comparison,
         ]
 
     # ----- what the namespace offers --------------------------------------------------------
@@ -316,6 +327,10 @@ class OptimizerPanel(widgets.VBox):
         from gepa_jupyter.durable import prepare_resume, resume_options
 
         with self._lock:
+            if self.run is not None and self.run.paused:  # a paused run goes on
+                self.run.resume()
+                self._say("")
+                return self._set_controls()
             if self.run is None or self.running or self.continue_button.disabled:
                 return
             self.continue_button.disabled = True
@@ -329,6 +344,35 @@ class OptimizerPanel(widgets.VBox):
                 text = spelled(e, inputs.panel_spelling) if known else f"Could not continue: {type(e).__name__}: {e}"
                 return self._say(text, error=True)
             self._follow(run, spec.notices)
+
+    def _on_pause(self, _button=None) -> None:
+        with self._lock:
+            if self.running and self.run is not None:
+                self.run.pause()
+                self._say("Paused before the next evaluation: Continue goes on, Stop ends the run.")
+                self._set_controls()
+
+    def _on_try(self, _button=None) -> None:
+        """Score the text of the box as a candidate of the run (run.add_candidate); errors in one red line."""
+        with self._lock:
+            run = self.run
+            if run is None:
+                return
+            try:
+                future = run.add_candidate(self.try_box.value)
+            except InputError as e:
+                return self._say(spelled(e, inputs.panel_spelling), error=True)
+            self._say("Scoring your prompt on the validation set" + (" once you continue…" if run.paused else "…"))
+            future.add_done_callback(lambda done: self._tried(run, done))
+
+    def _tried(self, run, future) -> None:
+        error = future.exception()
+        if error is not None:
+            return self._say(f"Your prompt could not be scored: {type(error).__name__}: {error}", error=True)
+        candidate = future.result()
+        if run.done:  # no live updater any more: redraw the final views with it
+            self._render(run, snapshot(run))
+        self._say(f"Your prompt is candidate {candidate.index} (origin user): score {candidate.score:.3f}.")
 
     def _on_stop(self, _button=None) -> None:
         with self._lock:
@@ -399,6 +443,7 @@ class OptimizerPanel(widgets.VBox):
             self.status.value = f'<span style="font-family:monospace;font-size:12px">{line}</span>'
             if snap.status == "running":
                 self.live.value = f'<div class="gepa-live">{candidates_html(snap)}</div>'
+                self.try_button.disabled = snap.run_id is None
                 return
             self.progress.bar_style = BAR_STYLES.get(snap.status, "")
             self.live.value = "" if not snap.scores.empty else f'<div class="gepa-live">{candidates_html(snap)}</div>'
@@ -425,7 +470,10 @@ class OptimizerPanel(widgets.VBox):
         self.register_button.disabled = not has_best or (
             run is not None and run.registered_version is not None and run.optimized_alias)
         self.copy_button.disabled = not has_best
-        self.continue_button.disabled = running or run is None or run.run_id is None
+        paused = run is not None and run.paused
+        self.continue_button.disabled = (running and not paused) or run is None or run.run_id is None
+        self.pause_button.disabled = not running or paused or self._stopping
+        self.try_button.disabled = run is None or run.run_id is None
         self.estimate_button.disabled = running
 
     def _say(self, text: str, error: bool = False) -> None:
