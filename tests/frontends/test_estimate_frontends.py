@@ -83,3 +83,14 @@ def test_the_panels_estimate_shows_a_bad_input_in_place(tracking, namespace):  #
     panel._on_estimate()
     assert "max time" in panel.message.value and "positive number" in panel.message.value
     assert panel.estimate is None
+
+
+def test_the_magic_tells_up_front_that_max_cost_cannot_price_a_callable(ip, capsys):  # noqa: F811
+    result = run_magic(ip, "--data reviews --model task --reflection-model reflect --budget 40 --max-cost 0.5 "
+                           "--out run")
+    assert result.error_in_exec is None, result.error_in_exec
+    run = ip.user_ns["run"]
+    assert run.wait(60)
+    printed = capsys.readouterr().out
+    assert "max_cost counts only the calls it can price" in printed and "task model callable:" in printed
+    assert run.notices and run.ended_by == "max_metric_calls"
