@@ -36,6 +36,9 @@ def summary_lines(estimate: Any) -> list[str]:
              f"time: about {clock(estimate.seconds)} ({estimate.seconds:.0f} s)",
              "cost: " + (f"about ${estimate.total_cost:.4f}" if estimate.total_cost is not None else
                          "unknown price (" + ", ".join(r for r, c in estimate.cost.items() if c is None) + ")")]
+    unpriced = [role for role, cost in estimate.cost.items() if cost is None]
+    if "max_cost" in estimate.limits and unpriced:
+        lines.append(f"max_cost: no price for {', '.join(unpriced)}, so their calls do not count toward it")
     if len(estimate.limits) > 1:
         lines.append(f"binds first: {LIMIT_NAMES.get(estimate.binds, estimate.binds)}")
     measured = estimate.measured

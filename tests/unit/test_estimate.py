@@ -57,6 +57,11 @@ def test_a_model_without_a_price_shows_unknown_price_not_zero(tracking, server, 
     guess = gepa_jupyter.estimate(SEED_PROMPT, review_data(48), **served(server, tmp_path, max_metric_calls=80))
     assert guess.total_cost is None and guess.cost["task"] is None
     assert "unknown price" in repr(guess) and "$0.0000" not in repr(guess)
+    assert "max_cost" not in repr(guess)
+    limited = gepa_jupyter.estimate(SEED_PROMPT, review_data(48), **served(server, tmp_path, max_metric_calls=80,
+                                                                             max_cost=0.5))
+    assert "max_cost: no price for task, reflection, so their calls do not count toward it" in repr(limited)
+    assert "binds first: the metric-call budget" in repr(limited)
 
 
 def test_the_html_is_escaped(tracking, tmp_path):
