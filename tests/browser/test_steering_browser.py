@@ -4,7 +4,6 @@ Reuses the JupyterLab server fixture and helpers of test_panel_browser.py.
 """
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
 from test_panel_browser import ARTIFACTS, TIMEOUT_MS, jupyterlab, lab_page  # noqa: F401
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -22,6 +21,7 @@ MINE = "Answer with one word: positive or negative.\nReview: {{review}}"
 
 def test_pause_continue_and_try_my_prompt_in_jupyterlab(jupyterlab):
     from mlflow import MlflowClient
+    from playwright.sync_api import expect, sync_playwright
 
     expect.set_options(timeout=TIMEOUT_MS)
     ARTIFACTS.mkdir(exist_ok=True)

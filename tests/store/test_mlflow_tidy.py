@@ -77,6 +77,7 @@ def test_stored_names_never_change():
     assert {name: getattr(schema, name) for name in dir(schema) if name.isupper()} == {
         "PREFIX": "gepa_jupyter.", "HIDDEN_PREFIX": "mlflow.gepa_jupyter.", "PROMPT_TAG": "gepa_jupyter.prompt",
         "STATUS_TAG": "gepa_jupyter.status", "ERROR_TAG": "gepa_jupyter.error", "DIED_TAG": "gepa_jupyter.died",
+        "ENDED_BY_TAG": "gepa_jupyter.ended_by",
         "RESUMES_TAG": "gepa_jupyter.resumes", "RELEASED_TAG": "gepa_jupyter.released",
         "INVALID_PROPOSALS_TAG": "gepa_jupyter.invalid_proposals",
         "MODEL_FAILURES_TAG": "gepa_jupyter.model_failures",
