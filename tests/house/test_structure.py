@@ -281,3 +281,14 @@ def test_tests_live_in_folders_named_for_what_they_exercise():
     folders = sorted(p.parent.name for p in tests.rglob("test_*.py"))
     assert set(folders) <= {"unit", "models", "views", "frontends", "store", "faults", "browser", "install", "house"}, \
         set(folders)
+
+
+def test_browser_tests_import_playwright_only_inside_tests():
+    """The fast matrix installs no playwright: a module-level import would stop its whole collection."""
+    offenders = []
+    for path in sorted((ROOT / "tests").rglob("*.py")):
+        for node in ast.parse(path.read_text()).body:  # module level only
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            offenders += [f"{path.relative_to(ROOT)}:{node.lineno}" for n in names if n.split(".")[0] == "playwright"]
+    assert not offenders, f"import playwright inside the test functions: {offenders}"
