@@ -286,9 +286,7 @@ class OptimizerPanel(widgets.VBox):
                 run = api.start(spec)
             except Exception as e:  # e.g. the tracking store: show it here, not in a hidden log
                 self._set_controls()
-                known = isinstance(e, (InputError, RunConflictError))
-                text = spelled(e, inputs.panel_spelling) if known else f"Could not start: {type(e).__name__}: {e}"
-                return self._say(text, error=True)
+                return self._say(_failure(e, "start"), error=True)
             self._follow(run, spec.notices)
 
     def _on_estimate(self, _button=None) -> None:
@@ -304,9 +302,7 @@ class OptimizerPanel(widgets.VBox):
                 arguments = self.optimize_arguments()
                 self.estimate = estimate(arguments.pop("prompt"), arguments.pop("data"), **arguments)
             except Exception as e:
-                known = isinstance(e, InputError)
-                return self._say(spelled(e, inputs.panel_spelling) if known else
-                                 f"Could not estimate: {type(e).__name__}: {e}", error=True)
+                return self._say(_failure(e, "estimate", known=(InputError,)), error=True)
             finally:
                 self.estimate_button.disabled = False
             self._say("")
@@ -340,9 +336,7 @@ class OptimizerPanel(widgets.VBox):
                 run = api.start(spec)
             except Exception as e:
                 self._set_controls()
-                known = isinstance(e, (InputError, RunConflictError))
-                text = spelled(e, inputs.panel_spelling) if known else f"Could not continue: {type(e).__name__}: {e}"
-                return self._say(text, error=True)
+                return self._say(_failure(e, "continue"), error=True)
             self._follow(run, spec.notices)
 
     def _on_pause(self, _button=None) -> None:
@@ -522,6 +516,13 @@ class OptimizerPanel(widgets.VBox):
 
             user_ns = ChainMap(live, user_ns)
         return cls(prompt, data=data, namespace=user_ns, config=config or False, **options)
+
+
+def _failure(error: Exception, doing: str, known: tuple = (InputError, RunConflictError)) -> str:
+    """The panel's one red line: our errors spelled for the panel, anything else as "Could not <doing>"."""
+    if isinstance(error, known):
+        return spelled(error, inputs.panel_spelling)
+    return f"Could not {doing}: {type(error).__name__}: {error}"
 
 
 def _side_by_side(snap) -> str:
