@@ -222,7 +222,8 @@ class WatchedRun:
         self.models = current_models(tags, params)
         self.holdout_scores = _holdout(metrics)
         self.ended_by = tags.get(schema.ENDED_BY_TAG)
-        self.max_cost, self.max_time = (_number(params.get(schema.param(k))) for k in ("max_cost", "max_time"))
+        self.max_cost, self.max_time = (schema.stored_number(params.get(schema.param(k)))
+                                        for k in ("max_cost", "max_time"))
 
     def _read_recipe(self, run) -> None:
         self._recipe_read = True
@@ -270,15 +271,6 @@ class WatchedRun:
             return float(self._beat["elapsed"])
         end = run.info.end_time or run.info.start_time
         return max(0.0, (end - run.info.start_time) / 1000) if run.info.start_time else 0.0
-
-
-def _number(text: str | None) -> float | None:
-    if text is None or text in ("", "None"):
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        return None
 
 
 def _holdout(metrics: dict) -> dict:

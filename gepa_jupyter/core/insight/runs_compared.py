@@ -112,16 +112,9 @@ def facts_frame(facts: list[RunFacts]):
 def _limit(run, params: dict, option: str) -> float | None:
     """A run's max_cost or max_time: the run's own (newer runs have it), else its param."""
     value = getattr(run, option, None)
-    return float(value) if isinstance(value, (int, float)) else _number(_param(params, option))
+    return float(value) if isinstance(value, (int, float)) else schema.stored_number(_param(params, option))
 
 
 def _param(params: dict, option: str) -> str | None:
     value = params.get(schema.param(option))
     return None if value in (None, "", "None") else value
-
-
-def _number(text: str | None) -> float | None:
-    try:
-        return float(text) if text is not None else None
-    except ValueError:
-        return None

@@ -90,3 +90,13 @@ def step_of(folder: str) -> int | None:
 def stored(name: str) -> str:
     """`gepa_jupyter/<name>`: a file of ARTIFACT_DIR."""
     return f"{ARTIFACT_DIR}/{name}"
+
+
+def stored_number(text: str | None) -> float | None:
+    """A number stored as a param or tag (e.g. max_cost), None where none was stored ("", "None")."""
+    if text is None or text in ("", "None"):
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return None
