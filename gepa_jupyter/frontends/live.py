@@ -41,10 +41,12 @@ class HtmlLiveView:
     first render (or when the inputs are refused).
     """
 
-    def __init__(self, max_rows: int = 50, tick: float = 0.25, note_prefix: str = "starting"):
+    def __init__(self, max_rows: int = 50, tick: float = 0.25, note_prefix: str = "starting", clock=time.monotonic):
         self.max_rows = max_rows
         self.tick = tick
         self.note_prefix = note_prefix
+        self.clock = clock  # the note's seconds (a test's own clock)
+        self.ticker: threading.Thread | None = None  # redraws the note until the first render
         self.updates = 0
         self.handle = None  # displayed at the first say() or render(): bad input shows nothing
         self._last: dict | None = None
@@ -55,7 +57,7 @@ class HtmlLiveView:
 
     def _note_bundle(self) -> dict:
         assert self._since is not None  # set by the first note
-        seconds = time.monotonic() - self._since
+        seconds = self.clock() - self._since
         text = f"{self.note_prefix}: {self._note} [{clock(seconds)}] {spinner(seconds)}"
         return {"text/html": note_html(text), "text/plain": text}
 
@@ -66,8 +68,9 @@ class HtmlLiveView:
                 return
             self._note = text
             if self._since is None:
-                self._since = time.monotonic()
-                threading.Thread(target=self._tick, name="gepa-jupyter-clock", daemon=True).start()
+                self._since = self.clock()
+                self.ticker = threading.Thread(target=self._tick, name="gepa-jupyter-clock", daemon=True)
+                self.ticker.start()
             self._publish(self._note_bundle())
 
     def _tick(self) -> None:

@@ -66,23 +66,24 @@ class Cooldown:
     """A pause shared by every call to one model: `hold(seconds)` after a rate limit, and each
     call `wait()`s it out before its next request, so many workers do not hammer the server."""
 
-    def __init__(self):
+    def __init__(self, clock=time.monotonic, sleep=time.sleep):
         self._lock = threading.Lock()
         self._until = 0.0
+        self._clock, self._sleep = clock, sleep  # a test's own clock
 
     def hold(self, seconds: float) -> None:
         """No request before `seconds` from now (an earlier end never shortens a longer hold)."""
         with self._lock:
-            self._until = max(self._until, time.monotonic() + min(max(seconds, 0.0), MAX_WAIT))
+            self._until = max(self._until, self._clock() + min(max(seconds, 0.0), MAX_WAIT))
 
     def remaining(self) -> float:
         with self._lock:
-            return max(0.0, self._until - time.monotonic())
+            return max(0.0, self._until - self._clock())
 
     def wait(self) -> float:
         """Sleep until the cooldown is over (it may be extended meanwhile); the seconds waited."""
         waited = 0.0
         while (left := self.remaining()) > 0:
-            time.sleep(left)
+            self._sleep(left)
             waited += left
         return waited

@@ -136,14 +136,22 @@ def test_pause_holds_between_evaluations_and_resume_continues(tracking, reviews)
     assert len(client.search_runs([run.experiment_id])) == 1, "the MLflow run stays one run"
 
 
-def test_stop_while_paused_ends_the_run_stopped(tracking, reviews):
+def test_stop_while_paused_ends_the_run_stopped_without_waiting_on_the_store(tracking, reviews, monkeypatch):
     from mlflow import MlflowClient
 
+    from gepa_jupyter.core.durability import checkpoint
+
+    # A candidate's MLflow write waits for a saved state that holds it. Paused right after the seed,
+    # gepa had not saved one yet: the write (and the stop behind it) waited for this, 10 s by default.
+    monkeypatch.setattr(checkpoint, "STATE_WAIT", 3600.0)
     task = FakeTaskModel(latency=0.01)
     run = paused_run(reviews, task)
     model_calls = task.calls
+    until(lambda: "eval_score" in MlflowClient().get_run(run.run_id).data.metrics, 60, "the seed in MLflow")
+    assert stored_json(run, schema.STATE_FILE)["candidates"] == [{"steer": SEED_PROMPT}], "saved while paused"
     run.stop()
-    assert run.wait(10) and run.status == "stopped"
+    assert run.status == "stopped", "at once"
+    assert run.wait(60), "the stop waited on the store"
     assert task.calls == model_calls and not run.paused
     mlflow_run = MlflowClient().get_run(run.run_id)
     assert mlflow_run.info.status == "KILLED" and mlflow_run.data.tags[schema.STATUS_TAG] == "stopped"

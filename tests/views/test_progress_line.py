@@ -46,33 +46,46 @@ def test_clock_format_is_tqdms():
 
 def test_the_note_before_the_run_carries_a_clock_that_moves(monkeypatch):
     """While the inputs are checked (imports take seconds in a fresh kernel) the note is redrawn
-    with the seconds elapsed: no text stays unchanged for more than a second."""
+    with the seconds elapsed: the spinner turns every quarter second, the clock counts, and it all
+    stops when the view is cleared. Driven by a clock of the test's own, not the machine's."""
     from gepa_jupyter.frontends import live
 
-    shown: list[tuple[float, str]] = []
+    shown: list[str] = []
+    now = [100.0]
 
     class Handle:
         def update(self, bundle, raw=True):
-            shown.append((time.monotonic(), bundle["text/plain"]))
+            shown.append(bundle["text/plain"])
 
     def fake_display(bundle, raw=True, display_id=True):
-        shown.append((time.monotonic(), bundle["text/plain"]))
+        shown.append(bundle["text/plain"])
         return Handle()
 
+    def until(condition, what):
+        deadline = time.monotonic() + 30
+        while not condition():
+            assert time.monotonic() < deadline, f"{what}: {shown[-3:]}"
+            time.sleep(0.005)
+
     monkeypatch.setattr("IPython.display.display", fake_display)
-    view = live.HtmlLiveView(tick=0.2)
+    view = live.HtmlLiveView(tick=0.005, clock=lambda: now[0])
     view.say("checking the scorers (importing mlflow)")
-    time.sleep(2.3)
+    assert shown[0].startswith("starting: checking the scorers (importing mlflow) [00:00] ⠋")
+    frames = []
+    for step in range(1, 10):  # every quarter second of the clock, the next spinner frame is drawn
+        now[0] = 100.0 + 0.25 * step
+        frame = live.spinner(0.25 * step)
+        until(lambda frame=frame: shown[-1].endswith(frame), f"the spinner at {0.25 * step:.2f} s")
+        frames.append(frame)
+    assert len(set(frames)) == len(frames), "a new frame at every quarter second"
+    assert any("[00:02]" in t for t in shown), "the clock counts the seconds"
     view.say("checking for unfinished runs")
-    time.sleep(0.5)
+    assert shown[-1].startswith("starting: checking for unfinished runs [00:02]")
     view.clear()
+    view.ticker.join(30)
+    assert not view.ticker.is_alive(), "the clock stops when the view is cleared"
     count = len(shown)
-    time.sleep(0.5)
-    assert len(shown) == count, "the clock stops when the view is cleared"
-    texts = [t for _, t in shown if t]
-    assert texts[0].startswith("starting: checking the scorers (importing mlflow) [00:00] ⠋")
-    assert any("[00:02]" in t for t in texts) and texts[-1].startswith("starting: checking for unfinished runs")
-    changes = [at for (at, text), (_, before) in zip(shown[1:], shown) if text != before]
-    gaps = [b - a for a, b in zip([shown[0][0], *changes], changes)]
-    assert max(gaps) < 0.6, gaps  # the spinner turns at every tick
-    assert not any(re.search(r"died|dead", t) for t in texts)
+    now[0] += 5
+    view.say("too late")
+    assert len(shown) == count and shown[-1] == "", "nothing is drawn after the clear"
+    assert not any(re.search(r"died|dead", t) for t in shown)

@@ -40,7 +40,7 @@ _logger = logging.getLogger(__name__)
 
 FORMAT = "gepa-jupyter-state"
 FORMAT_VERSION = 1
-STATE_WAIT = 10.0  # seconds a candidate's write waits for a state holding it (then goes ahead)
+STATE_WAIT = 10.0  # seconds a candidate's write waits for a state holding it (then goes ahead; at once once ended)
 FRONTIERS = ("instance", "objective", "hybrid")  # gepa frontier types a state can be rebuilt for
 
 
@@ -299,6 +299,7 @@ class Checkpoint:
         self._uploaded = 0  # candidates in the newest uploaded state
         self._version = self._uploaded_version = 0
         self._pending = False
+        self._ended = False  # gepa's loop ended (a stop, the budget, an error): no state is coming any more
         self._condition = threading.Condition()
         if resume is not None and resume.state is not None:
             self._known = self._saved = self._uploaded = len(resume.state.program_candidates)
@@ -333,7 +334,18 @@ class Checkpoint:
                 if key not in ("_budget_hooks", "evaluation_cache"):
                     setattr(state, key, value)
         self.state = state
+        if len(state.program_candidates) > self._saved:  # e.g. the seed: saved before a pause can hold the loop
+            self._saved_now(len(state.program_candidates), write=True)
         return False
+
+    def end(self) -> None:
+        """gepa's loop ended (its thread): save the newest state it holds, and let every candidate write
+        waiting for a state go ahead at once (a stop never waits on a state that will not come)."""
+        if self.state is not None and len(self.state.program_candidates) > self._saved:
+            self._saved_now(len(self.state.program_candidates), write=True)
+        with self._condition:
+            self._ended = True
+            self._condition.notify_all()
 
     def known(self, event: dict) -> bool:
         """A validation event of a candidate restored from the saved state (not a new one)."""
@@ -342,7 +354,7 @@ class Checkpoint:
     def before_write(self, candidate: CandidateEvent) -> None:
         """On the writer thread, before a candidate's MLflow write: upload a state that holds it."""
         with self._condition:
-            self._condition.wait_for(lambda: self._saved > candidate.index, timeout=STATE_WAIT)
+            self._condition.wait_for(lambda: self._saved > candidate.index or self._ended, timeout=STATE_WAIT)
         if self._uploaded <= candidate.index:
             self._upload()
 

@@ -254,6 +254,8 @@ class StreamingGepaOptimizer(GepaPromptOptimizer):
         finally:
             self.leftovers = self.steering.close()
             self.proposal_log.close()
+            if self.checkpoint is not None:
+                self.checkpoint.end()
             self.activity = "writing the candidates to MLflow"
             if self.writer is not None:
                 if not self.writer.flush(FLUSH_TIMEOUT):

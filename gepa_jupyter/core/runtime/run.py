@@ -123,6 +123,7 @@ class OptimizationRun:
         self.registered_versions: dict[str, int] = {}  # prompt name -> version of its best text
         self._phase = "starting"
         self._done = threading.Event()
+        self._optimized = threading.Event()  # the run's thread is past gepa's loop (the stop watchdog's cue)
         self._finished = threading.Lock()  # _finish runs once
         self._thread: threading.Thread | None = None
         self._late = threading.Lock()  # one user candidate scored after the run's end at a time
@@ -279,6 +280,8 @@ class OptimizationRun:
         if self.done or self.optimizer.stop_requested:
             return
         self.optimizer.stop()
+        if self.status == "running":  # at once: no model call starts after this; what MLflow gets follows
+            self.status = "stopped"
         try:
             threading.Thread(target=self._watch_stop, name=f"{quiet.THREAD_PREFIX}{self.key}-stop",
                              daemon=True).start()
@@ -517,6 +520,7 @@ class OptimizationRun:
             self.result = self.optimizer.optimize(self._evaluator, self.spec.train_records,
                                                   dict(self.seed_prompts), enable_tracking=True)
         finally:
+            self._optimized.set()
             if swap is not None:
                 swap.uninstall()
         if self.optimizer.failure is not None:  # what was scored is logged, then the run fails
@@ -594,10 +598,10 @@ class OptimizationRun:
         call that cannot be abandoned), end the run without it."""
         deadline = time.monotonic() + STOP_GRACE
         while time.monotonic() < deadline:
-            if self.done or self.optimizer.halted or self.status != "running":
+            if self.done or self.optimizer.halted or self._optimized.is_set():
                 return
             time.sleep(0.05)
-        if not self.done and self.status == "running":
+        if not (self.done or self.optimizer.halted or self._optimized.is_set()):
             self.log.add("gepa-jupyter", "the run's thread did not halt in time; ending the run without it")
             self._finish("stopped")
 
@@ -610,6 +614,8 @@ class OptimizationRun:
         if not self._finished.acquire(blocking=False):
             self._end_mlflow_run(self.status)
             return
+        if status == "finished" and self.optimizer.stop_requested:
+            status = "stopped"  # stop() said so at once; the status never goes back on it
         self.status = status
         self.ended_by = self._ended_by(status)
         evaluator = getattr(self, "_evaluator", None)
@@ -823,13 +829,18 @@ def current_optimization() -> OptimizationRun | None:
 
 
 def _stop_at_exit() -> None:
-    """At interpreter exit: stop a running optimization and end its MLflow run KILLED (bounded)."""
+    """At interpreter exit: stop a running optimization and end its MLflow run KILLED (bounded), then
+    leave the objects still alive to the operating system (`gc.freeze`): collecting them one by one
+    after mlflow and litellm were imported takes a second or more of CPU (several on a loaded machine)."""
+    import gc
+
     run = _current
     if run is not None and not run.done:
         run.stop()
         if not run.wait(min(EXIT_WAIT, STOP_GRACE + 0.5)):
             run._watch_stop()  # here, not on a thread of its own: none starts at interpreter shutdown
             run.wait(max(EXIT_WAIT - STOP_GRACE - 0.5, 0))
+    gc.freeze()  # the atexit handlers after this one still run; only the final collections are skipped
 
 
 def run_name(prompt_names: list[str], options: dict) -> str:
