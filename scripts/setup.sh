@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up a virtual environment in .venv with gepa-jupyter, the embedded model and the notebook tools.
-# Usage: scripts/setup.sh [--test]   (--test adds the test tools, Debian's chromium and PostgreSQL)
+# Usage: scripts/setup.sh [--test] [--if-needed]   (--test adds the test tools, Debian's chromium and
+# PostgreSQL; --if-needed does nothing when .venv was set up from this very pyproject.toml already)
 #
 # llama-cpp-python (the embedded model) is built for any x86-64 with AVX2, never for this machine's CPU
 # only: gepa_jupyter/models/build.py builds that wheel once into ~/.cache/gepa-jupyter/wheels (not pip's
@@ -8,6 +9,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
+stamp_of() { echo "$1 $(sha256sum pyproject.toml | cut -c1-16)"; }  # what was set up, from which pyproject.toml
+mode=plain
+[ "${1:-}" = "--test" ] && mode=test
+if [ "${2:-${1:-}}" = "--if-needed" ] && [ -f .venv/.set-up ] && [ "$(cat .venv/.set-up)" = "$(stamp_of "$mode")" ]; then
+  exit 0
+fi
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 extras="local,notebook"
@@ -29,4 +36,5 @@ wheels=$(.venv/bin/python gepa_jupyter/models/build.py --wheel-only | tail -n 1)
 # The installed llama-cpp-python is that wheel (a -march=native build from pip's cache or an older
 # set-up is replaced), and the embedded model answers once on this CPU, in a process of its own.
 .venv/bin/python -m gepa_jupyter.models.build --ensure
+stamp_of "$mode" > .venv/.set-up
 echo "ready: $(.venv/bin/python -c 'import gepa_jupyter; print("gepa_jupyter", gepa_jupyter.__version__)')"

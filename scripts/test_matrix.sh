@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# The fast tests (-m "not slow and not browser and not local") in second venvs: once against the oldest
-# versions gepa-jupyter claims (scripts/oldest-constraints.txt, Python 3.11), and once on each newer
-# Python (3.12, 3.13) with the newest versions that install. Called by scripts/test.sh after the suite.
+# The fast tests (`pytest --fast`: under 3 s each in bench/results/test_durations.json, and -m "not slow and
+# not browser and not local") in two more venvs, where they add coverage:
+# the oldest versions gepa-jupyter claims (scripts/oldest-constraints.txt) on the oldest Python (3.11), and
+# the newest versions that install on the newest Python here (3.13). (.venv itself runs the newest versions
+# on 3.11.) Both run at once: the tests wait on events, not the clock, so a loaded machine only slows them.
+# Called by scripts/test.sh beside the suite.
 # Not 3.10: litellm 1.99 imports typing.NotRequired, which 3.10 lacks (and litellm <1.110 failed our tests).
-# Usage: scripts/test_matrix.sh [pytest args...]    Venvs: .venv-oldest, .venv-py312, .venv-py313 (kept,
-# re-synced with pyproject.toml on every call), run at once. A Python not installed is skipped with one line.
+# Usage: scripts/test_matrix.sh [pytest args...]    Venvs: .venv-oldest, .venv-py313 (kept, re-synced with
+# pyproject.toml on every call). A Python not installed is skipped with one line.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export LITELLM_LOCAL_MODEL_COST_MAP=True
@@ -50,7 +53,7 @@ run_in() {  # run_in NAME PYTHON_VERSION [pip args...]: sync the venv, run the f
   echo "matrix: $name: $("$venv/bin/python" -c 'import sys; from importlib.metadata import version as v
 print("Python %d.%d" % sys.version_info[:2], *(f"{p} {v(p)}" for p in
       ("mlflow", "gepa", "litellm", "ipython", "ipywidgets", "pandas")), sep=", ")')"
-  if "$venv/bin/python" -m pytest -q -p no:cacheprovider -m "$MARKS" "${PYTEST_ARGS[@]}"; then
+  if "$venv/bin/python" -m pytest -q -p no:cacheprovider -m "$MARKS" --fast "${PYTEST_ARGS[@]}"; then
     echo "matrix: $name passed in $(( $(date +%s) - started )) s"
   else
     echo "matrix: $name FAILED"
@@ -59,14 +62,14 @@ print("Python %d.%d" % sys.version_info[:2], *(f"{p} {v(p)}" for p in
 }
 
 PYTEST_ARGS=("$@")
-# One after the other: three suites at once on 2 cores starved the timing-sensitive tests (a run's end
-# at exit, Ctrl-C, thread counts) into failures they do not have on a machine at ordinary load.
 logs=$(mktemp -d)
-run_in oldest 3.11 -c scripts/oldest-constraints.txt >"$logs/oldest" 2>&1 || failed+=(oldest)
+run_in oldest 3.11 -c scripts/oldest-constraints.txt >"$logs/oldest" 2>&1 &
+oldest=$!
+run_in py313 3.13 >"$logs/py313" 2>&1 &
+py313=$!
+wait $oldest || failed+=(oldest)
 cat "$logs/oldest"
-run_in py312 3.12 >"$logs/py312" 2>&1 || failed+=(py312)
-cat "$logs/py312"
-run_in py313 3.13 >"$logs/py313" 2>&1 || failed+=(py313)
+wait $py313 || failed+=(py313)
 cat "$logs/py313"
 rm -rf "$logs"
 if [ ${#failed[@]} -gt 0 ]; then

@@ -166,7 +166,7 @@ def snapshot(run: RunView) -> RunSnapshot:
     best = best_candidate(candidates)
     optimizer = getattr(run, "optimizer", None)  # read after the candidates: their per-row results are there
     return RunSnapshot(
-        status=run.status,
+        status=run.status if getattr(run, "done", True) else "running",  # ended views once its MLflow run ended
         prompt_name=run.prompt_name,
         seed_prompt=run.seed_prompt,
         best_prompt=run.best_prompt,

@@ -294,7 +294,10 @@ def test_stop_while_a_model_call_hangs(tracking):
     plan = FaultPlan(rate=0.1, seed=7, kinds=("hang",), hang_seconds=2.0)
     witness = GepaWitness()
     run = launch(witness, model=FakeTaskModel(latency=0.005, faults=plan), max_metric_calls=5000)
-    time.sleep(3.0)
+    deadline = time.monotonic() + RUN_TIMEOUT
+    while plan.counts["hang"] < 1 and not run.done:  # a call is hanging now (or has): stop then
+        assert time.monotonic() < deadline, "no call hung"
+        time.sleep(0.01)
     stop_time = {"t": time.time()}
     run.stop()
     problems = check("stop while model calls hang", run, witness, plans=[plan],

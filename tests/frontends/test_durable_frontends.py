@@ -90,7 +90,7 @@ def test_watch_shown_by_a_notebook_draws_the_live_view(ip):
                                 reflection_model=FakeReflectionModel(), max_metric_calls=40, cache=False)
     assert run.wait(60)
     watched = gepa_jupyter.watch(run.run_id)
-    assert watched.wait(10) and len(watched.scores) == len(run.scores)
+    assert watched.wait(60) and len(watched.scores) == len(run.scores)
     display(watched)
     watched.updater.join(10)
     assert 'class="gepa-compare" data-status="finished"' in watched.view._last["text/html"]

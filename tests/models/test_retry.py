@@ -135,7 +135,7 @@ def test_retries_are_bounded_then_a_counted_failure_with_its_error(stub_factory)
     with pytest.raises(Exception, match="stub status 429"):
         task("hi")
     assert stub.hits == 3  # our 3 tries, none hidden inside the OpenAI SDK
-    assert time.monotonic() - started < 10
+    assert time.monotonic() - started < 120, "bounded: not a retry loop that never ends"
     usage = session.usage()
     assert (usage["task"]["calls"], usage["task"]["retries"], usage["task"]["failures"]) == (0, 2, 1)
     assert usage.errors and usage.errors[-1].startswith("task: RateLimitError (after 3 tries)")

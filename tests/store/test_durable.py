@@ -272,7 +272,7 @@ def test_optimize_in_the_experiment_ends_the_dead_run_and_offers_the_resume(trac
     assert info.info.status == "FAILED"
     assert "process" in info.data.tags["gepa_jupyter.died"] and "is gone" in info.data.tags["gepa_jupyter.died"]
     watched = gepa_jupyter.watch(run_id)
-    assert watched.wait(10) and watched.status == "failed" and "died" in watched.error
+    assert watched.wait(60) and watched.status == "failed" and "died" in watched.error
 
 
 def test_a_heartbeat_from_another_machine_is_judged_by_its_age_and_confirmed_without_clocks(tracking):

@@ -201,7 +201,7 @@ def test_resume_with_another_model_records_the_model_it_uses(tracking, reviews):
     assert info.data.tags["gepa_jupyter.current.model"] == "fake:/task-bigger"
     assert resumed.models["model"] == "fake:/task-bigger"
     watched = gepa_jupyter.watch(run.run_id)
-    assert watched.wait(10) and watched.models == {"model": "fake:/task-bigger", "reflection_model": "fake:/reflection"}
+    assert watched.wait(60) and watched.models == {"model": "fake:/task-bigger", "reflection_model": "fake:/reflection"}
     from gepa_jupyter.views.state import snapshot
 
     assert snapshot(watched).models["model"] == "fake:/task-bigger"

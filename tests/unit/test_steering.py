@@ -122,16 +122,17 @@ def test_pause_holds_between_evaluations_and_resume_continues(tracking, reviews)
     def tags():
         return client.get_run(run.run_id).data.tags
 
-    until(lambda: tags().get(schema.STATUS_TAG) == "paused", 10, "the status tag")
+    until(lambda: tags().get(schema.STATUS_TAG) == "paused", 60, "the status tag")
     assert json.loads(tags()[schema.HEARTBEAT_TAG])["status"] == "paused"
     assert json.loads(tags()[schema.HEARTBEAT_TAG])["activity"] == "paused"
-    time.sleep(1.0)
+    held = run.optimizer.steering.looks
+    until(lambda: run.optimizer.steering.looks >= held + 5, 60, "the held thread to look five more times")
     assert (run.metric_calls, task.calls) == (calls, model_calls), "no model call while paused"
     assert client.get_run(run.run_id).info.status == "RUNNING"
     run.resume()
     until(lambda: task.calls > model_calls, 30, "the run to continue")
     assert not run.paused
-    until(lambda: tags().get(schema.STATUS_TAG) == "running", 10, "the status tag back to running")
+    until(lambda: tags().get(schema.STATUS_TAG) == "running", 60, "the status tag back to running")
     assert run.wait(120) and run.status == "finished", run.traceback
     assert len(client.search_runs([run.experiment_id])) == 1, "the MLflow run stays one run"
 
@@ -162,7 +163,8 @@ def test_a_candidate_added_while_paused_is_scored_when_the_run_continues(trackin
     run = paused_run(reviews, task)
     model_calls = task.calls
     future = run.add_candidate(ONE_WORD)
-    time.sleep(0.5)
+    held = run.optimizer.steering.looks
+    until(lambda: run.optimizer.steering.looks >= held + 3, 60, "the held thread to look three more times")
     assert not future.done() and task.calls == model_calls, "nothing is scored while paused"
     run.resume()
     assert future.result(60).origin == "user"

@@ -42,6 +42,7 @@ class Steering:
         self._queue: list[Request] = []
         self.closed = False  # gepa's loop ended: no more injection (set by the optimizer's thread)
         self.holding = False  # the run's thread is held by a pause right now
+        self.looks = 0  # how often a held thread looked whether to go on (and stayed held)
 
     # ----- the caller's side --------------------------------------------------------------------
     def pause(self) -> None:
@@ -73,6 +74,7 @@ class Steering:
             while not self._running.wait(0.1):
                 if self.stop.is_set():
                     raise RunStopped()
+                self.looks += 1
         finally:
             self.holding = False
 

@@ -282,6 +282,7 @@ class OptimizationRun:
         self.optimizer.stop()
         if self.status == "running":  # at once: no model call starts after this; what MLflow gets follows
             self.status = "stopped"
+            self.optimizer.set_activity("stopping: ending the MLflow run")
         try:
             threading.Thread(target=self._watch_stop, name=f"{quiet.THREAD_PREFIX}{self.key}-stop",
                              daemon=True).start()
@@ -618,6 +619,7 @@ class OptimizationRun:
             status = "stopped"  # stop() said so at once; the status never goes back on it
         self.status = status
         self.ended_by = self._ended_by(status)
+        self.ended_at = time.time()  # before the last heartbeat: the store keeps the run's own elapsed time
         evaluator = getattr(self, "_evaluator", None)
         if evaluator is not None:
             evaluator.close()
@@ -626,7 +628,6 @@ class OptimizationRun:
         self._end_mlflow_run(status)
         self._release()
         self.checkpoint.close()
-        self.ended_at = time.time()
         with _active_lock:
             if _current is self:
                 _current = None
