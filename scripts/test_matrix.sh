@@ -4,7 +4,7 @@
 # the oldest versions gepa-jupyter claims (scripts/oldest-constraints.txt) on the oldest Python (3.11), and
 # the newest versions that install on the newest Python here (3.13). (.venv itself runs the newest versions
 # on 3.11.) Both run at once: the tests wait on events, not the clock, so a loaded machine only slows them.
-# Called by scripts/test.sh beside the suite.
+# Called by scripts/test.sh after the suite.
 # Not 3.10: litellm 1.99 imports typing.NotRequired, which 3.10 lacks (and litellm <1.110 failed our tests).
 # Usage: scripts/test_matrix.sh [pytest args...]    Venvs: .venv-oldest, .venv-py313 (kept, re-synced with
 # pyproject.toml on every call). A Python not installed is skipped with one line.
