@@ -23,7 +23,7 @@ status=0
 .venv/bin/ruff check . || status=$?
 .venv/bin/mypy || status=$?
 .venv/bin/python -m pytest -q -p no:cacheprovider -n "$workers" --durations=15 \
-  --durations-file test-artifacts/test_durations.json "$@" || status=$?
+  --durations-file=test-artifacts/test_durations.json "$@" || status=$?
 if [ $# -eq 0 ] && [ -f scripts/test_matrix.sh ]; then  # after the suite: beside it, the load made tests fail
   bash scripts/test_matrix.sh || status=$?
 fi
