@@ -56,8 +56,8 @@ def openai_server():
 # `pytest --durations-file=PATH` writes {test id: seconds (setup + call + teardown)} as JSON, slowest first
 # (with "=": pytest takes a separate PATH that exists for a test path, and then never reads this file's
 # options). scripts/test.sh writes test-artifacts/test_durations.json; bench/results/ keeps a full run's.
-# `pytest --fast` runs only the tests that took under FAST_SECONDS there and carry none of the slow, browser or local marks: a test not
-# in that file yet runs too.
+# `pytest --fast` runs only the tests that took under FAST_SECONDS there and carry none of the slow,
+# browser or local marks: a test not in that file yet runs too.
 DURATIONS = os.path.join(os.path.dirname(__file__), os.pardir, "bench", "results", "test_durations.json")
 FAST_SECONDS = 3.0
 
